@@ -25,6 +25,8 @@ pub mod audit {
     }
 }
 
+pub mod convert;
+
 /// The encoded `FileDescriptorSet` of every service, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/lienthong_descriptor.bin"));

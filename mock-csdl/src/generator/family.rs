@@ -1,0 +1,602 @@
+//! One family cluster, drafted from its own seeded random stream: grandparents, their children
+//! with spouses, and grandchildren, living in one or more households. Members refer to each
+//! other by position; numbers (personal IDs, household ids) are given out later, in order.
+
+use super::names::{self, ETHNIC_GROUPS, FAMILY_NAMES, RELIGIONS, STREETS, Weighted};
+use super::WORLD_DATE;
+use lienthong_domain::date::days_in_month;
+use lienthong_domain::units::{AdminUnits, units};
+use lienthong_domain::{
+    Address, CardStatus, CardType, DistrictCode, EidLevel, Gender, IdCard, MaritalStatus,
+    PartialDate, Relation, WardCode,
+};
+use rand::Rng;
+use rand::seq::IndexedRandom;
+
+/// A parent as seen from a drafted person.
+#[derive(Debug, Clone)]
+pub enum ParentRef {
+    /// Another member of the same cluster.
+    Local(usize),
+    /// Someone outside the database: known by name and birth year only.
+    External { name: String, born: PartialDate },
+    /// Not recorded.
+    Unknown,
+}
+
+/// A drafted person: everything but the numbers.
+#[derive(Debug, Clone)]
+pub struct DraftPerson {
+    pub gender: Gender,
+    pub dob: PartialDate,
+    pub name: String,
+    pub birth_district: DistrictCode,
+    pub origin: DistrictCode,
+    pub ethnicity: &'static str,
+    pub religion: &'static str,
+    pub father: ParentRef,
+    pub mother: ParentRef,
+    pub spouse: Option<usize>,
+    pub marital: MaritalStatus,
+    pub died: Option<PartialDate>,
+    pub has_old_id: bool,
+    pub card: Option<IdCard>,
+    pub phone: Option<String>,
+    pub eid: EidLevel,
+    pub insured: bool,
+    pub temporary: Option<Address>,
+    /// Index into the cluster's households, and relation to its head.
+    pub household: Option<(usize, Relation)>,
+    /// Seed for the person's provenance timestamps.
+    pub provenance_seed: u64,
+}
+
+/// A drafted household: its address and members (head first).
+#[derive(Debug, Clone)]
+pub struct DraftHousehold {
+    pub address: Address,
+    pub members: Vec<(usize, Relation)>,
+}
+
+/// A drafted family cluster.
+#[derive(Debug, Clone, Default)]
+pub struct DraftCluster {
+    pub people: Vec<DraftPerson>,
+    pub households: Vec<DraftHousehold>,
+}
+
+const CARD_SWITCH: PartialDate = PartialDate::Full(2024, 7, 1);
+const CHIP_START: PartialDate = PartialDate::Full(2021, 1, 1);
+
+fn random_date_between(rng: &mut impl Rng, from: PartialDate, to: PartialDate) -> PartialDate {
+    let (a, b) = (from.days_since_epoch(), to.days_since_epoch());
+    if b <= a {
+        return PartialDate::from_days_since_epoch(a);
+    }
+    PartialDate::from_days_since_epoch(rng.random_range(a..=b))
+}
+
+fn birth_date(rng: &mut impl Rng, year: i32) -> PartialDate {
+    let year = year.min(WORLD_DATE.year());
+    // Older records sometimes hold only the year, or the month and year.
+    if year < 1960 && rng.random_bool(0.04) {
+        return PartialDate::Year(year);
+    }
+    let month = rng.random_range(1..=12);
+    if year < 1970 && rng.random_bool(0.02) {
+        return PartialDate::YearMonth(year, month);
+    }
+    let day = rng.random_range(1..=days_in_month(year, month));
+    let date = PartialDate::Full(year, month, day);
+    if date > WORLD_DATE {
+        random_date_between(rng, PartialDate::Full(year, 1, 1), WORLD_DATE)
+    } else {
+        date
+    }
+}
+
+fn anniversary(dob: PartialDate, age: i32) -> PartialDate {
+    let (y, m, d) = dob.to_parts();
+    let (m, d) = (m.max(1), d.max(1));
+    let d = d.min(days_in_month(y + age, m));
+    PartialDate::Full(y + age, m, d)
+}
+
+/// The chip-card rules: a card is valid until the holder turns 25, 40 or 60; one issued within
+/// two years of such an age runs to the next; from 58 on it is valid for life.
+fn card_for(rng: &mut impl Rng, dob: PartialDate) -> Option<IdCard> {
+    let age = dob.age_on(WORLD_DATE);
+    let earliest = if age >= 14 {
+        anniversary(dob, 14).max(CHIP_START)
+    } else if rng.random_bool(0.08) {
+        // Since July 2024 a child under 14 may be given a Căn cước card on request.
+        dob.max(CARD_SWITCH)
+    } else {
+        return None;
+    };
+    if earliest > WORLD_DATE {
+        return None;
+    }
+    let issue = random_date_between(rng, earliest, WORLD_DATE);
+    let age_at_issue = dob.age_on(issue);
+    let expiry = [25, 40, 60]
+        .into_iter()
+        .find(|&m| age_at_issue < m - 2 || (age_at_issue < 14 && m == 25))
+        .map(|m| anniversary(dob, m));
+    let (card_type, place) = if issue >= CARD_SWITCH {
+        (CardType::CanCuoc, "Bộ Công an")
+    } else {
+        (
+            CardType::ChipCccd,
+            "Cục Cảnh sát quản lý hành chính về trật tự xã hội",
+        )
+    };
+    let status = match rng.random_range(0..1000) {
+        0..4 => CardStatus::Revoked,
+        4..10 => CardStatus::Lost,
+        _ if expiry.is_some_and(|e| e < WORLD_DATE) => CardStatus::Expired,
+        _ => CardStatus::Valid,
+    };
+    Some(IdCard {
+        card_type,
+        issue_date: issue,
+        issue_place: place.to_owned(),
+        expiry_date: expiry,
+        status,
+    })
+}
+
+fn phone(rng: &mut impl Rng) -> String {
+    let prefix = names::PHONE_PREFIXES
+        .choose(rng)
+        .copied()
+        .unwrap_or("091");
+    format!("{prefix}{:07}", rng.random_range(0..10_000_000))
+}
+
+/// Picks the pre-2025 province a cluster is from: the scope province nine times in ten, else a
+/// province weighted by its number of districts (a rough proxy for population).
+fn pick_province(rng: &mut impl Rng, u: &AdminUnits, scope: Option<u16>) -> u16 {
+    if let Some(p) = scope
+        && rng.random_bool(0.9)
+    {
+        return p;
+    }
+    u.districts
+        .choose(rng)
+        .map(|d| d.province_code)
+        .unwrap_or(1)
+}
+
+fn random_district(rng: &mut impl Rng, u: &AdminUnits, old_province: u16) -> DistrictCode {
+    let ds: Vec<_> = u.districts_of(old_province).collect();
+    let code = ds.choose(rng).map(|d| d.code).unwrap_or(1);
+    DistrictCode::try_from(u32::from(code)).unwrap_or_else(|_| first_district())
+}
+
+fn first_district() -> DistrictCode {
+    DistrictCode::try_from(u32::from(units().districts[0].code))
+        .expect("the embedded table has districts")
+}
+
+/// A random address in a 2025 province: a numbered house on a street in a ward, or a hamlet in
+/// a commune.
+pub fn random_address(rng: &mut impl Rng, u: &AdminUnits, province_2025: u16) -> Address {
+    let wards: Vec<_> = u.wards_of(province_2025).collect();
+    let ward = wards.choose(rng).copied().unwrap_or(&u.wards[0]);
+    let detail = if ward.is_urban {
+        let street = STREETS.choose(rng).copied().unwrap_or("Trần Phú");
+        format!("Số {} đường {street}", rng.random_range(1..300))
+    } else {
+        match rng.random_range(0..3) {
+            0 => format!("Thôn {}", rng.random_range(1..15)),
+            1 => format!("Xóm {}", rng.random_range(1..12)),
+            _ => format!("Tổ dân phố {}", rng.random_range(1..20)),
+        }
+    };
+    Address {
+        detail,
+        ward: WardCode::try_from(ward.code).expect("ward comes from the table"),
+    }
+}
+
+/// The big cities and industrial provinces migrant workers register temporary residence in.
+const MIGRATION_TARGETS: Weighted<u16> =
+    Weighted::new(&[(79, 40), (1, 25), (75, 10), (24, 10), (48, 8), (31, 7)]);
+
+struct Builder<'r, R: Rng> {
+    rng: &'r mut R,
+    u: &'static AdminUnits,
+    cluster: DraftCluster,
+}
+
+impl<R: Rng> Builder<'_, R> {
+    fn external_parents(&mut self, family: &str, born: i32) -> (ParentRef, ParentRef) {
+        if !self.rng.random_bool(0.6) {
+            return (ParentRef::Unknown, ParentRef::Unknown);
+        }
+        let fy = born - self.rng.random_range(22..38);
+        let my = fy + self.rng.random_range(0..6);
+        let father = names::full_name(self.rng, family, Gender::Male, fy);
+        let mother_family = FAMILY_NAMES.pick(self.rng);
+        let mother = names::full_name(self.rng, mother_family, Gender::Female, my);
+        (
+            ParentRef::External {
+                name: father,
+                born: PartialDate::Year(fy),
+            },
+            ParentRef::External {
+                name: mother,
+                born: PartialDate::Year(my),
+            },
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn person(
+        &mut self,
+        gender: Gender,
+        year: i32,
+        family: &str,
+        province: u16,
+        origin: DistrictCode,
+        ethnicity: &'static str,
+        religion: &'static str,
+        father: ParentRef,
+        mother: ParentRef,
+    ) -> usize {
+        let dob = birth_date(self.rng, year);
+        let age = dob.age_on(WORLD_DATE);
+        let death_chance = match age {
+            90.. => 0.6,
+            80..=89 => 0.3,
+            70..=79 => 0.12,
+            60..=69 => 0.04,
+            18..=59 => 0.004,
+            _ => 0.0,
+        };
+        let died = self.rng.random_bool(death_chance).then(|| {
+            let from = anniversary(dob, 50.min(age)).max(PartialDate::Full(2010, 1, 1));
+            random_date_between(self.rng, from, WORLD_DATE)
+        });
+        let alive = died.is_none();
+        let card = card_for(self.rng, dob);
+        let adult = age >= 16;
+        let has_phone = alive && adult && self.rng.random_bool(0.8);
+        let eid = match (alive && card.is_some(), self.rng.random_range(0..100)) {
+            (true, 0..65) => EidLevel::Level2,
+            (true, 65..75) => EidLevel::Level1,
+            _ => EidLevel::None,
+        };
+        let temporary = (alive && (18..=40).contains(&age) && self.rng.random_bool(0.12))
+            .then(|| {
+                let target = MIGRATION_TARGETS.pick(self.rng);
+                random_address(self.rng, self.u, target)
+            });
+        let person = DraftPerson {
+            gender,
+            dob,
+            name: names::full_name(self.rng, family, gender, dob.year()),
+            birth_district: random_district(self.rng, self.u, province),
+            origin,
+            ethnicity,
+            religion,
+            father,
+            mother,
+            spouse: None,
+            marital: MaritalStatus::Single,
+            died,
+            has_old_id: dob.year() <= 2005
+                && self
+                    .rng
+                    .random_bool(if dob.year() <= 1990 { 0.55 } else { 0.3 }),
+            card,
+            phone: has_phone.then(|| phone(self.rng)),
+            eid,
+            insured: age < 6 || self.rng.random_bool(0.92),
+            temporary,
+            household: None,
+            provenance_seed: self.rng.random(),
+        };
+        self.cluster.people.push(person);
+        self.cluster.people.len() - 1
+    }
+
+    fn marry(&mut self, a: usize, b: usize) {
+        let widowed = |p: &DraftPerson| {
+            if p.died.is_some() {
+                MaritalStatus::Widowed
+            } else {
+                MaritalStatus::Married
+            }
+        };
+        let (sa, sb) = (
+            widowed(&self.cluster.people[b]),
+            widowed(&self.cluster.people[a]),
+        );
+        let people = &mut self.cluster.people;
+        people[a].spouse = Some(b);
+        people[b].spouse = Some(a);
+        // A survivor is widowed; the deceased stays married on record.
+        people[a].marital = if people[a].died.is_some() {
+            MaritalStatus::Married
+        } else {
+            sa
+        };
+        people[b].marital = if people[b].died.is_some() {
+            MaritalStatus::Married
+        } else {
+            sb
+        };
+    }
+
+    /// Children of a couple: from the mother's twentieth year, two to four years apart.
+    fn children(
+        &mut self,
+        father: usize,
+        mother: usize,
+        count: usize,
+        family: &str,
+        province: u16,
+    ) -> Vec<usize> {
+        let (origin, ethnicity, religion) = {
+            let f = &self.cluster.people[father];
+            (f.origin, f.ethnicity, f.religion)
+        };
+        let mother_year = self.cluster.people[mother].dob.year();
+        let last_year = self.cluster.people[[father, mother]
+            .into_iter()
+            .min_by_key(|&p| {
+                self.cluster.people[p]
+                    .died
+                    .map(|d| d.year())
+                    .unwrap_or(i32::MAX)
+            })
+            .unwrap_or(mother)]
+        .died
+        .map(|d| d.year())
+        .unwrap_or(WORLD_DATE.year());
+        let mut year = mother_year + self.rng.random_range(20..27);
+        let mut kids = Vec::new();
+        for _ in 0..count {
+            if year > last_year.min(WORLD_DATE.year()) || year - mother_year > 42 {
+                break;
+            }
+            let gender = if self.rng.random_bool(0.52) {
+                Gender::Male
+            } else {
+                Gender::Female
+            };
+            kids.push(self.person(
+                gender,
+                year,
+                family,
+                province,
+                origin,
+                ethnicity,
+                religion,
+                ParentRef::Local(father),
+                ParentRef::Local(mother),
+            ));
+            year += self.rng.random_range(2..5);
+        }
+        kids
+    }
+
+    fn household(&mut self, address: Address, members: Vec<(usize, Relation)>) {
+        let members: Vec<_> = members
+            .into_iter()
+            .filter(|(p, _)| self.cluster.people[*p].died.is_none())
+            .collect();
+        if members.is_empty() {
+            return;
+        }
+        let index = self.cluster.households.len();
+        for (p, rel) in &members {
+            self.cluster.people[*p].household = Some((index, *rel));
+        }
+        self.cluster.households.push(DraftHousehold { address, members });
+    }
+}
+
+/// Drafts a whole family cluster.
+pub fn draft_cluster(rng: &mut impl Rng, scope: Option<u16>) -> DraftCluster {
+    let u = units();
+    let province = pick_province(rng, u, scope);
+    let province_2025 = u
+        .old_province(province)
+        .map(|p| p.province_2025)
+        .unwrap_or(province);
+    let family = FAMILY_NAMES.pick(rng);
+    let ethnicity = ETHNIC_GROUPS.pick(rng);
+    let religion = RELIGIONS.pick(rng);
+    let origin = random_district(rng, u, province);
+    let mut b = Builder {
+        rng,
+        u,
+        cluster: DraftCluster::default(),
+    };
+
+    // Grandparents.
+    let g0_year = b.rng.random_range(1928..1982);
+    let (gf_father, gf_mother) = b.external_parents(family, g0_year);
+    let grandfather = b.person(
+        Gender::Male,
+        g0_year,
+        family,
+        province,
+        origin,
+        ethnicity,
+        religion,
+        gf_father,
+        gf_mother,
+    );
+    let gm_family = FAMILY_NAMES.pick(b.rng);
+    let gm_year = g0_year + b.rng.random_range(-1..6);
+    let (gm_father, gm_mother) = b.external_parents(gm_family, gm_year);
+    let gm_origin = random_district(b.rng, u, province);
+    let grandmother = b.person(
+        Gender::Female,
+        gm_year,
+        gm_family,
+        province,
+        gm_origin,
+        ethnicity,
+        religion,
+        gm_father,
+        gm_mother,
+    );
+    b.marry(grandfather, grandmother);
+    let kids_count = match g0_year {
+        ..1960 => b.rng.random_range(3..7),
+        1960..1975 => b.rng.random_range(2..5),
+        _ => b.rng.random_range(1..4),
+    };
+    let g1 = b.children(grandfather, grandmother, kids_count, family, province);
+
+    // The children's own families; the eldest son (or eldest child) stays with the parents.
+    let stays = g1
+        .iter()
+        .copied()
+        .find(|&k| b.cluster.people[k].gender == Gender::Male)
+        .or_else(|| g1.first().copied());
+    let mut home = vec![(grandfather, Relation::Head), (grandmother, Relation::Spouse)];
+    for &child in &g1 {
+        let (age, gender, child_family) = {
+            let c = &b.cluster.people[child];
+            (c.dob.age_on(WORLD_DATE), c.gender, family)
+        };
+        let married = age >= 22 && b.rng.random_bool(if age >= 30 { 0.9 } else { 0.5 });
+        if !married {
+            home.push((child, Relation::Child));
+            continue;
+        }
+        let spouse_gender = match gender {
+            Gender::Male => Gender::Female,
+            Gender::Female => Gender::Male,
+        };
+        let spouse_family = FAMILY_NAMES.pick(b.rng);
+        let child_year = b.cluster.people[child].dob.year();
+        let spouse_year = match spouse_gender {
+            Gender::Female => child_year + b.rng.random_range(0..6),
+            Gender::Male => child_year - b.rng.random_range(0..6),
+        };
+        let spouse_province = if b.rng.random_bool(0.7) {
+            province
+        } else {
+            pick_province(b.rng, u, None)
+        };
+        let spouse_origin = random_district(b.rng, u, spouse_province);
+        let (sf, sm) = b.external_parents(spouse_family, spouse_year);
+        let spouse_religion = RELIGIONS.pick(b.rng);
+        let spouse = b.person(
+            spouse_gender,
+            spouse_year,
+            spouse_family,
+            spouse_province,
+            spouse_origin,
+            ethnicity,
+            spouse_religion,
+            sf,
+            sm,
+        );
+        b.marry(child, spouse);
+        let (father, mother) = match gender {
+            Gender::Male => (child, spouse),
+            Gender::Female => (spouse, child),
+        };
+        let kid_family = b.cluster.people[father]
+            .name
+            .split(' ')
+            .next()
+            .unwrap_or(child_family)
+            .to_owned();
+        let count = b.rng.random_range(1..4);
+        let g2 = b.children(father, mother, count, &kid_family, province);
+        if Some(child) == stays {
+            home.push((child, Relation::Child));
+            home.push((spouse, Relation::Other));
+            home.extend(g2.iter().map(|&k| (k, Relation::Grandchild)));
+        } else {
+            let address = random_address(b.rng, u, province_2025);
+            let mut members = vec![(father, Relation::Head), (mother, Relation::Spouse)];
+            members.extend(g2.iter().map(|&k| (k, Relation::Child)));
+            b.household(address, members);
+        }
+    }
+    // The grandparents' household; when both have died, the child who stayed heads it.
+    let home_address = random_address(b.rng, u, province_2025);
+    let alive = |b: &Builder<'_, _>, p: usize| b.cluster.people[p].died.is_none();
+    if !alive(&b, grandfather) && !alive(&b, grandmother) {
+        if let Some(heir) = stays {
+            home = rebase_on_heir(&b.cluster, &home, heir);
+        }
+    } else if !alive(&b, grandfather) {
+        home = home
+            .into_iter()
+            .map(|(p, r)| match p {
+                p if p == grandmother => (p, Relation::Head),
+                _ => (p, r),
+            })
+            .collect();
+    }
+    b.household(home_address, home);
+    b.cluster
+}
+
+/// Relations in the grandparents' home once the heir has become head of household.
+fn rebase_on_heir(
+    cluster: &DraftCluster,
+    home: &[(usize, Relation)],
+    heir: usize,
+) -> Vec<(usize, Relation)> {
+    let heir_spouse = cluster.people[heir].spouse;
+    let mut out = vec![(heir, Relation::Head)];
+    for &(p, r) in home {
+        if p == heir {
+            continue;
+        }
+        let rel = if Some(p) == heir_spouse {
+            Relation::Spouse
+        } else if r == Relation::Grandchild {
+            Relation::Child
+        } else if r == Relation::Head || r == Relation::Spouse {
+            Relation::Parent
+        } else {
+            Relation::Other
+        };
+        out.push((p, rel));
+    }
+    out
+}
+
+/// Keeps the first `budget` people of a cluster, so that a store has exactly the size asked for.
+/// People are drafted parents before children, so cutting the tail never leaves a child without
+/// drafted parents; a spouse cut off becomes a relative outside the database.
+pub fn truncate(mut cluster: DraftCluster, budget: usize) -> DraftCluster {
+    if cluster.people.len() <= budget {
+        return cluster;
+    }
+    cluster.people.truncate(budget);
+    for p in &mut cluster.people {
+        if p.spouse.is_some_and(|s| s >= budget) {
+            p.spouse = None;
+            p.marital = MaritalStatus::Single;
+        }
+    }
+    let mut kept = Vec::new();
+    for mut h in std::mem::take(&mut cluster.households) {
+        h.members.retain(|(p, _)| *p < budget);
+        if h.members.is_empty() {
+            continue;
+        }
+        // If the head was cut, the first remaining member heads the household.
+        h.members[0].1 = Relation::Head;
+        for &(p, r) in &h.members {
+            cluster.people[p].household = Some((kept.len(), r));
+        }
+        kept.push(h);
+    }
+    cluster.households = kept;
+    cluster
+}

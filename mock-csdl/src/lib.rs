@@ -1,0 +1,20 @@
+//! The mock national population database (CSDLQG về dân cư) behind the Liên Thông gateway.
+//!
+//! - [`generator`]: the deterministic population generator (family clusters, numbering).
+//! - [`personas`]: the fixed persona table, present in every store.
+//! - [`store`]: the sled-backed store.
+//! - [`faults`]: run-time fault injection.
+//! - [`service`]: the gRPC handlers (`PopulationRegistry`, `RegistryAdmin`).
+//! - [`server`]: binding, TLS, health, reflection and graceful shutdown.
+#![forbid(unsafe_code)]
+
+pub mod faults;
+pub mod generator;
+pub mod personas;
+pub mod server;
+pub mod service;
+pub mod store;
+
+pub use generator::Spec;
+pub use server::{MockCsdl, ServeError, Settings, TlsFiles};
+pub use store::{Store, StoreError, StoreMeta};

@@ -1,0 +1,208 @@
+//! `mock-csdl`: generate a population store, serve it, print the persona table.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use mock_csdl::personas::PERSONAS;
+use mock_csdl::{MockCsdl, Settings, Spec, Store, TlsFiles};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "mock-csdl", version, about = "Mock national population database (CSDLQG về dân cư)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a store of synthetic citizens (personas included).
+    Generate {
+        /// Where the sled store lives.
+        #[arg(long, env = "MOCK_CSDL_STORE", default_value = ".lienthong/csdl.sled")]
+        store: PathBuf,
+        /// How many generated citizens (the personas come on top).
+        #[arg(long, default_value_t = 10_000)]
+        citizens: u64,
+        /// Generator seed: the same seed and size give the same citizens.
+        #[arg(long, default_value_t = 6)]
+        seed: u64,
+        /// Generate one province's population (pre-2025 code: 42 Hà Tĩnh, 38 Thanh Hóa, 1 Hà Nội).
+        #[arg(long)]
+        province: Option<u16>,
+        /// Replace an existing population.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Serve a generated store over gRPC.
+    Serve {
+        #[arg(long, env = "MOCK_CSDL_STORE", default_value = ".lienthong/csdl.sled")]
+        store: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "MOCK_CSDL_LISTEN", default_value = "127.0.0.1:50061")]
+        listen: SocketAddr,
+        /// Server certificate (PEM). Without it the server speaks plaintext.
+        #[arg(long, env = "MOCK_CSDL_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// Server private key (PEM).
+        #[arg(long, env = "MOCK_CSDL_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates chained to this CA (mutual TLS).
+        #[arg(long, env = "MOCK_CSDL_CLIENT_CA", requires = "tls_cert")]
+        client_ca: Option<PathBuf>,
+    },
+    /// Print the persona table.
+    Personas {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mock-csdl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Generate {
+            store,
+            citizens,
+            seed,
+            province,
+            force,
+        } => {
+            let started = Instant::now();
+            let db = Store::open(&store)?;
+            let bar = ProgressBar::new(citizens).with_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} citizens ({per_sec}, eta {eta})",
+                )?,
+            );
+            let meta = db.generate(
+                Spec {
+                    seed,
+                    citizens,
+                    province,
+                },
+                force,
+                |n| bar.set_position(n),
+            )?;
+            bar.finish_and_clear();
+            println!(
+                "generated {} citizens ({} personas) in {} households, seed {}, in {:.1}s -> {}",
+                meta.citizens,
+                meta.citizens - meta.generated,
+                meta.households,
+                meta.seed,
+                started.elapsed().as_secs_f64(),
+                store.display()
+            );
+            Ok(())
+        }
+        Command::Serve {
+            store,
+            listen,
+            tls_cert,
+            tls_key,
+            client_ca,
+        } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert,
+                    key,
+                    client_ca,
+                }),
+                _ => None,
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let db = Store::open(&store)?;
+                let server = MockCsdl::build(db, &Settings { listen, tls: tls.clone() }).await?;
+                println!(
+                    "mock-csdl serving on {} ({})",
+                    server.local_addr(),
+                    match &tls {
+                        Some(TlsFiles { client_ca: Some(_), .. }) => "mutual TLS",
+                        Some(_) => "TLS",
+                        None => "plaintext",
+                    }
+                );
+                server.run_until_stopped(shutdown_signal()).await?;
+                Ok::<_, Box<dyn std::error::Error>>(())
+            })
+        }
+        Command::Personas { format } => {
+            match format {
+                Format::Json => {
+                    let rows: Vec<_> = PERSONAS
+                        .iter()
+                        .map(|p| {
+                            serde_json::json!({
+                                "key": p.key,
+                                "personal_id": p.personal_id,
+                                "old_id_number": p.old_id_number,
+                                "full_name": p.full_name,
+                                "scenario": p.scenario,
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                }
+                Format::Table => {
+                    println!("{:<22} {:<13} {:<24} scenario", "persona", "personal ID", "name");
+                    for p in PERSONAS {
+                        println!(
+                            "{:<22} {:<13} {:<24} {}",
+                            p.key, p.personal_id, p.full_name, p.scenario
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: draining in-flight calls");
+}

@@ -1,0 +1,243 @@
+//! The sled-backed store of citizen records: citizens by personal ID, an old-ID index,
+//! households, and the metadata of the generation that filled it.
+
+use crate::generator::{Batch, GenerateError, Generator, Spec};
+use crate::personas;
+use lienthong_domain::{CitizenRecord, Household, HouseholdId, OldIdNumber, PersonalId};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Bumped whenever the encoding of stored records changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What went wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store could not be read or written: {0}")]
+    Sled(#[from] sled::Error),
+    #[error(
+        "the record under key {key:?} in tree {tree} cannot be decoded ({detail}); regenerate the store"
+    )]
+    Corrupt {
+        tree: &'static str,
+        key: String,
+        detail: String,
+    },
+    #[error(
+        "the store holds no generated population; run `mock-csdl generate --store <path>` first"
+    )]
+    NotGenerated,
+    #[error(
+        "the store was written in format {found}, this build reads format {FORMAT_VERSION}; regenerate it"
+    )]
+    Format { found: u32 },
+    #[error(
+        "the store already holds a population (seed {seed}, {citizens} citizens); pass --force to replace it"
+    )]
+    NotEmpty { seed: u64, citizens: u64 },
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+}
+
+/// What the store holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreMeta {
+    pub format: u32,
+    pub seed: u64,
+    /// Generated citizens, personas excluded.
+    pub generated: u64,
+    /// Every record, personas included.
+    pub citizens: u64,
+    pub households: u64,
+    pub province: Option<u16>,
+}
+
+/// The store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    citizens: sled::Tree,
+    old_ids: sled::Tree,
+    households: sled::Tree,
+    meta: sled::Tree,
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    // postcard only fails on writers that run out of room; a Vec never does.
+    postcard::to_stdvec(v).unwrap_or_default()
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(
+    tree: &'static str,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        tree,
+        key: String::from_utf8_lossy(key).into_owned(),
+        detail: e.to_string(),
+    })
+}
+
+impl Store {
+    /// Opens (or creates) a store at a path.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(256 * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        Self::from_db(db)
+    }
+
+    /// A store that lives in a temporary directory and vanishes when dropped.
+    pub fn temporary() -> Result<Self, StoreError> {
+        Self::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        Ok(Self {
+            citizens: db.open_tree("citizens")?,
+            old_ids: db.open_tree("old_ids")?,
+            households: db.open_tree("households")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    /// What the store holds; `NotGenerated` for an empty store, `Format` for an old one.
+    pub fn meta(&self) -> Result<StoreMeta, StoreError> {
+        let bytes = self.meta.get("meta")?.ok_or(StoreError::NotGenerated)?;
+        let meta: StoreMeta = decode("meta", b"meta", &bytes)?;
+        if meta.format != FORMAT_VERSION {
+            return Err(StoreError::Format { found: meta.format });
+        }
+        Ok(meta)
+    }
+
+    /// One citizen by personal ID.
+    pub fn citizen(&self, id: &PersonalId) -> Result<Option<CitizenRecord>, StoreError> {
+        self.citizens
+            .get(id.as_str())?
+            .map(|b| decode("citizens", id.as_str().as_bytes(), &b))
+            .transpose()
+    }
+
+    /// One citizen by old 9-digit ID number.
+    pub fn citizen_by_old_id(
+        &self,
+        old: &OldIdNumber,
+    ) -> Result<Option<CitizenRecord>, StoreError> {
+        let Some(id) = self.old_ids.get(old.as_str())? else {
+            return Ok(None);
+        };
+        let id = PersonalId::parse(&String::from_utf8_lossy(&id)).map_err(|e| {
+            StoreError::Corrupt {
+                tree: "old_ids",
+                key: old.masked(),
+                detail: e.to_string(),
+            }
+        })?;
+        self.citizen(&id)
+    }
+
+    /// One household by number.
+    pub fn household(&self, id: &HouseholdId) -> Result<Option<Household>, StoreError> {
+        self.households
+            .get(id.as_str())?
+            .map(|b| decode("households", id.as_str().as_bytes(), &b))
+            .transpose()
+    }
+
+    /// Every citizen, in personal-ID order.
+    pub fn citizens(&self) -> impl Iterator<Item = Result<CitizenRecord, StoreError>> + '_ {
+        self.citizens.iter().map(|kv| {
+            let (k, v) = kv?;
+            decode("citizens", &k, &v)
+        })
+    }
+
+    /// Every household, in number order.
+    pub fn households(&self) -> impl Iterator<Item = Result<Household, StoreError>> + '_ {
+        self.households.iter().map(|kv| {
+            let (k, v) = kv?;
+            decode("households", &k, &v)
+        })
+    }
+
+    /// Writes citizens and households (replacing records with the same keys).
+    pub fn write(&self, batch: &Batch) -> Result<(), StoreError> {
+        let mut citizens = sled::Batch::default();
+        let mut old_ids = sled::Batch::default();
+        for c in &batch.citizens {
+            citizens.insert(c.personal_id.as_str(), encode(c));
+            if let Some(old) = &c.old_id_number {
+                old_ids.insert(old.as_str(), c.personal_id.as_str());
+            }
+        }
+        let mut households = sled::Batch::default();
+        for h in &batch.households {
+            households.insert(h.id.as_str(), encode(h));
+        }
+        self.citizens.apply_batch(citizens)?;
+        self.old_ids.apply_batch(old_ids)?;
+        self.households.apply_batch(households)?;
+        Ok(())
+    }
+
+    /// Removes everything.
+    pub fn clear(&self) -> Result<(), StoreError> {
+        for tree in [&self.citizens, &self.old_ids, &self.households, &self.meta] {
+            tree.clear()?;
+        }
+        Ok(())
+    }
+
+    /// Fills the store: the generated population, then the personas, then the metadata (written
+    /// last, so that an interrupted generation leaves a store that says it is not generated).
+    /// `progress` hears the number of citizens written so far.
+    pub fn generate(
+        &self,
+        spec: Spec,
+        force: bool,
+        mut progress: impl FnMut(u64),
+    ) -> Result<StoreMeta, StoreError> {
+        match self.meta() {
+            Ok(m) if !force => {
+                return Err(StoreError::NotEmpty {
+                    seed: m.seed,
+                    citizens: m.citizens,
+                });
+            }
+            _ => self.clear()?,
+        }
+        let mut citizens = 0;
+        let mut households = 0;
+        for batch in Generator::new(spec)? {
+            let batch = batch?;
+            self.write(&batch)?;
+            citizens += batch.citizens.len() as u64;
+            households += batch.households.len() as u64;
+            progress(citizens);
+        }
+        let personas = personas::batch();
+        self.write(&personas)?;
+        let meta = StoreMeta {
+            format: FORMAT_VERSION,
+            seed: spec.seed,
+            generated: citizens,
+            citizens: citizens + personas.citizens.len() as u64,
+            households: households + personas.households.len() as u64,
+            province: spec.province,
+        };
+        self.meta.insert("meta", encode(&meta))?;
+        self.db.flush()?;
+        Ok(meta)
+    }
+
+    /// Flushes everything to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
