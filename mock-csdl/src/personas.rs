@@ -424,10 +424,12 @@ pub fn batch() -> Batch {
         full_name: "Nguyễn Thị Xuân".to_owned(),
         date_of_birth: PartialDate::Year(1963),
     });
-    thu.temporary_address = Some(Address {
+    let hanoi = Address {
         detail: "Số 24 phố Hàng Bạc".to_owned(),
         ward: ward(HOAN_KIEM),
-    });
+    };
+    thu.temporary_address = Some(hanoi.clone());
+    thu.current_address = hanoi;
     thu.card = Some(chip(
         date(2021, 4, 2),
         Some(date(2028, 3, 14)),
@@ -570,5 +572,41 @@ mod tests {
                 assert_eq!(&link.relation_to_head, rel);
             }
         }
+    }
+
+    #[test]
+    fn each_persona_shows_its_scenario() {
+        let b = batch();
+        let get = |key: &str| {
+            let id = persona(key).unwrap().personal_id;
+            b.citizens.iter().find(|c| c.personal_id.as_str() == id).unwrap().clone()
+        };
+        let status = |key: &str| get(key).card.map(|c| c.status);
+        assert_eq!(status("revoked-card"), Some(CardStatus::Revoked));
+        assert_eq!(status("expired-card"), Some(CardStatus::Expired));
+        assert_eq!(status("complete-adult"), Some(CardStatus::Valid));
+        let newborn = get("newborn");
+        assert!(newborn.card.is_none() && newborn.phone.is_none());
+        assert!(newborn.health_insurance_number.is_none());
+        assert_eq!(newborn.mother.unwrap().full_name, "Phạm Thị Lan");
+        let child = get("child-under-6");
+        assert!(child.date_of_birth.age_on(crate::generator::WORLD_DATE) < 6);
+        assert!(child.health_insurance_number.is_some());
+        assert!(matches!(get("deceased").life_status, LifeStatus::Deceased { .. }));
+        assert!(get("deceased").household.is_none());
+        assert!(get("no-phone").phone.is_none());
+        assert_eq!(get("partial-birth-date").date_of_birth, PartialDate::Year(1948));
+        assert_eq!(
+            get("partial-birth-month").date_of_birth,
+            PartialDate::YearMonth(1952, 5)
+        );
+        let complete = get("complete-adult");
+        for field in lienthong_domain::CitizenField::ALL {
+            assert!(complete.has(*field), "complete-adult lacks {field:?}");
+        }
+        assert_eq!(complete.provenance.len(), lienthong_domain::CitizenField::ALL.len());
+        assert_ne!(complete.current_address, complete.permanent_address);
+        assert_eq!(get("similar-name").full_name, "Nguyễn Văn Hạ");
+        assert_eq!(get("thanh-hoa-adult").permanent_address.province_code(), 38);
     }
 }

@@ -84,7 +84,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(1024 * 1024 * 1024)
             .mode(sled::Mode::HighThroughput)
             .open()?;
         Self::from_db(db)
@@ -213,13 +213,26 @@ impl Store {
         }
         let mut citizens = 0;
         let mut households = 0;
-        for batch in Generator::new(spec)? {
+        // Drafting (parallel, CPU) and writing (sled) overlap: the generator runs one batch ahead
+        // on its own thread.
+        let generator = Generator::new(spec)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        let drafting = std::thread::spawn(move || {
+            for batch in generator {
+                if tx.send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        for batch in rx {
             let batch = batch?;
             self.write(&batch)?;
             citizens += batch.citizens.len() as u64;
             households += batch.households.len() as u64;
             progress(citizens);
         }
+        // The generator thread only sends; it cannot fail on its own.
+        let _ = drafting.join();
         let personas = personas::batch();
         self.write(&personas)?;
         let meta = StoreMeta {

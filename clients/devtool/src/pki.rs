@@ -1,0 +1,165 @@
+//! A development PKI (rcgen): a CA, server certificates for the gateway and the mock database,
+//! and client certificates that name a connected unit. For sandboxes and tests only; production
+//! units get their certificates from the real issuing authority.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+};
+use std::path::{Path, PathBuf};
+use time::{Duration, OffsetDateTime};
+
+/// Why a certificate could not be made or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("certificate generation failed: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A certificate and its key, as PEM files on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// When a certificate is valid.
+#[derive(Debug, Clone, Copy)]
+pub enum Validity {
+    /// From an hour ago for the given number of days.
+    Days(i64),
+    /// Expired yesterday (for testing refusals).
+    Expired,
+}
+
+impl Validity {
+    fn apply(self, params: &mut CertificateParams) {
+        let now = OffsetDateTime::now_utc();
+        match self {
+            Validity::Days(d) => {
+                params.not_before = now - Duration::hours(1);
+                params.not_after = now + Duration::days(d);
+            }
+            Validity::Expired => {
+                params.not_before = now - Duration::days(30);
+                params.not_after = now - Duration::days(1);
+            }
+        }
+    }
+}
+
+/// The URI SAN that names a connected unit in its client certificate.
+pub fn unit_uri(unit_code: &str) -> String {
+    format!("urn:lienthong:unit:{unit_code}")
+}
+
+/// A development certificate authority that writes what it issues into one directory.
+pub struct DevCa {
+    dir: PathBuf,
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    /// The CA certificate file.
+    pub ca_cert: PathBuf,
+}
+
+fn write(path: &Path, contents: &str) -> Result<(), PkiError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| PkiError::Write {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    std::fs::write(path, contents).map_err(|source| PkiError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+impl DevCa {
+    /// Creates a new CA named `name` and writes `ca.pem` (and `ca.key`) into `dir`.
+    pub fn create(dir: &Path, name: &str) -> Result<Self, PkiError> {
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Liên Thông development PKI");
+        dn.push(DnType::CommonName, name);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        Validity::Days(3650).apply(&mut params);
+        let key = KeyPair::generate()?;
+        let key_pem = key.serialize_pem();
+        let issuer = CertifiedIssuer::self_signed(params, key)?;
+        let ca_cert = dir.join("ca.pem");
+        write(&ca_cert, &issuer.pem())?;
+        write(&dir.join("ca.key"), &key_pem)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            issuer,
+            ca_cert,
+        })
+    }
+
+    fn issue(
+        &self,
+        file_stem: &str,
+        mut params: CertificateParams,
+        validity: Validity,
+    ) -> Result<CertFiles, PkiError> {
+        validity.apply(&mut params);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        let files = CertFiles {
+            cert: self.dir.join(format!("{file_stem}.pem")),
+            key: self.dir.join(format!("{file_stem}.key")),
+        };
+        write(&files.cert, &cert.pem())?;
+        write(&files.key, &key.serialize_pem())?;
+        Ok(files)
+    }
+
+    /// A server certificate for `localhost` and 127.0.0.1 (and any other host names given).
+    pub fn server(&self, file_stem: &str, common_name: &str) -> Result<CertFiles, PkiError> {
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress([127, 0, 0, 1].into()));
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.issue(file_stem, params, Validity::Days(825))
+    }
+
+    /// A client certificate naming a connected unit: CN = unit code, O = unit name, and the URI
+    /// SAN `urn:lienthong:unit:<code>`.
+    pub fn unit_client(
+        &self,
+        file_stem: &str,
+        unit_code: &str,
+        unit_name: &str,
+        validity: Validity,
+    ) -> Result<CertFiles, PkiError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, unit_code);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, unit_name);
+        params
+            .subject_alt_names
+            .push(SanType::URI(unit_uri(unit_code).try_into()?));
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue(file_stem, params, validity)
+    }
+}

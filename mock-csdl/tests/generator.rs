@@ -1,0 +1,265 @@
+//! The generator and the store: determinism, validity, realism, personas, round-trips.
+
+use lienthong_domain::{
+    CardStatus, CitizenRecord, Household, LifeStatus, MaritalStatus, PersonalId,
+};
+use lienthong_proto::convert;
+use mock_csdl::generator::{Batch, Generator, WORLD_DATE};
+use mock_csdl::personas::PERSONAS;
+use mock_csdl::{Spec, Store};
+use std::collections::{HashMap, HashSet};
+
+fn generate(seed: u64, citizens: u64, province: Option<u16>) -> Batch {
+    let mut all = Batch::default();
+    for batch in Generator::new(Spec {
+        seed,
+        citizens,
+        province,
+    })
+    .unwrap()
+    {
+        let batch = batch.unwrap();
+        all.citizens.extend(batch.citizens);
+        all.households.extend(batch.households);
+    }
+    all
+}
+
+#[test]
+fn same_seed_and_size_give_the_same_citizens() {
+    let a = generate(11, 3000, None);
+    let b = generate(11, 3000, None);
+    assert_eq!(a.citizens, b.citizens);
+    assert_eq!(a.households, b.households);
+    let c = generate(12, 3000, None);
+    assert_ne!(a.citizens, c.citizens, "another seed gives other citizens");
+}
+
+#[test]
+fn a_smaller_store_is_a_prefix_of_a_larger_one() {
+    let small = generate(5, 1000, None);
+    let large = generate(5, 5000, None);
+    // Only the last cluster of the small store may be cut short.
+    let same = small
+        .citizens
+        .iter()
+        .zip(&large.citizens)
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert!(same > 950, "only {same} of 1000 agree");
+}
+
+#[test]
+fn the_store_has_exactly_the_size_asked_for() {
+    for n in [0, 1, 2, 7, 999, 4321] {
+        assert_eq!(generate(3, n, None).citizens.len() as u64, n, "size {n}");
+    }
+}
+
+#[test]
+fn every_id_is_valid_unique_and_agrees_with_its_record() {
+    let b = generate(21, 20_000, None);
+    let mut ids = HashSet::new();
+    let mut old_ids = HashSet::new();
+    let mut insurance = HashSet::new();
+    for c in &b.citizens {
+        let reparsed = PersonalId::parse(c.personal_id.as_str()).unwrap();
+        assert_eq!(reparsed, c.personal_id);
+        assert_eq!(c.id_inconsistencies(), Vec::<&str>::new(), "{:?}", c.personal_id);
+        assert!(ids.insert(c.personal_id.clone()), "duplicate {:?}", c.personal_id);
+        assert!(
+            c.personal_id.serial() < mock_csdl::generator::PERSONA_SERIAL_START,
+            "generated serial in the persona range"
+        );
+        if let Some(o) = &c.old_id_number {
+            assert!(old_ids.insert(o.clone()), "duplicate old id");
+        }
+        if let Some(h) = &c.health_insurance_number {
+            assert_eq!(h.len(), 10);
+            assert!(insurance.insert(h.clone()), "duplicate insurance number");
+        }
+        assert!(c.date_of_birth <= WORLD_DATE, "born in the future");
+    }
+}
+
+#[test]
+fn relatives_and_households_are_consistent() {
+    let b = generate(8, 20_000, None);
+    let by_id: HashMap<&PersonalId, &CitizenRecord> =
+        b.citizens.iter().map(|c| (&c.personal_id, c)).collect();
+    let households: HashMap<_, &Household> = b.households.iter().map(|h| (&h.id, h)).collect();
+    let mut parent_links = 0;
+    for c in &b.citizens {
+        for parent in [&c.father, &c.mother].into_iter().flatten() {
+            if let Some(pid) = &parent.personal_id {
+                let p = by_id.get(pid).expect("a parent with an ID is on record");
+                assert_eq!(p.full_name, parent.full_name);
+                assert!(p.date_of_birth.year() + 14 <= c.date_of_birth.year());
+                parent_links += 1;
+            }
+        }
+        if let Some(spouse) = &c.spouse {
+            let s = by_id[spouse.personal_id.as_ref().expect("generated spouses are on record")];
+            assert_eq!(
+                s.spouse.as_ref().and_then(|x| x.personal_id.as_ref()),
+                Some(&c.personal_id),
+                "spouse links are mutual"
+            );
+            assert_ne!(s.gender, c.gender);
+        }
+        match (&c.household, &c.life_status) {
+            (Some(link), LifeStatus::Alive) => {
+                let h = households[&link.household_id];
+                assert!(
+                    h.members
+                        .iter()
+                        .any(|(m, r)| *m == c.personal_id && *r == link.relation_to_head)
+                );
+                assert_eq!(c.permanent_address, h.address);
+            }
+            (None, LifeStatus::Deceased { date }) => assert!(*date >= c.date_of_birth),
+            (h, l) => panic!("household {h:?} with life status {l:?}"),
+        }
+    }
+    assert!(parent_links > 5_000, "only {parent_links} parent links");
+    for h in &b.households {
+        assert_eq!(h.members[0].0, h.head);
+        assert!(by_id.contains_key(&h.head));
+    }
+}
+
+#[test]
+fn the_population_looks_like_vietnam() {
+    let b = generate(2025, 30_000, None);
+    let n = b.citizens.len() as f64;
+    let share = |pred: &dyn Fn(&CitizenRecord) -> bool| {
+        b.citizens.iter().filter(|c| pred(c)).count() as f64 / n
+    };
+    let age = |c: &CitizenRecord| c.date_of_birth.age_on(WORLD_DATE);
+    let alive = |c: &CitizenRecord| c.life_status == LifeStatus::Alive;
+    let adults = b.citizens.iter().filter(|c| alive(c) && age(c) >= 18);
+    let (adult_count, without_phone) =
+        adults.fold((0, 0), |(a, w), c| (a + 1, w + usize::from(c.phone.is_none())));
+    let no_phone = without_phone as f64 / f64::from(adult_count);
+    assert!((0.15..0.30).contains(&no_phone), "adults without phone: {no_phone}");
+    let children = share(&|c| age(c) < 15);
+    assert!((0.10..0.40).contains(&children), "children: {children}");
+    let under_six = share(&|c| age(c) < 6);
+    assert!(under_six > 0.02, "under six: {under_six}");
+    let elderly = share(&|c| age(c) >= 65);
+    assert!((0.04..0.30).contains(&elderly), "elderly: {elderly}");
+    let male = share(&|c| c.gender == lienthong_domain::Gender::Male);
+    assert!((0.45..0.56).contains(&male), "male: {male}");
+    assert!(share(&|c| !c.date_of_birth.is_full()) > 0.001, "partial dates");
+    assert!(share(&|c| !alive(c)) > 0.01, "deceased");
+    assert!(share(&|c| c.old_id_number.is_some()) > 0.1, "old IDs");
+    let card = |s: CardStatus| move |c: &CitizenRecord| c.card.as_ref().is_some_and(|k| k.status == s);
+    assert!(share(&card(CardStatus::Revoked)) > 0.001, "revoked cards");
+    assert!(share(&card(CardStatus::Expired)) > 0.005, "expired cards");
+    assert!(share(&|c| c.marital_status == MaritalStatus::Widowed) > 0.005, "widowed");
+    assert!(share(&|c| c.temporary_address.is_some()) > 0.01, "temporary residence");
+    let nguyen = share(&|c| c.full_name.starts_with("Nguyễn "));
+    assert!((0.25..0.50).contains(&nguyen), "Nguyễn: {nguyen}");
+    let kinh = share(&|c| c.ethnicity == "Kinh");
+    assert!((0.75..0.95).contains(&kinh), "Kinh: {kinh}");
+    // Children under 14 without a card; card holders of 14 and over.
+    assert!(b.citizens.iter().any(|c| age(c) < 14 && c.card.is_none()));
+    // Diacritics everywhere: most names carry at least one non-ASCII letter.
+    assert!(share(&|c| !c.full_name.is_ascii()) > 0.9);
+}
+
+#[test]
+fn a_province_store_is_mostly_that_province() {
+    let b = generate(1, 5000, Some(42));
+    let local = b
+        .citizens
+        .iter()
+        .filter(|c| c.personal_id.province_code() == 42)
+        .count() as f64
+        / 5000.0;
+    assert!(local > 0.75, "share registered in Hà Tĩnh: {local}");
+    assert!(Generator::new(Spec { seed: 1, citizens: 10, province: Some(3) }).is_err());
+}
+
+#[test]
+fn records_survive_the_wire_both_ways() {
+    let b = generate(77, 5000, None);
+    let personas = mock_csdl::personas::batch();
+    for c in b.citizens.iter().chain(&personas.citizens) {
+        let wire = convert::citizen_to_pb(c);
+        let back = convert::citizen_from_pb(&wire).unwrap();
+        assert_eq!(&back, c);
+    }
+}
+
+#[test]
+fn personas_are_in_every_store_whatever_the_size_and_seed() {
+    for (seed, size) in [(1, 0), (2, 1), (3, 500)] {
+        let store = Store::temporary().unwrap();
+        let meta = store
+            .generate(
+                Spec {
+                    seed,
+                    citizens: size,
+                    province: None,
+                },
+                false,
+                |_| {},
+            )
+            .unwrap();
+        assert_eq!(meta.citizens, size + PERSONAS.len() as u64);
+        for p in PERSONAS {
+            let id = PersonalId::parse(p.personal_id).unwrap();
+            let r = store.citizen(&id).unwrap().expect("persona present");
+            assert_eq!(r.full_name, p.full_name);
+            if let Some(old) = p.old_id_number {
+                let old = lienthong_domain::OldIdNumber::parse(old).unwrap();
+                let by_old = store.citizen_by_old_id(&old).unwrap().unwrap();
+                assert_eq!(by_old.personal_id, id);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_store_round_trips_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("csdl.sled");
+    let spec = Spec {
+        seed: 9,
+        citizens: 2000,
+        province: None,
+    };
+    let expected = generate(9, 2000, None);
+    {
+        let store = Store::open(&path).unwrap();
+        assert!(matches!(store.meta(), Err(mock_csdl::StoreError::NotGenerated)));
+        let mut last = 0;
+        store.generate(spec, false, |n| last = n).unwrap();
+        assert_eq!(last, 2000);
+        let again = store.generate(spec, false, |_| {});
+        assert!(matches!(again, Err(mock_csdl::StoreError::NotEmpty { .. })));
+    }
+    // Reopen from disk.
+    let store = Store::open(&path).unwrap();
+    let meta = store.meta().unwrap();
+    assert_eq!((meta.seed, meta.generated), (9, 2000));
+    for c in &expected.citizens {
+        assert_eq!(store.citizen(&c.personal_id).unwrap().as_ref(), Some(c));
+        if let Some(old) = &c.old_id_number {
+            assert_eq!(
+                store.citizen_by_old_id(old).unwrap().map(|r| r.personal_id),
+                Some(c.personal_id.clone())
+            );
+        }
+    }
+    for h in &expected.households {
+        assert_eq!(store.household(&h.id).unwrap().as_ref(), Some(h));
+    }
+    let missing = PersonalId::parse("001099000000").unwrap();
+    assert_eq!(store.citizen(&missing).unwrap(), None);
+    assert_eq!(
+        store.citizens().count() as u64,
+        2000 + PERSONAS.len() as u64
+    );
+}

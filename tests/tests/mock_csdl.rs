@@ -1,0 +1,408 @@
+//! The mock population database, end to end: a real server on a random port with mutual TLS
+//! and a real tonic client.
+
+use lienthong_devtool::pki::{CertFiles, DevCa, Validity};
+use lienthong_proto::csdl::v1 as pb;
+use pb::population_registry_client::PopulationRegistryClient;
+use pb::registry_admin_client::RegistryAdminClient;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::{Code, Request};
+use tonic_types::StatusExt;
+
+struct TestMock {
+    addr: SocketAddr,
+    ca: CertFiles,
+    client: CertFiles,
+    dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A mock database with 300 generated citizens plus the personas, serving mutual TLS on a
+/// random port, and a client certificate from the same CA.
+async fn spawn_mock() -> TestMock {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = DevCa::create(&dir.path().join("pki"), "Test CA").unwrap();
+    let server_cert = ca.server("mock-csdl", "mock-csdl").unwrap();
+    let client = ca
+        .unit_client("gateway", "lienthong-gateway", "Gateway", Validity::Days(1))
+        .unwrap();
+    let store = mock_csdl::Store::open(&dir.path().join("csdl.sled")).unwrap();
+    store
+        .generate(
+            mock_csdl::Spec {
+                seed: 1,
+                citizens: 300,
+                province: None,
+            },
+            false,
+            |_| {},
+        )
+        .unwrap();
+    let settings = mock_csdl::Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(mock_csdl::TlsFiles {
+            cert: server_cert.cert,
+            key: server_cert.key,
+            client_ca: Some(ca.ca_cert.clone()),
+        }),
+    };
+    let server = mock_csdl::MockCsdl::build(store, &settings).await.unwrap();
+    let addr = server.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    TestMock {
+        addr,
+        ca: CertFiles {
+            cert: ca.ca_cert.clone(),
+            key: dir.path().join("pki/ca.key"),
+        },
+        client,
+        dir,
+        _shutdown: tx,
+    }
+}
+
+async fn connect(addr: SocketAddr, ca: &CertFiles, identity: Option<&CertFiles>) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(&ca.cert).unwrap()))
+        .domain_name("localhost");
+    if let Some(id) = identity {
+        tls = tls.identity(Identity::from_pem(
+            std::fs::read(&id.cert).unwrap(),
+            std::fs::read(&id.key).unwrap(),
+        ));
+    }
+    Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)?
+        .connect()
+        .await
+}
+
+impl TestMock {
+    async fn registry(&self) -> PopulationRegistryClient<Channel> {
+        PopulationRegistryClient::new(connect(self.addr, &self.ca, Some(&self.client)).await.unwrap())
+    }
+    async fn admin(&self) -> RegistryAdminClient<Channel> {
+        RegistryAdminClient::new(connect(self.addr, &self.ca, Some(&self.client)).await.unwrap())
+    }
+}
+
+fn by_id(id: &str) -> pb::GetCitizenRequest {
+    pb::GetCitizenRequest {
+        key: Some(pb::get_citizen_request::Key::PersonalId(id.into())),
+        request_id: "test".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_persona_is_served_over_mutual_tls() {
+    let mock = spawn_mock().await;
+    let mut client = mock.registry().await;
+    let citizen = client
+        .get_citizen(by_id("042188999005"))
+        .await
+        .unwrap()
+        .into_inner()
+        .citizen
+        .unwrap();
+    assert_eq!(citizen.full_name, "Trần Thị Minh Thư");
+    assert_eq!(citizen.old_id_number, "289990005");
+    assert_eq!(citizen.date_of_birth, Some(pb::Date { year: 1988, month: 3, day: 14 }));
+    let household = citizen.household.unwrap();
+    assert_eq!(household.members.len(), 2);
+    assert_eq!(household.head_full_name, "Đặng Quốc Việt");
+    assert_eq!(
+        citizen.current_address.unwrap().formatted,
+        "Số 24 phố Hàng Bạc, Phường Hoàn Kiếm, Thành phố Hà Nội"
+    );
+    assert!(!citizen.provenance.is_empty());
+
+    // The same person by old ID number.
+    let by_old = client
+        .get_citizen(pb::GetCitizenRequest {
+            key: Some(pb::get_citizen_request::Key::OldIdNumber("289990005".into())),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_old.citizen.unwrap().personal_id, "042188999005");
+}
+
+#[tokio::test]
+async fn households_list_their_members() {
+    let mock = spawn_mock().await;
+    let mut client = mock.registry().await;
+    let h = client
+        .get_household(pb::GetHouseholdRequest {
+            key: Some(pb::get_household_request::Key::PersonalId("042222999003".into())),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .household
+        .unwrap();
+    assert_eq!(h.head_personal_id, "042085999001");
+    let names: Vec<_> = h.members.iter().map(|m| m.full_name.as_str()).collect();
+    assert_eq!(names, ["Lê Văn Hùng", "Phạm Thị Lan", "Lê Minh Khôi", "Lê Ngọc Bảo Anh"]);
+    // The deceased belong to no household.
+    let err = client
+        .get_household(pb::GetHouseholdRequest {
+            key: Some(pb::get_household_request::Key::PersonalId("042038999007".into())),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn clients_without_a_good_certificate_are_refused() {
+    let mock = spawn_mock().await;
+    // No client certificate at all: the handshake (or the first call) fails.
+    let no_cert = match connect(mock.addr, &mock.ca, None).await {
+        Ok(channel) => PopulationRegistryClient::new(channel)
+            .get_citizen(by_id("042188999005"))
+            .await
+            .map(|_| ()),
+        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+    };
+    assert!(no_cert.is_err(), "a client without a certificate was served");
+
+    // A certificate from another CA.
+    let other = DevCa::create(&mock.dir.path().join("other"), "Other CA").unwrap();
+    let foreign = other
+        .unit_client("intruder", "000.00.00.X99", "Intruder", Validity::Days(1))
+        .unwrap();
+    let foreign_call = match connect(mock.addr, &mock.ca, Some(&foreign)).await {
+        Ok(channel) => PopulationRegistryClient::new(channel)
+            .get_citizen(by_id("042188999005"))
+            .await
+            .map(|_| ()),
+        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+    };
+    assert!(foreign_call.is_err(), "a certificate from another CA was accepted");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error() {
+    let mock = spawn_mock().await;
+    let mut client = mock.registry().await;
+    let check = |input: &'static str, expected: &'static str| (input, expected);
+    for (input, expected) in [
+        check("04218899900", "has 12 digits; this one has 11"),
+        check("04218899900x", "only digits"),
+        check("003188999005", "not the code of a province"),
+    ] {
+        let err = client.get_citizen(by_id(input)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{input}");
+        assert!(err.message().contains(expected), "{input}: {}", err.message());
+        let details = err.get_details_bad_request().expect("BadRequest details");
+        assert_eq!(details.field_violations[0].field, "personal_id");
+    }
+    let err = client
+        .get_citizen(pb::GetCitizenRequest {
+            key: None,
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = client.get_citizen(by_id("001099000000")).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    // The full number never comes back in an error message.
+    assert!(!err.message().contains("001099000000"), "{}", err.message());
+    assert!(err.message().contains("001•••••••000"));
+}
+
+#[tokio::test]
+async fn health_and_reflection_are_served() {
+    let mock = spawn_mock().await;
+    let channel = connect(mock.addr, &mock.ca, Some(&mock.client)).await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "lienthong.csdl.v1.PopulationRegistry".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+}
+
+fn fault(scope_id: &str, effect: pb::fault::Effect) -> pb::SetFaultRequest {
+    pb::SetFaultRequest {
+        fault: Some(pb::Fault {
+            scope: Some(pb::FaultScope {
+                method: "GetCitizen".into(),
+                personal_id: scope_id.into(),
+            }),
+            effect: Some(effect),
+            seed: 3,
+            ..Default::default()
+        }),
+    }
+}
+
+#[tokio::test]
+async fn faults_set_at_run_time_take_effect_and_clear() {
+    let mock = spawn_mock().await;
+    let mut client = mock.registry().await;
+    let mut admin = mock.admin().await;
+    let target = "042158999011";
+
+    // Latency: the call takes at least the injected delay.
+    let set = admin
+        .set_fault(fault(
+            target,
+            pb::fault::Effect::Latency(pb::LatencyFault {
+                fixed_ms: 300,
+                jitter_ms: 0,
+            }),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .fault
+        .unwrap();
+    let started = Instant::now();
+    client.get_citizen(by_id(target)).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    admin
+        .clear_faults(pb::ClearFaultsRequest {
+            id: set.id.clone(),
+            include_builtin: false,
+        })
+        .await
+        .unwrap();
+
+    // Error rate 1.0 with a chosen code, only for that citizen.
+    admin
+        .set_fault(fault(
+            target,
+            pb::fault::Effect::Error(pb::ErrorFault {
+                rate: 1.0,
+                code: Code::ResourceExhausted as i32,
+                message: String::new(),
+            }),
+        ))
+        .await
+        .unwrap();
+    let err = client.get_citizen(by_id(target)).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    client.get_citizen(by_id("042188999005")).await.unwrap();
+    admin
+        .clear_faults(pb::ClearFaultsRequest::default())
+        .await
+        .unwrap();
+    client.get_citizen(by_id(target)).await.unwrap();
+
+    // Every third call.
+    admin
+        .set_fault(fault(
+            target,
+            pb::fault::Effect::EveryNth(pb::EveryNthFault {
+                n: 3,
+                code: Code::Internal as i32,
+            }),
+        ))
+        .await
+        .unwrap();
+    let mut pattern = Vec::new();
+    for _ in 0..6 {
+        pattern.push(client.get_citizen(by_id(target)).await.is_ok());
+    }
+    assert_eq!(pattern, [true, true, false, true, true, false]);
+    admin
+        .clear_faults(pb::ClearFaultsRequest::default())
+        .await
+        .unwrap();
+
+    // An outage window that starts now.
+    admin
+        .set_fault(fault(
+            "",
+            pb::fault::Effect::Outage(pb::OutageFault {
+                start_after_ms: 0,
+                duration_ms: 60_000,
+            }),
+        ))
+        .await
+        .unwrap();
+    let err = client.get_citizen(by_id(target)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable);
+    let faults = admin
+        .list_faults(pb::ListFaultsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .faults;
+    assert_eq!(faults.len(), 5, "four built-in persona faults and the outage");
+    admin
+        .clear_faults(pb::ClearFaultsRequest::default())
+        .await
+        .unwrap();
+    client.get_citizen(by_id(target)).await.unwrap();
+
+    // A bad rule is refused with the key named.
+    let err = admin
+        .set_fault(fault(
+            target,
+            pb::fault::Effect::Error(pb::ErrorFault {
+                rate: 2.0,
+                code: 14,
+                message: String::new(),
+            }),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("fault.error.rate"), "{}", err.message());
+
+    let stats = admin
+        .get_stats(pb::GetStatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.citizens, 300 + mock_csdl::personas::PERSONAS.len() as u64);
+    assert!(stats.calls["GetCitizen"] >= 12);
+    assert!(stats.faults_triggered >= 4);
+}
+
+#[tokio::test]
+async fn chaos_personas_misbehave_as_documented() {
+    let mock = spawn_mock().await;
+    let mut client = mock.registry().await;
+    assert_eq!(
+        client.get_citizen(by_id("042081999018")).await.unwrap_err().code(),
+        Code::Unavailable
+    );
+    let flaky: Vec<bool> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(client.get_citizen(by_id("042183999020")).await.is_ok());
+        }
+        v
+    };
+    assert_eq!(flaky, [true, false, true, false]);
+    // The timeout persona hangs: no answer within half a second (the server honours the
+    // caller's grpc-timeout and gives up with CANCELLED or DEADLINE_EXCEEDED).
+    let mut request = Request::new(by_id("042082999019"));
+    request.set_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    let err = client.get_citizen(request).await.unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(
+        matches!(err.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{err:?}"
+    );
+}
