@@ -16,7 +16,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(PROTOS, ["proto"])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     // The descriptor set is embedded for gRPC server reflection.
-    std::fs::write(out_dir.join("lienthong_descriptor.bin"), fds.encode_to_vec())?;
+    std::fs::write(
+        out_dir.join("lienthong_descriptor.bin"),
+        fds.encode_to_vec(),
+    )?;
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

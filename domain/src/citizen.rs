@@ -245,7 +245,9 @@ citizen_fields! {
 
 /// A field name that is not a field of the citizen record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a field of the citizen record (e.g. full_name, date_of_birth, permanent_address)")]
+#[error(
+    "{0:?} is not a field of the citizen record (e.g. full_name, date_of_birth, permanent_address)"
+)]
 pub struct UnknownField(pub String);
 
 /// A citizen record.

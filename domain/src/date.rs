@@ -20,9 +20,7 @@ pub enum DateError {
     },
     #[error("a day was given without a month")]
     DayWithoutMonth,
-    #[error(
-        "{0:?} is not a date: use dd/mm/yyyy, mm/yyyy, yyyy or yyyy-mm-dd (e.g. 17/05/1990)"
-    )]
+    #[error("{0:?} is not a date: use dd/mm/yyyy, mm/yyyy, yyyy or yyyy-mm-dd (e.g. 17/05/1990)")]
     Format(String),
 }
 
@@ -127,12 +125,20 @@ impl PartialDate {
 
     /// The parts as on the wire: (year, month or 0, day or 0).
     pub fn to_parts(&self) -> (i32, u32, u32) {
-        (self.year(), self.month().unwrap_or(0), self.day().unwrap_or(0))
+        (
+            self.year(),
+            self.month().unwrap_or(0),
+            self.day().unwrap_or(0),
+        )
     }
 
     /// Days since 1970-01-01 of the date (unknown parts taken as the first).
     pub fn days_since_epoch(&self) -> i64 {
-        days_from_civil(self.year(), self.month().unwrap_or(1), self.day().unwrap_or(1))
+        days_from_civil(
+            self.year(),
+            self.month().unwrap_or(1),
+            self.day().unwrap_or(1),
+        )
     }
 
     /// The full date of a day count since 1970-01-01.
@@ -241,7 +247,10 @@ mod tests {
         let born = PartialDate::Full(2020, 6, 1);
         assert_eq!(born.age_on(PartialDate::Full(2026, 5, 31)), 5);
         assert_eq!(born.age_on(PartialDate::Full(2026, 6, 1)), 6);
-        assert_eq!(PartialDate::Year(1948).age_on(PartialDate::Full(2026, 11, 23)), 78);
+        assert_eq!(
+            PartialDate::Year(1948).age_on(PartialDate::Full(2026, 11, 23)),
+            78
+        );
     }
 
     proptest! {

@@ -39,8 +39,7 @@ impl PersonalId {
         if count != 12 {
             return Err(PersonalIdError::Length(count));
         }
-        if let Some((position, found)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_digit())
-        {
+        if let Some((position, found)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
             return Err(PersonalIdError::NotDigit { position, found });
         }
         let mut digits = [0u8; 12];
@@ -177,8 +176,7 @@ impl OldIdNumber {
         if count != 9 {
             return Err(OldIdError::Length(count));
         }
-        if let Some((position, found)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_digit())
-        {
+        if let Some((position, found)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
             return Err(OldIdError::NotDigit { position, found });
         }
         let mut digits = [0u8; 9];
@@ -222,7 +220,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn check(input: &str, expected: Result<(), PersonalIdError>) {
-        assert_eq!(PersonalId::parse(input).map(|_| ()), expected, "input {input:?}");
+        assert_eq!(
+            PersonalId::parse(input).map(|_| ()),
+            expected,
+            "input {input:?}"
+        );
     }
 
     #[test]

@@ -290,9 +290,7 @@ fn num<T: std::str::FromStr + Default>(s: &str) -> T {
 }
 
 fn load() -> AdminUnits {
-    let merge: HashMap<u16, u16> = rows(MERGE_2025)
-        .map(|r| (num(r[0]), num(r[1])))
-        .collect();
+    let merge: HashMap<u16, u16> = rows(MERGE_2025).map(|r| (num(r[0]), num(r[1]))).collect();
     let mut provinces: Vec<Province> = Vec::new();
     let mut wards = Vec::new();
     for r in rows(UNITS_2025) {
@@ -372,7 +370,11 @@ mod tests {
         let merge: HashMap<u16, u16> = rows(MERGE_2025).map(|r| (num(r[0]), num(r[1]))).collect();
         assert_eq!(merge.len(), 63);
         for p in &u.old_provinces {
-            assert!(merge.contains_key(&p.code), "{} has no 2025 province", p.name);
+            assert!(
+                merge.contains_key(&p.code),
+                "{} has no 2025 province",
+                p.name
+            );
             assert!(ProvinceCode::try_from(u32::from(p.province_2025)).is_ok());
         }
         for p in &u.provinces {
@@ -398,8 +400,14 @@ mod tests {
         );
         let d = DistrictCode::parse("001").unwrap();
         assert_eq!(d.district().name, "Quận Ba Đình");
-        assert_eq!(DistrictCode::parse("999"), Err(UnitError::UnknownDistrict(999)));
-        assert_eq!(ProvinceCode::parse("42").unwrap().province().full_name(), "Tỉnh Hà Tĩnh");
+        assert_eq!(
+            DistrictCode::parse("999"),
+            Err(UnitError::UnknownDistrict(999))
+        );
+        assert_eq!(
+            ProvinceCode::parse("42").unwrap().province().full_name(),
+            "Tỉnh Hà Tĩnh"
+        );
         assert_eq!(
             ProvinceCode::parse("1").unwrap().province().full_name(),
             "Thành phố Hà Nội"

@@ -236,17 +236,15 @@ impl Faults {
                     };
                     (*code, msg)
                 }),
-                Effect::EveryNth { n, code } => {
-                    (active.matched % u64::from(*n) == 0).then(|| {
-                        (
-                            *code,
-                            format!(
-                                "injected fault {}: call {} fails (every {n})",
-                                active.rule.id, active.matched
-                            ),
-                        )
-                    })
-                }
+                Effect::EveryNth { n, code } => (active.matched % u64::from(*n) == 0).then(|| {
+                    (
+                        *code,
+                        format!(
+                            "injected fault {}: call {} fails (every {n})",
+                            active.rule.id, active.matched
+                        ),
+                    )
+                }),
                 Effect::Outage { start, end } => (now >= *start && now < *end).then(|| {
                     (
                         tonic::Code::Unavailable,
@@ -405,9 +403,21 @@ mod tests {
             0,
         ))
         .unwrap();
-        assert!(f.evaluate("GetCitizen", Some("042188999005"), now).failure.is_none());
-        assert!(f.evaluate("GetHousehold", Some("042188999005"), now).failure.is_some());
-        assert!(f.evaluate("GetCitizen", Some("042081999018"), now).failure.is_some());
+        assert!(
+            f.evaluate("GetCitizen", Some("042188999005"), now)
+                .failure
+                .is_none()
+        );
+        assert!(
+            f.evaluate("GetHousehold", Some("042188999005"), now)
+                .failure
+                .is_some()
+        );
+        assert!(
+            f.evaluate("GetCitizen", Some("042081999018"), now)
+                .failure
+                .is_some()
+        );
     }
 
     #[test]
@@ -449,7 +459,14 @@ mod tests {
         assert_eq!(err, FaultError::Rate("1.5".into()));
         assert!(err.to_string().contains("fault.error.rate"));
         let err = f
-            .add(rule(all(), Effect::EveryNth { n: 0, code: tonic::Code::Internal }, 0))
+            .add(rule(
+                all(),
+                Effect::EveryNth {
+                    n: 0,
+                    code: tonic::Code::Internal,
+                },
+                0,
+            ))
             .unwrap_err();
         assert_eq!(err, FaultError::ZeroPeriod);
         let err = f

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "mock-csdl", version, about = "Mock national population database (CSDLQG về dân cư)")]
+#[command(
+    name = "mock-csdl",
+    version,
+    about = "Mock national population database (CSDLQG về dân cư)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,8 +73,7 @@ enum Format {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -138,12 +141,21 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 let db = Store::open(&store)?;
-                let server = MockCsdl::build(db, &Settings { listen, tls: tls.clone() }).await?;
+                let server = MockCsdl::build(
+                    db,
+                    &Settings {
+                        listen,
+                        tls: tls.clone(),
+                    },
+                )
+                .await?;
                 println!(
                     "mock-csdl serving on {} ({})",
                     server.local_addr(),
                     match &tls {
-                        Some(TlsFiles { client_ca: Some(_), .. }) => "mutual TLS",
+                        Some(TlsFiles {
+                            client_ca: Some(_), ..
+                        }) => "mutual TLS",
                         Some(_) => "TLS",
                         None => "plaintext",
                     }
@@ -170,7 +182,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     println!("{}", serde_json::to_string_pretty(&rows)?);
                 }
                 Format::Table => {
-                    println!("{:<22} {:<13} {:<24} scenario", "persona", "personal ID", "name");
+                    println!(
+                        "{:<22} {:<13} {:<24} scenario",
+                        "persona", "personal ID", "name"
+                    );
                     for p in PERSONAS {
                         println!(
                             "{:<22} {:<13} {:<24} {}",

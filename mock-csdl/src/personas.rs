@@ -7,9 +7,9 @@
 use crate::faults::{Effect, FaultRule, Scope};
 use crate::generator::{Batch, provenance_for};
 use lienthong_domain::{
-    Address, CardStatus, CardType, CitizenRecord, DistrictCode, EidLevel, Gender,
-    HistoricalPlace, Household, HouseholdId, HouseholdLink, IdCard, LifeStatus, MaritalStatus,
-    OldIdNumber, PartialDate, PersonalId, Relation, Relative, WardCode,
+    Address, CardStatus, CardType, CitizenRecord, DistrictCode, EidLevel, Gender, HistoricalPlace,
+    Household, HouseholdId, HouseholdLink, IdCard, LifeStatus, MaritalStatus, OldIdNumber,
+    PartialDate, PersonalId, Relation, Relative, WardCode,
 };
 
 /// One row of the persona table.
@@ -301,7 +301,9 @@ fn base(key: &str, gender: Gender, dob: PartialDate) -> CitizenRecord {
     let p = persona(key).expect("persona keys used here are in the table");
     CitizenRecord {
         personal_id: id(p.personal_id),
-        old_id_number: p.old_id_number.map(|o| OldIdNumber::parse(o).expect("valid")),
+        old_id_number: p
+            .old_id_number
+            .map(|o| OldIdNumber::parse(o).expect("valid")),
         full_name: p.full_name.to_owned(),
         date_of_birth: dob,
         gender,
@@ -315,12 +317,18 @@ fn base(key: &str, gender: Gender, dob: PartialDate) -> CitizenRecord {
             district: district(CAN_LOC),
         },
         permanent_address: Address {
-            detail: format!("Số {} đường Phan Đình Phùng", 100 + p.personal_id[9..].parse::<u32>().unwrap_or(0)),
+            detail: format!(
+                "Số {} đường Phan Đình Phùng",
+                100 + p.personal_id[9..].parse::<u32>().unwrap_or(0)
+            ),
             ward: ward(THANH_SEN),
         },
         temporary_address: None,
         current_address: Address {
-            detail: format!("Số {} đường Phan Đình Phùng", 100 + p.personal_id[9..].parse::<u32>().unwrap_or(0)),
+            detail: format!(
+                "Số {} đường Phan Đình Phùng",
+                100 + p.personal_id[9..].parse::<u32>().unwrap_or(0)
+            ),
             ward: ward(THANH_SEN),
         },
         household: None,
@@ -331,7 +339,10 @@ fn base(key: &str, gender: Gender, dob: PartialDate) -> CitizenRecord {
         card: Some(can_cuoc(date(2024, 9, 12), None)),
         phone: Some(format!("0912{}", &p.personal_id[6..])),
         eid_level: EidLevel::Level2,
-        health_insurance_number: Some(format!("42{}", 99_000_000 + p.personal_id[9..].parse::<u32>().unwrap_or(0))),
+        health_insurance_number: Some(format!(
+            "42{}",
+            99_000_000 + p.personal_id[9..].parse::<u32>().unwrap_or(0)
+        )),
         life_status: LifeStatus::Alive,
         provenance: Vec::new(),
     }
@@ -472,7 +483,11 @@ pub fn batch() -> Batch {
     nga.eid_level = EidLevel::None;
     let mut tho = base("partial-birth-date", Male, PartialDate::Year(1948));
     tho.card = Some(chip(date(2021, 7, 3), None, CardStatus::Valid));
-    let mut mai = base("partial-birth-month", Female, PartialDate::YearMonth(1952, 5));
+    let mut mai = base(
+        "partial-birth-month",
+        Female,
+        PartialDate::YearMonth(1952, 5),
+    );
     mai.card = Some(chip(date(2021, 7, 3), None, CardStatus::Valid));
     let mut ha = base("similar-name", Male, date(1992, 8, 8));
     ha.card = Some(chip(
@@ -525,7 +540,9 @@ pub fn batch() -> Batch {
     citizens.extend(singles);
     for c in &mut citizens {
         if let Some(link) = &mut c.household
-            && let Some(h) = households.iter().find(|h| h.members.iter().any(|(m, _)| *m == c.personal_id))
+            && let Some(h) = households
+                .iter()
+                .find(|h| h.members.iter().any(|(m, _)| *m == c.personal_id))
         {
             link.household_id = h.id.clone();
         }
@@ -579,7 +596,11 @@ mod tests {
         let b = batch();
         let get = |key: &str| {
             let id = persona(key).unwrap().personal_id;
-            b.citizens.iter().find(|c| c.personal_id.as_str() == id).unwrap().clone()
+            b.citizens
+                .iter()
+                .find(|c| c.personal_id.as_str() == id)
+                .unwrap()
+                .clone()
         };
         let status = |key: &str| get(key).card.map(|c| c.status);
         assert_eq!(status("revoked-card"), Some(CardStatus::Revoked));
@@ -592,10 +613,16 @@ mod tests {
         let child = get("child-under-6");
         assert!(child.date_of_birth.age_on(crate::generator::WORLD_DATE) < 6);
         assert!(child.health_insurance_number.is_some());
-        assert!(matches!(get("deceased").life_status, LifeStatus::Deceased { .. }));
+        assert!(matches!(
+            get("deceased").life_status,
+            LifeStatus::Deceased { .. }
+        ));
         assert!(get("deceased").household.is_none());
         assert!(get("no-phone").phone.is_none());
-        assert_eq!(get("partial-birth-date").date_of_birth, PartialDate::Year(1948));
+        assert_eq!(
+            get("partial-birth-date").date_of_birth,
+            PartialDate::Year(1948)
+        );
         assert_eq!(
             get("partial-birth-month").date_of_birth,
             PartialDate::YearMonth(1952, 5)
@@ -604,7 +631,10 @@ mod tests {
         for field in lienthong_domain::CitizenField::ALL {
             assert!(complete.has(*field), "complete-adult lacks {field:?}");
         }
-        assert_eq!(complete.provenance.len(), lienthong_domain::CitizenField::ALL.len());
+        assert_eq!(
+            complete.provenance.len(),
+            lienthong_domain::CitizenField::ALL.len()
+        );
         assert_ne!(complete.current_address, complete.permanent_address);
         assert_eq!(get("similar-name").full_name, "Nguyễn Văn Hạ");
         assert_eq!(get("thanh-hoa-adult").permanent_address.province_code(), 38);

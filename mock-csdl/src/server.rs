@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 /// TLS material, as PEM files.
@@ -127,9 +127,7 @@ impl MockCsdl {
         health
             .set_serving::<PopulationRegistryServer<Registry>>()
             .await;
-        health
-            .set_serving::<RegistryAdminServer<Registry>>()
-            .await;
+        health.set_serving::<RegistryAdminServer<Registry>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(lienthong_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -146,7 +144,11 @@ impl MockCsdl {
             .add_service(reflection)
             .add_service(PopulationRegistryServer::new(self.registry.clone()))
             .add_service(RegistryAdminServer::new(self.registry))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(
+                // Without TCP_NODELAY small replies wait out delayed ACKs (~40 ms each).
+                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                shutdown,
+            )
             .await?;
         Ok(())
     }

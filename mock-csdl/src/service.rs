@@ -125,9 +125,10 @@ impl PopulationRegistry for Registry {
         let record = match req.key {
             Some(pb::get_citizen_request::Key::PersonalId(s)) => {
                 let id = PersonalId::parse(&s).map_err(|e| invalid_argument("personal_id", e))?;
-                self.store.citizen(&id).map_err(store_status)?.ok_or_else(|| {
-                    not_found(&format!("personal ID {}", id.masked()))
-                })
+                self.store
+                    .citizen(&id)
+                    .map_err(store_status)?
+                    .ok_or_else(|| not_found(&format!("personal ID {}", id.masked())))
             }
             Some(pb::get_citizen_request::Key::OldIdNumber(s)) => {
                 let old =
@@ -143,7 +144,10 @@ impl PopulationRegistry for Registry {
             )),
         };
         // Faults apply to the persona even when the lookup itself would fail.
-        let pid = record.as_ref().ok().map(|r| r.personal_id.as_str().to_owned());
+        let pid = record
+            .as_ref()
+            .ok()
+            .map(|r| r.personal_id.as_str().to_owned());
         self.faults("GetCitizen", pid.as_deref()).await?;
         let citizen = self.citizen_pb(&record?)?;
         Ok(Response::new(pb::GetCitizenResponse {

@@ -131,13 +131,12 @@ impl Store {
         let Some(id) = self.old_ids.get(old.as_str())? else {
             return Ok(None);
         };
-        let id = PersonalId::parse(&String::from_utf8_lossy(&id)).map_err(|e| {
-            StoreError::Corrupt {
+        let id =
+            PersonalId::parse(&String::from_utf8_lossy(&id)).map_err(|e| StoreError::Corrupt {
                 tree: "old_ids",
                 key: old.masked(),
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         self.citizen(&id)
     }
 

@@ -65,8 +65,17 @@ fn every_id_is_valid_unique_and_agrees_with_its_record() {
     for c in &b.citizens {
         let reparsed = PersonalId::parse(c.personal_id.as_str()).unwrap();
         assert_eq!(reparsed, c.personal_id);
-        assert_eq!(c.id_inconsistencies(), Vec::<&str>::new(), "{:?}", c.personal_id);
-        assert!(ids.insert(c.personal_id.clone()), "duplicate {:?}", c.personal_id);
+        assert_eq!(
+            c.id_inconsistencies(),
+            Vec::<&str>::new(),
+            "{:?}",
+            c.personal_id
+        );
+        assert!(
+            ids.insert(c.personal_id.clone()),
+            "duplicate {:?}",
+            c.personal_id
+        );
         assert!(
             c.personal_id.serial() < mock_csdl::generator::PERSONA_SERIAL_START,
             "generated serial in the persona range"
@@ -99,7 +108,10 @@ fn relatives_and_households_are_consistent() {
             }
         }
         if let Some(spouse) = &c.spouse {
-            let s = by_id[spouse.personal_id.as_ref().expect("generated spouses are on record")];
+            let s = by_id[spouse
+                .personal_id
+                .as_ref()
+                .expect("generated spouses are on record")];
             assert_eq!(
                 s.spouse.as_ref().and_then(|x| x.personal_id.as_ref()),
                 Some(&c.personal_id),
@@ -138,10 +150,14 @@ fn the_population_looks_like_vietnam() {
     let age = |c: &CitizenRecord| c.date_of_birth.age_on(WORLD_DATE);
     let alive = |c: &CitizenRecord| c.life_status == LifeStatus::Alive;
     let adults = b.citizens.iter().filter(|c| alive(c) && age(c) >= 18);
-    let (adult_count, without_phone) =
-        adults.fold((0, 0), |(a, w), c| (a + 1, w + usize::from(c.phone.is_none())));
+    let (adult_count, without_phone) = adults.fold((0, 0), |(a, w), c| {
+        (a + 1, w + usize::from(c.phone.is_none()))
+    });
     let no_phone = without_phone as f64 / f64::from(adult_count);
-    assert!((0.15..0.30).contains(&no_phone), "adults without phone: {no_phone}");
+    assert!(
+        (0.15..0.30).contains(&no_phone),
+        "adults without phone: {no_phone}"
+    );
     let children = share(&|c| age(c) < 15);
     assert!((0.10..0.40).contains(&children), "children: {children}");
     let under_six = share(&|c| age(c) < 6);
@@ -150,14 +166,24 @@ fn the_population_looks_like_vietnam() {
     assert!((0.04..0.30).contains(&elderly), "elderly: {elderly}");
     let male = share(&|c| c.gender == lienthong_domain::Gender::Male);
     assert!((0.45..0.56).contains(&male), "male: {male}");
-    assert!(share(&|c| !c.date_of_birth.is_full()) > 0.001, "partial dates");
+    assert!(
+        share(&|c| !c.date_of_birth.is_full()) > 0.001,
+        "partial dates"
+    );
     assert!(share(&|c| !alive(c)) > 0.01, "deceased");
     assert!(share(&|c| c.old_id_number.is_some()) > 0.1, "old IDs");
-    let card = |s: CardStatus| move |c: &CitizenRecord| c.card.as_ref().is_some_and(|k| k.status == s);
+    let card =
+        |s: CardStatus| move |c: &CitizenRecord| c.card.as_ref().is_some_and(|k| k.status == s);
     assert!(share(&card(CardStatus::Revoked)) > 0.001, "revoked cards");
     assert!(share(&card(CardStatus::Expired)) > 0.005, "expired cards");
-    assert!(share(&|c| c.marital_status == MaritalStatus::Widowed) > 0.005, "widowed");
-    assert!(share(&|c| c.temporary_address.is_some()) > 0.01, "temporary residence");
+    assert!(
+        share(&|c| c.marital_status == MaritalStatus::Widowed) > 0.005,
+        "widowed"
+    );
+    assert!(
+        share(&|c| c.temporary_address.is_some()) > 0.01,
+        "temporary residence"
+    );
     let nguyen = share(&|c| c.full_name.starts_with("Nguyễn "));
     assert!((0.25..0.50).contains(&nguyen), "Nguyễn: {nguyen}");
     let kinh = share(&|c| c.ethnicity == "Kinh");
@@ -178,7 +204,14 @@ fn a_province_store_is_mostly_that_province() {
         .count() as f64
         / 5000.0;
     assert!(local > 0.75, "share registered in Hà Tĩnh: {local}");
-    assert!(Generator::new(Spec { seed: 1, citizens: 10, province: Some(3) }).is_err());
+    assert!(
+        Generator::new(Spec {
+            seed: 1,
+            citizens: 10,
+            province: Some(3)
+        })
+        .is_err()
+    );
 }
 
 #[test]
@@ -233,7 +266,10 @@ fn the_store_round_trips_and_refuses_to_overwrite() {
     let expected = generate(9, 2000, None);
     {
         let store = Store::open(&path).unwrap();
-        assert!(matches!(store.meta(), Err(mock_csdl::StoreError::NotGenerated)));
+        assert!(matches!(
+            store.meta(),
+            Err(mock_csdl::StoreError::NotGenerated)
+        ));
         let mut last = 0;
         store.generate(spec, false, |n| last = n).unwrap();
         assert_eq!(last, 2000);

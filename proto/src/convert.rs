@@ -88,7 +88,10 @@ pub fn gender_from_pb(field: &str, g: i32) -> Result<Gender, WireError> {
     match pb::Gender::try_from(g) {
         Ok(pb::Gender::Male) => Ok(Gender::Male),
         Ok(pb::Gender::Female) => Ok(Gender::Female),
-        _ => Err(WireError::new(field, "must be GENDER_MALE or GENDER_FEMALE")),
+        _ => Err(WireError::new(
+            field,
+            "must be GENDER_MALE or GENDER_FEMALE",
+        )),
     }
 }
 
@@ -228,10 +231,7 @@ fn relative_from_pb(field: &str, r: &pb::Relative) -> Result<Relative, WireError
             .map(|s| at(&format!("{field}.personal_id"), PersonalId::parse(&s)))
             .transpose()?,
         full_name: r.full_name.clone(),
-        date_of_birth: req_date(
-            &format!("{field}.date_of_birth"),
-            r.date_of_birth.as_ref(),
-        )?,
+        date_of_birth: req_date(&format!("{field}.date_of_birth"), r.date_of_birth.as_ref())?,
     })
 }
 

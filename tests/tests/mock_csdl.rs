@@ -66,7 +66,11 @@ async fn spawn_mock() -> TestMock {
     }
 }
 
-async fn connect(addr: SocketAddr, ca: &CertFiles, identity: Option<&CertFiles>) -> Result<Channel, tonic::transport::Error> {
+async fn connect(
+    addr: SocketAddr,
+    ca: &CertFiles,
+    identity: Option<&CertFiles>,
+) -> Result<Channel, tonic::transport::Error> {
     let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(std::fs::read(&ca.cert).unwrap()))
         .domain_name("localhost");
@@ -85,10 +89,18 @@ async fn connect(addr: SocketAddr, ca: &CertFiles, identity: Option<&CertFiles>)
 
 impl TestMock {
     async fn registry(&self) -> PopulationRegistryClient<Channel> {
-        PopulationRegistryClient::new(connect(self.addr, &self.ca, Some(&self.client)).await.unwrap())
+        PopulationRegistryClient::new(
+            connect(self.addr, &self.ca, Some(&self.client))
+                .await
+                .unwrap(),
+        )
     }
     async fn admin(&self) -> RegistryAdminClient<Channel> {
-        RegistryAdminClient::new(connect(self.addr, &self.ca, Some(&self.client)).await.unwrap())
+        RegistryAdminClient::new(
+            connect(self.addr, &self.ca, Some(&self.client))
+                .await
+                .unwrap(),
+        )
     }
 }
 
@@ -112,7 +124,14 @@ async fn a_persona_is_served_over_mutual_tls() {
         .unwrap();
     assert_eq!(citizen.full_name, "Trần Thị Minh Thư");
     assert_eq!(citizen.old_id_number, "289990005");
-    assert_eq!(citizen.date_of_birth, Some(pb::Date { year: 1988, month: 3, day: 14 }));
+    assert_eq!(
+        citizen.date_of_birth,
+        Some(pb::Date {
+            year: 1988,
+            month: 3,
+            day: 14
+        })
+    );
     let household = citizen.household.unwrap();
     assert_eq!(household.members.len(), 2);
     assert_eq!(household.head_full_name, "Đặng Quốc Việt");
@@ -125,7 +144,9 @@ async fn a_persona_is_served_over_mutual_tls() {
     // The same person by old ID number.
     let by_old = client
         .get_citizen(pb::GetCitizenRequest {
-            key: Some(pb::get_citizen_request::Key::OldIdNumber("289990005".into())),
+            key: Some(pb::get_citizen_request::Key::OldIdNumber(
+                "289990005".into(),
+            )),
             request_id: String::new(),
         })
         .await
@@ -140,7 +161,9 @@ async fn households_list_their_members() {
     let mut client = mock.registry().await;
     let h = client
         .get_household(pb::GetHouseholdRequest {
-            key: Some(pb::get_household_request::Key::PersonalId("042222999003".into())),
+            key: Some(pb::get_household_request::Key::PersonalId(
+                "042222999003".into(),
+            )),
             request_id: String::new(),
         })
         .await
@@ -150,11 +173,21 @@ async fn households_list_their_members() {
         .unwrap();
     assert_eq!(h.head_personal_id, "042085999001");
     let names: Vec<_> = h.members.iter().map(|m| m.full_name.as_str()).collect();
-    assert_eq!(names, ["Lê Văn Hùng", "Phạm Thị Lan", "Lê Minh Khôi", "Lê Ngọc Bảo Anh"]);
+    assert_eq!(
+        names,
+        [
+            "Lê Văn Hùng",
+            "Phạm Thị Lan",
+            "Lê Minh Khôi",
+            "Lê Ngọc Bảo Anh"
+        ]
+    );
     // The deceased belong to no household.
     let err = client
         .get_household(pb::GetHouseholdRequest {
-            key: Some(pb::get_household_request::Key::PersonalId("042038999007".into())),
+            key: Some(pb::get_household_request::Key::PersonalId(
+                "042038999007".into(),
+            )),
             request_id: String::new(),
         })
         .await
@@ -173,7 +206,10 @@ async fn clients_without_a_good_certificate_are_refused() {
             .map(|_| ()),
         Err(e) => Err(tonic::Status::unavailable(e.to_string())),
     };
-    assert!(no_cert.is_err(), "a client without a certificate was served");
+    assert!(
+        no_cert.is_err(),
+        "a client without a certificate was served"
+    );
 
     // A certificate from another CA.
     let other = DevCa::create(&mock.dir.path().join("other"), "Other CA").unwrap();
@@ -187,7 +223,10 @@ async fn clients_without_a_good_certificate_are_refused() {
             .map(|_| ()),
         Err(e) => Err(tonic::Status::unavailable(e.to_string())),
     };
-    assert!(foreign_call.is_err(), "a certificate from another CA was accepted");
+    assert!(
+        foreign_call.is_err(),
+        "a certificate from another CA was accepted"
+    );
 }
 
 #[tokio::test]
@@ -202,7 +241,11 @@ async fn bad_input_gets_a_clear_error() {
     ] {
         let err = client.get_citizen(by_id(input)).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{input}");
-        assert!(err.message().contains(expected), "{input}: {}", err.message());
+        assert!(
+            err.message().contains(expected),
+            "{input}: {}",
+            err.message()
+        );
         let details = err.get_details_bad_request().expect("BadRequest details");
         assert_eq!(details.field_violations[0].field, "personal_id");
     }
@@ -224,7 +267,9 @@ async fn bad_input_gets_a_clear_error() {
 #[tokio::test]
 async fn health_and_reflection_are_served() {
     let mock = spawn_mock().await;
-    let channel = connect(mock.addr, &mock.ca, Some(&mock.client)).await.unwrap();
+    let channel = connect(mock.addr, &mock.ca, Some(&mock.client))
+        .await
+        .unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     let status = health
         .check(tonic_health::pb::HealthCheckRequest {
@@ -346,7 +391,11 @@ async fn faults_set_at_run_time_take_effect_and_clear() {
         .unwrap()
         .into_inner()
         .faults;
-    assert_eq!(faults.len(), 5, "four built-in persona faults and the outage");
+    assert_eq!(
+        faults.len(),
+        5,
+        "four built-in persona faults and the outage"
+    );
     admin
         .clear_faults(pb::ClearFaultsRequest::default())
         .await
@@ -366,14 +415,21 @@ async fn faults_set_at_run_time_take_effect_and_clear() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(err.message().contains("fault.error.rate"), "{}", err.message());
+    assert!(
+        err.message().contains("fault.error.rate"),
+        "{}",
+        err.message()
+    );
 
     let stats = admin
         .get_stats(pb::GetStatsRequest {})
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(stats.citizens, 300 + mock_csdl::personas::PERSONAS.len() as u64);
+    assert_eq!(
+        stats.citizens,
+        300 + mock_csdl::personas::PERSONAS.len() as u64
+    );
     assert!(stats.calls["GetCitizen"] >= 12);
     assert!(stats.faults_triggered >= 4);
 }
@@ -383,7 +439,11 @@ async fn chaos_personas_misbehave_as_documented() {
     let mock = spawn_mock().await;
     let mut client = mock.registry().await;
     assert_eq!(
-        client.get_citizen(by_id("042081999018")).await.unwrap_err().code(),
+        client
+            .get_citizen(by_id("042081999018"))
+            .await
+            .unwrap_err()
+            .code(),
         Code::Unavailable
     );
     let flaky: Vec<bool> = {

@@ -152,7 +152,9 @@ impl DevCa {
         validity: Validity,
     ) -> Result<CertFiles, PkiError> {
         let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, unit_code);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, unit_code);
         params
             .distinguished_name
             .push(DnType::OrganizationName, unit_name);

@@ -2,8 +2,8 @@
 //! with spouses, and grandchildren, living in one or more households. Members refer to each
 //! other by position; numbers (personal IDs, household ids) are given out later, in order.
 
-use super::names::{self, ETHNIC_GROUPS, FAMILY_NAMES, RELIGIONS, STREETS, Weighted};
 use super::WORLD_DATE;
+use super::names::{self, ETHNIC_GROUPS, FAMILY_NAMES, RELIGIONS, STREETS, Weighted};
 use lienthong_domain::date::days_in_month;
 use lienthong_domain::units::{AdminUnits, units};
 use lienthong_domain::{
@@ -147,10 +147,7 @@ fn card_for(rng: &mut impl Rng, dob: PartialDate) -> Option<IdCard> {
 }
 
 fn phone(rng: &mut impl Rng) -> String {
-    let prefix = names::PHONE_PREFIXES
-        .choose(rng)
-        .copied()
-        .unwrap_or("091");
+    let prefix = names::PHONE_PREFIXES.choose(rng).copied().unwrap_or("091");
     format!("{prefix}{:07}", rng.random_range(0..10_000_000))
 }
 
@@ -268,8 +265,8 @@ impl<R: Rng> Builder<'_, R> {
             (true, 65..75) => EidLevel::Level1,
             _ => EidLevel::None,
         };
-        let temporary = (alive && (18..=40).contains(&age) && self.rng.random_bool(0.12))
-            .then(|| {
+        let temporary =
+            (alive && (18..=40).contains(&age) && self.rng.random_bool(0.12)).then(|| {
                 let target = MIGRATION_TARGETS.pick(self.rng);
                 random_address(self.rng, self.u, target)
             });
@@ -395,7 +392,9 @@ impl<R: Rng> Builder<'_, R> {
         for (p, rel) in &members {
             self.cluster.people[*p].household = Some((index, *rel));
         }
-        self.cluster.households.push(DraftHousehold { address, members });
+        self.cluster
+            .households
+            .push(DraftHousehold { address, members });
     }
 }
 
@@ -460,7 +459,10 @@ pub fn draft_cluster(rng: &mut impl Rng, scope: Option<u16>) -> DraftCluster {
         .copied()
         .find(|&k| b.cluster.people[k].gender == Gender::Male)
         .or_else(|| g1.first().copied());
-    let mut home = vec![(grandfather, Relation::Head), (grandmother, Relation::Spouse)];
+    let mut home = vec![
+        (grandfather, Relation::Head),
+        (grandmother, Relation::Spouse),
+    ];
     for &child in &g1 {
         let (age, gender, child_family) = {
             let c = &b.cluster.people[child];

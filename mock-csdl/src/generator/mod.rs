@@ -337,10 +337,9 @@ pub fn provenance_for(record: &CitizenRecord, seed: u64) -> Vec<Provenance> {
             use CitizenField as F;
             let (source, updated_at) = match field {
                 F::Card | F::OldIdNumber | F::EidLevel => (Source::IdCard, stamp(card_issue)),
-                F::PermanentAddress
-                | F::TemporaryAddress
-                | F::CurrentAddress
-                | F::Household => (Source::Residence, residence),
+                F::PermanentAddress | F::TemporaryAddress | F::CurrentAddress | F::Household => {
+                    (Source::Residence, residence)
+                }
                 F::Phone => (Source::SelfDeclared, stamp(card_issue)),
                 F::HealthInsuranceNumber => (Source::SocialInsurance, stamp(birth)),
                 F::LifeStatus => (Source::CivilStatus, stamp(death)),
