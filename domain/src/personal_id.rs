@@ -98,7 +98,7 @@ impl PersonalId {
 
     /// The gender encoded in the fourth digit.
     pub fn gender(&self) -> Gender {
-        if self.digit(3) % 2 == 0 {
+        if self.digit(3).is_multiple_of(2) {
             Gender::Male
         } else {
             Gender::Female

@@ -1,4 +1,5 @@
 //! The generator and the store: determinism, validity, realism, personas, round-trips.
+#![allow(clippy::unwrap_used)]
 
 use lienthong_domain::{
     CardStatus, CitizenRecord, Household, LifeStatus, MaritalStatus, PersonalId,

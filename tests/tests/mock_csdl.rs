@@ -1,13 +1,15 @@
 //! The mock population database, end to end: a real server on a random port with mutual TLS
 //! and a real tonic client.
+#![allow(clippy::unwrap_used)]
 
+use lienthong_devtool::client::mtls_channel;
 use lienthong_devtool::pki::{CertFiles, DevCa, Validity};
 use lienthong_proto::csdl::v1 as pb;
 use pb::population_registry_client::PopulationRegistryClient;
 use pb::registry_admin_client::RegistryAdminClient;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::Channel;
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
@@ -70,21 +72,8 @@ async fn connect(
     addr: SocketAddr,
     ca: &CertFiles,
     identity: Option<&CertFiles>,
-) -> Result<Channel, tonic::transport::Error> {
-    let mut tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(std::fs::read(&ca.cert).unwrap()))
-        .domain_name("localhost");
-    if let Some(id) = identity {
-        tls = tls.identity(Identity::from_pem(
-            std::fs::read(&id.cert).unwrap(),
-            std::fs::read(&id.key).unwrap(),
-        ));
-    }
-    Channel::from_shared(format!("https://{addr}"))
-        .unwrap()
-        .tls_config(tls)?
-        .connect()
-        .await
+) -> Result<Channel, lienthong_devtool::client::ConnectError> {
+    mtls_channel(&format!("https://{addr}"), &ca.cert, identity).await
 }
 
 impl TestMock {
