@@ -1,5 +1,6 @@
 //! The wire contract of Liên Thông, generated from `proto/` at build time, and the one place
 //! where wire types and domain types meet.
+#![forbid(unsafe_code)]
 
 pub mod csdl {
     //! `lienthong.csdl.v1`: the mock national population database.
