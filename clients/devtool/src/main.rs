@@ -50,12 +50,83 @@ enum Command {
     },
     /// Create the development PKI only.
     Pki,
+    /// Inject, list or clear faults in the running mock database.
+    Fault {
+        #[command(subcommand)]
+        action: FaultAction,
+        #[arg(long, global = true, default_value = "https://127.0.0.1:50061")]
+        endpoint: String,
+    },
     /// Look a citizen up in the running mock database with the development client certificate.
     Lookup {
         /// A 12-digit personal ID, or a 9-digit old ID number.
         id: String,
         #[arg(long, default_value = "https://127.0.0.1:50061")]
         endpoint: String,
+    },
+}
+
+/// Which calls a fault applies to.
+#[derive(clap::Args)]
+struct FaultScopeArgs {
+    /// Only this method (GetCitizen or GetHousehold); default every method.
+    #[arg(long)]
+    method: Option<String>,
+    /// Only calls about this personal ID; default every citizen.
+    #[arg(long)]
+    id: Option<String>,
+    /// Seed of the fault's random draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Subcommand)]
+enum FaultAction {
+    /// Delay matching calls.
+    Latency {
+        #[arg(long)]
+        ms: u32,
+        #[arg(long, default_value_t = 0)]
+        jitter_ms: u32,
+        #[command(flatten)]
+        scope: FaultScopeArgs,
+    },
+    /// Fail a fraction of matching calls with a status code (14 UNAVAILABLE, 4 DEADLINE_EXCEEDED...).
+    Error {
+        #[arg(long)]
+        rate: f64,
+        #[arg(long, default_value_t = 14)]
+        code: i32,
+        #[command(flatten)]
+        scope: FaultScopeArgs,
+    },
+    /// Fail every n-th matching call.
+    EveryNth {
+        #[arg(long)]
+        n: u32,
+        #[arg(long, default_value_t = 14)]
+        code: i32,
+        #[command(flatten)]
+        scope: FaultScopeArgs,
+    },
+    /// Fail every matching call in a time window.
+    Outage {
+        #[arg(long, default_value_t = 0)]
+        after_ms: u64,
+        #[arg(long)]
+        for_ms: u64,
+        #[command(flatten)]
+        scope: FaultScopeArgs,
+    },
+    /// List the faults in force.
+    List,
+    /// Clear one fault by id, or every run-time fault.
+    Clear {
+        #[arg(long)]
+        id: Option<String>,
+        /// Also clear the chaos personas' built-in faults.
+        #[arg(long)]
+        include_builtin: bool,
     },
 }
 
@@ -102,6 +173,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             csdl_listen,
         } => up(&cli.dir, citizens, seed, province, csdl_listen).await,
         Command::Lookup { id, endpoint } => lookup(&cli.dir, &id, &endpoint).await,
+        Command::Fault { action, endpoint } => fault(&cli.dir, action, &endpoint).await,
     }
 }
 
@@ -199,5 +271,97 @@ async fn lookup(
     // A closed pipe (e.g. `| head`) is not an error worth a panic.
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{:#?}", reply.into_inner().citizen);
+    Ok(())
+}
+
+async fn fault(
+    dir: &std::path::Path,
+    action: FaultAction,
+    endpoint: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use pb::fault::Effect;
+    let pki = DevPki::layout(dir);
+    let channel = mtls_channel(endpoint, &pki.ca, Some(&pki.dev_client)).await?;
+    let mut admin = pb::registry_admin_client::RegistryAdminClient::new(channel);
+    let status = |s: tonic::Status| format!("{:?}: {}", s.code(), s.message());
+    let (scope, effect) = match action {
+        FaultAction::List => {
+            let faults = admin
+                .list_faults(pb::ListFaultsRequest {})
+                .await
+                .map_err(status)?
+                .into_inner()
+                .faults;
+            for f in faults {
+                println!("{:#?}", f);
+            }
+            return Ok(());
+        }
+        FaultAction::Clear {
+            id,
+            include_builtin,
+        } => {
+            let removed = admin
+                .clear_faults(pb::ClearFaultsRequest {
+                    id: id.unwrap_or_default(),
+                    include_builtin,
+                })
+                .await
+                .map_err(status)?
+                .into_inner()
+                .removed;
+            println!("removed {removed} fault(s)");
+            return Ok(());
+        }
+        FaultAction::Latency {
+            ms,
+            jitter_ms,
+            scope,
+        } => (
+            scope,
+            Effect::Latency(pb::LatencyFault {
+                fixed_ms: ms,
+                jitter_ms,
+            }),
+        ),
+        FaultAction::Error { rate, code, scope } => (
+            scope,
+            Effect::Error(pb::ErrorFault {
+                rate,
+                code,
+                message: String::new(),
+            }),
+        ),
+        FaultAction::EveryNth { n, code, scope } => {
+            (scope, Effect::EveryNth(pb::EveryNthFault { n, code }))
+        }
+        FaultAction::Outage {
+            after_ms,
+            for_ms,
+            scope,
+        } => (
+            scope,
+            Effect::Outage(pb::OutageFault {
+                start_after_ms: after_ms,
+                duration_ms: for_ms,
+            }),
+        ),
+    };
+    let set = admin
+        .set_fault(pb::SetFaultRequest {
+            fault: Some(pb::Fault {
+                scope: Some(pb::FaultScope {
+                    method: scope.method.unwrap_or_default(),
+                    personal_id: scope.id.unwrap_or_default(),
+                }),
+                effect: Some(effect),
+                seed: scope.seed,
+                ..Default::default()
+            }),
+        })
+        .await
+        .map_err(status)?
+        .into_inner();
+    println!("fault set: {}", set.fault.map(|f| f.id).unwrap_or_default());
     Ok(())
 }
