@@ -1,5 +1,6 @@
 //! The mock national population database (CSDLQG về dân cư) behind the Liên Thông gateway.
 //!
+//! - [`cli`]: command-line arguments shared by the tools that generate a population.
 //! - [`generator`]: the deterministic population generator (family clusters, numbering).
 //! - [`personas`]: the fixed persona table, present in every store.
 //! - [`store`]: the sled-backed store.
@@ -8,6 +9,7 @@
 //! - [`server`]: binding, TLS, health, reflection and graceful shutdown.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod faults;
 pub mod generator;
 pub mod personas;

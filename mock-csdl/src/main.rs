@@ -2,8 +2,9 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use mock_csdl::cli::SpecArgs;
 use mock_csdl::personas::PERSONAS;
-use mock_csdl::{MockCsdl, Settings, Spec, Store, TlsFiles};
+use mock_csdl::{MockCsdl, Settings, Store, TlsFiles};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,15 +28,8 @@ enum Command {
         /// Where the sled store lives.
         #[arg(long, env = "MOCK_CSDL_STORE", default_value = ".lienthong/csdl.sled")]
         store: PathBuf,
-        /// How many generated citizens (the personas come on top).
-        #[arg(long, default_value_t = 10_000)]
-        citizens: u64,
-        /// Generator seed: the same seed and size give the same citizens.
-        #[arg(long, default_value_t = 6)]
-        seed: u64,
-        /// Generate one province's population (pre-2025 code: 42 Hà Tĩnh, 38 Thanh Hóa, 1 Hà Nội).
-        #[arg(long)]
-        province: Option<u16>,
+        #[command(flatten)]
+        population: SpecArgs,
         /// Replace an existing population.
         #[arg(long)]
         force: bool,
@@ -90,27 +84,17 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Generate {
             store,
-            citizens,
-            seed,
-            province,
+            population,
             force,
         } => {
             let started = Instant::now();
             let db = Store::open(&store)?;
-            let bar = ProgressBar::new(citizens).with_style(
+            let bar = ProgressBar::new(population.citizens).with_style(
                 ProgressStyle::with_template(
                     "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} citizens ({per_sec}, eta {eta})",
                 )?,
             );
-            let meta = db.generate(
-                Spec {
-                    seed,
-                    citizens,
-                    province,
-                },
-                force,
-                |n| bar.set_position(n),
-            )?;
+            let meta = db.generate(population.spec(), force, |n| bar.set_position(n))?;
             bar.finish_and_clear();
             println!(
                 "generated {} citizens ({} personas) in {} households, seed {}, in {:.1}s -> {}",

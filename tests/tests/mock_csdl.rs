@@ -93,9 +93,20 @@ impl TestMock {
     }
 }
 
-fn by_id(id: &str) -> pb::GetCitizenRequest {
+fn request(key: pb::get_citizen_request::Key) -> pb::GetCitizenRequest {
     pb::GetCitizenRequest {
-        key: Some(pb::get_citizen_request::Key::PersonalId(id.into())),
+        key: Some(key),
+        request_id: "test".into(),
+    }
+}
+
+fn by_id(id: &str) -> pb::GetCitizenRequest {
+    request(pb::get_citizen_request::Key::PersonalId(id.into()))
+}
+
+fn household_of(id: &str) -> pb::GetHouseholdRequest {
+    pb::GetHouseholdRequest {
+        key: Some(pb::get_household_request::Key::PersonalId(id.into())),
         request_id: "test".into(),
     }
 }
@@ -132,12 +143,9 @@ async fn a_persona_is_served_over_mutual_tls() {
 
     // The same person by old ID number.
     let by_old = client
-        .get_citizen(pb::GetCitizenRequest {
-            key: Some(pb::get_citizen_request::Key::OldIdNumber(
-                "289990005".into(),
-            )),
-            request_id: String::new(),
-        })
+        .get_citizen(request(pb::get_citizen_request::Key::OldIdNumber(
+            "289990005".into(),
+        )))
         .await
         .unwrap()
         .into_inner();
@@ -149,12 +157,7 @@ async fn households_list_their_members() {
     let mock = spawn_mock().await;
     let mut client = mock.registry().await;
     let h = client
-        .get_household(pb::GetHouseholdRequest {
-            key: Some(pb::get_household_request::Key::PersonalId(
-                "042222999003".into(),
-            )),
-            request_id: String::new(),
-        })
+        .get_household(household_of("042222999003"))
         .await
         .unwrap()
         .into_inner()
@@ -173,12 +176,7 @@ async fn households_list_their_members() {
     );
     // The deceased belong to no household.
     let err = client
-        .get_household(pb::GetHouseholdRequest {
-            key: Some(pb::get_household_request::Key::PersonalId(
-                "042038999007".into(),
-            )),
-            request_id: String::new(),
-        })
+        .get_household(household_of("042038999007"))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);

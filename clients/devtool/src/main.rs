@@ -6,6 +6,7 @@ use lienthong_devtool::client::mtls_channel;
 use lienthong_devtool::env::{DevPki, bind_mock, ensure_store};
 use lienthong_proto::csdl::v1 as pb;
 use mock_csdl::Spec;
+use mock_csdl::cli::SpecArgs;
 use mock_csdl::personas::PERSONAS;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,15 +36,9 @@ enum Command {
     /// Start the mock environment (creating the PKI and the store on first run) and print what a
     /// connected system needs.
     Up {
-        /// Generated citizens on first run (personas come on top).
-        #[arg(long, default_value_t = 10_000)]
-        citizens: u64,
-        /// Generator seed.
-        #[arg(long, default_value_t = 6)]
-        seed: u64,
-        /// Generate one province (pre-2025 code, e.g. 42 Hà Tĩnh).
-        #[arg(long)]
-        province: Option<u16>,
+        /// The population generated on first run.
+        #[command(flatten)]
+        population: SpecArgs,
         /// Where the mock population database listens.
         #[arg(long, env = "MOCK_CSDL_LISTEN", default_value = "127.0.0.1:50061")]
         csdl_listen: SocketAddr,
@@ -167,11 +162,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::Up {
-            citizens,
-            seed,
-            province,
+            population,
             csdl_listen,
-        } => up(&cli.dir, citizens, seed, province, csdl_listen).await,
+        } => up(&cli.dir, population.spec(), csdl_listen).await,
         Command::Lookup { id, endpoint } => lookup(&cli.dir, &id, &endpoint).await,
         Command::Fault { action, endpoint } => fault(&cli.dir, action, &endpoint).await,
     }
@@ -179,9 +172,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 
 async fn up(
     dir: &std::path::Path,
-    citizens: u64,
-    seed: u64,
-    province: Option<u16>,
+    spec: Spec,
     listen: SocketAddr,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (pki, created) = DevPki::ensure(dir)?;
@@ -191,13 +182,11 @@ async fn up(
             dir.join("pki").display()
         );
     }
-    let spec = Spec {
-        seed,
-        citizens,
-        province,
-    };
     let store_dir = dir.to_owned();
-    eprintln!("opening the population store (generating {citizens} citizens on first run)...");
+    eprintln!(
+        "opening the population store (generating {} citizens on first run)...",
+        spec.citizens
+    );
     let (store, generated) =
         tokio::task::spawn_blocking(move || ensure_store(&store_dir, spec, |_| {})).await??;
     let meta = store.meta()?;

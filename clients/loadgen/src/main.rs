@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use lienthong_devtool::client::mtls_channel;
 use lienthong_devtool::pki::CertFiles;
 use lienthong_proto::csdl::v1 as pb;
-use mock_csdl::Spec;
+use mock_csdl::cli::SpecArgs;
 use mock_csdl::generator::Generator;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,15 +39,10 @@ enum Target {
         /// Environment directory holding the development PKI.
         #[arg(long, default_value = ".lienthong")]
         dir: PathBuf,
-        /// The seed the served store was generated with.
-        #[arg(long, default_value_t = 6)]
-        seed: u64,
-        /// The province the served store was generated for, if any.
-        #[arg(long)]
-        province: Option<u16>,
-        /// How many distinct citizens to ask for (must not exceed the store's size).
-        #[arg(long, default_value_t = 10_000)]
-        sample: u64,
+        /// The served store's seed and province; `--citizens` is how many distinct citizens to
+        /// ask for (at most the store's size).
+        #[command(flatten)]
+        sample: SpecArgs,
         /// Calls in flight at once.
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
@@ -84,27 +79,21 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let Target::Csdl {
         endpoint,
         dir,
-        seed,
-        province,
         sample,
         concurrency,
         requests,
         max_seconds,
         connections,
     } = cli.target;
-    let ids: Vec<String> = Generator::new(Spec {
-        seed,
-        citizens: sample,
-        province,
-    })?
-    .map(|b| b.map(|b| b.citizens))
-    .collect::<Result<Vec<_>, _>>()?
-    .into_iter()
-    .flatten()
-    .map(|c| c.personal_id.as_str().to_owned())
-    .collect();
+    let ids: Vec<String> = Generator::new(sample.spec())?
+        .map(|b| b.map(|b| b.citizens))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .map(|c| c.personal_id.as_str().to_owned())
+        .collect();
     if ids.is_empty() {
-        return Err("the sample is empty: pass --sample 1 or more".into());
+        return Err("the sample is empty: pass --citizens 1 or more".into());
     }
     let ca = dir.join("pki/ca.pem");
     let identity = CertFiles {
