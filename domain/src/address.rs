@@ -19,12 +19,17 @@ impl Address {
         self.ward.ward().province_code
     }
 
+    /// The 2025 province as written in an address: "Tỉnh Hà Tĩnh", "Thành phố Hà Nội".
+    pub fn province_name(&self) -> String {
+        crate::units::ProvinceCode::try_from(u32::from(self.province_code()))
+            .map(|p| p.province().full_name())
+            .unwrap_or_default()
+    }
+
     /// "Số 12 đường Trần Phú, Phường Thành Sen, Tỉnh Hà Tĩnh".
     pub fn formatted(&self) -> String {
         let ward = self.ward.ward();
-        let province = crate::units::ProvinceCode::try_from(u32::from(ward.province_code))
-            .map(|p| p.province().full_name())
-            .unwrap_or_default();
+        let province = self.province_name();
         if self.detail.is_empty() {
             format!("{}, {province}", ward.name)
         } else {
@@ -46,14 +51,21 @@ impl HistoricalPlace {
         self.district.district().province_code
     }
 
+    /// The pre-2025 province's name: "Tỉnh Hà Tĩnh".
+    pub fn province_name(&self) -> &'static str {
+        units()
+            .old_province(self.province_code())
+            .map(|p| p.name.as_str())
+            .unwrap_or_default()
+    }
+
     /// "Huyện Cẩm Xuyên, Tỉnh Hà Tĩnh".
     pub fn formatted(&self) -> String {
-        let district = self.district.district();
-        let province = units()
-            .old_province(district.province_code)
-            .map(|p| p.name.as_str())
-            .unwrap_or_default();
-        format!("{}, {province}", district.name)
+        format!(
+            "{}, {}",
+            self.district.district().name,
+            self.province_name()
+        )
     }
 }
 

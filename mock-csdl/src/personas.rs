@@ -299,6 +299,12 @@ fn can_cuoc(issued: PartialDate, expiry: Option<PartialDate>) -> IdCard {
 /// A plain adult of Hà Tĩnh from a table row; each persona then changes what its scenario needs.
 fn base(key: &str, gender: Gender, dob: PartialDate) -> CitizenRecord {
     let p = persona(key).expect("persona keys used here are in the table");
+    // The last three digits of the ID give each persona its own house and insurance number.
+    let n: u32 = p.personal_id[9..].parse().unwrap_or(0);
+    let home = Address {
+        detail: format!("Số {} đường Phan Đình Phùng", 100 + n),
+        ward: ward(THANH_SEN),
+    };
     CitizenRecord {
         personal_id: id(p.personal_id),
         old_id_number: p
@@ -316,21 +322,9 @@ fn base(key: &str, gender: Gender, dob: PartialDate) -> CitizenRecord {
         place_of_origin: HistoricalPlace {
             district: district(CAN_LOC),
         },
-        permanent_address: Address {
-            detail: format!(
-                "Số {} đường Phan Đình Phùng",
-                100 + p.personal_id[9..].parse::<u32>().unwrap_or(0)
-            ),
-            ward: ward(THANH_SEN),
-        },
+        permanent_address: home.clone(),
         temporary_address: None,
-        current_address: Address {
-            detail: format!(
-                "Số {} đường Phan Đình Phùng",
-                100 + p.personal_id[9..].parse::<u32>().unwrap_or(0)
-            ),
-            ward: ward(THANH_SEN),
-        },
+        current_address: home,
         household: None,
         father: None,
         mother: None,
@@ -341,7 +335,7 @@ fn base(key: &str, gender: Gender, dob: PartialDate) -> CitizenRecord {
         eid_level: EidLevel::Level2,
         health_insurance_number: Some(format!(
             "42{}",
-            99_000_000 + p.personal_id[9..].parse::<u32>().unwrap_or(0)
+            crate::generator::PERSONA_INSURANCE_START + u64::from(n)
         )),
         life_status: LifeStatus::Alive,
         provenance: Vec::new(),

@@ -158,16 +158,12 @@ fn eid_from_pb(e: i32) -> EidLevel {
 
 /// Domain address → wire address, with the derived names and formatted string.
 pub fn address_to_pb(a: &Address) -> pb::Address {
-    let ward = a.ward.ward();
-    let province = lienthong_domain::ProvinceCode::try_from(u32::from(ward.province_code))
-        .map(|p| p.province().full_name())
-        .unwrap_or_default();
     pb::Address {
         detail: a.detail.clone(),
         ward_code: a.ward.to_string(),
-        ward_name: ward.name.clone(),
-        province_code: format!("{:02}", ward.province_code),
-        province_name: province,
+        ward_name: a.ward.ward().name.clone(),
+        province_code: format!("{:02}", a.province_code()),
+        province_name: a.province_name(),
         formatted: a.formatted(),
     }
 }
@@ -186,16 +182,11 @@ fn opt_address(field: &str, a: Option<&pb::Address>) -> Result<Option<Address>, 
 
 /// Domain historical place → wire place.
 pub fn place_to_pb(p: &HistoricalPlace) -> pb::HistoricalPlace {
-    let district = p.district.district();
-    let province = lienthong_domain::units::units()
-        .old_province(district.province_code)
-        .map(|p| p.name.clone())
-        .unwrap_or_default();
     pb::HistoricalPlace {
         district_code: p.district.to_string(),
-        district_name: district.name.clone(),
-        province_code: format!("{:02}", district.province_code),
-        province_name: province,
+        district_name: p.district.district().name.clone(),
+        province_code: format!("{:02}", p.province_code()),
+        province_name: p.province_name().to_owned(),
         formatted: p.formatted(),
     }
 }

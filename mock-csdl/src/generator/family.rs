@@ -300,31 +300,23 @@ impl<R: Rng> Builder<'_, R> {
     }
 
     fn marry(&mut self, a: usize, b: usize) {
-        let widowed = |p: &DraftPerson| {
-            if p.died.is_some() {
+        // A survivor is widowed; the deceased stays married on record.
+        let status = |me: &DraftPerson, other: &DraftPerson| {
+            if me.died.is_none() && other.died.is_some() {
                 MaritalStatus::Widowed
             } else {
                 MaritalStatus::Married
             }
         };
-        let (sa, sb) = (
-            widowed(&self.cluster.people[b]),
-            widowed(&self.cluster.people[a]),
-        );
         let people = &mut self.cluster.people;
+        let (sa, sb) = (
+            status(&people[a], &people[b]),
+            status(&people[b], &people[a]),
+        );
         people[a].spouse = Some(b);
         people[b].spouse = Some(a);
-        // A survivor is widowed; the deceased stays married on record.
-        people[a].marital = if people[a].died.is_some() {
-            MaritalStatus::Married
-        } else {
-            sa
-        };
-        people[b].marital = if people[b].died.is_some() {
-            MaritalStatus::Married
-        } else {
-            sb
-        };
+        people[a].marital = sa;
+        people[b].marital = sb;
     }
 
     /// Children of a couple: from the mother's twentieth year, two to four years apart.
@@ -341,18 +333,12 @@ impl<R: Rng> Builder<'_, R> {
             (f.origin, f.ethnicity, f.religion)
         };
         let mother_year = self.cluster.people[mother].dob.year();
-        let last_year = self.cluster.people[[father, mother]
-            .into_iter()
-            .min_by_key(|&p| {
-                self.cluster.people[p]
-                    .died
-                    .map(|d| d.year())
-                    .unwrap_or(i32::MAX)
-            })
-            .unwrap_or(mother)]
-        .died
-        .map(|d| d.year())
-        .unwrap_or(WORLD_DATE.year());
+        // No child is born after a parent's death.
+        let last_year = [father, mother]
+            .iter()
+            .filter_map(|&p| self.cluster.people[p].died.map(|d| d.year()))
+            .min()
+            .unwrap_or(WORLD_DATE.year());
         let mut year = mother_year + self.rng.random_range(20..27);
         let mut kids = Vec::new();
         for _ in 0..count {
