@@ -341,6 +341,108 @@ pub fn citizen_to_pb(c: &CitizenRecord) -> pb::Citizen {
     }
 }
 
+/// Domain record → wire record with only the disclosed fields set (and provenance for those
+/// only): the gateway's data minimisation, in the one place records become wire messages.
+pub fn citizen_to_pb_disclosed(
+    c: &CitizenRecord,
+    disclosed: &std::collections::BTreeSet<CitizenField>,
+) -> pb::Citizen {
+    use CitizenField as F;
+    let mut out = citizen_to_pb(c);
+    let keep = |f: F| disclosed.contains(&f);
+    if !keep(F::PersonalId) {
+        out.personal_id.clear();
+    }
+    if !keep(F::OldIdNumber) {
+        out.old_id_number.clear();
+    }
+    if !keep(F::FullName) {
+        out.full_name.clear();
+    }
+    if !keep(F::DateOfBirth) {
+        out.date_of_birth = None;
+    }
+    if !keep(F::Gender) {
+        out.gender = pb::Gender::Unspecified as i32;
+    }
+    if !keep(F::Nationality) {
+        out.nationality.clear();
+    }
+    if !keep(F::Ethnicity) {
+        out.ethnicity.clear();
+    }
+    if !keep(F::Religion) {
+        out.religion.clear();
+    }
+    if !keep(F::PlaceOfBirth) {
+        out.place_of_birth = None;
+    }
+    if !keep(F::PlaceOfOrigin) {
+        out.place_of_origin = None;
+    }
+    if !keep(F::PermanentAddress) {
+        out.permanent_address = None;
+    }
+    if !keep(F::TemporaryAddress) {
+        out.temporary_address = None;
+    }
+    if !keep(F::CurrentAddress) {
+        out.current_address = None;
+    }
+    if !keep(F::Household) {
+        out.household = None;
+    }
+    if !keep(F::Father) {
+        out.father = None;
+    }
+    if !keep(F::Mother) {
+        out.mother = None;
+    }
+    if !keep(F::Spouse) {
+        out.spouse = None;
+    }
+    if !keep(F::MaritalStatus) {
+        out.marital_status = pb::MaritalStatus::Unspecified as i32;
+    }
+    if !keep(F::Card) {
+        out.card = None;
+    }
+    if !keep(F::Phone) {
+        out.phone.clear();
+    }
+    if !keep(F::EidLevel) {
+        out.eid_level = pb::EidLevel::None as i32;
+    }
+    if !keep(F::HealthInsuranceNumber) {
+        out.health_insurance_number.clear();
+    }
+    if !keep(F::LifeStatus) {
+        out.life_status = None;
+    }
+    out.provenance
+        .retain(|p| CitizenField::parse(&p.field).is_ok_and(keep));
+    out
+}
+
+/// Checks a household from the wire: its number and every member's personal ID parse.
+pub fn household_check(h: &pb::Household) -> Result<(), WireError> {
+    at(
+        "household.household_id",
+        HouseholdId::parse(&h.household_id),
+    )?;
+    at(
+        "household.head_personal_id",
+        PersonalId::parse(&h.head_personal_id),
+    )?;
+    for (i, m) in h.members.iter().enumerate() {
+        at(
+            &format!("household.members[{i}].personal_id"),
+            PersonalId::parse(&m.personal_id),
+        )?;
+    }
+    Ok(())
+}
+
 /// Wire record → domain record: every field parsed, the first bad one named.
 pub fn citizen_from_pb(c: &pb::Citizen) -> Result<CitizenRecord, WireError> {
     Ok(CitizenRecord {

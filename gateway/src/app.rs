@@ -1,0 +1,162 @@
+//! The running gateway: [`App::build`] reads the TLS material, prepares the pipeline and binds
+//! the listener (port 0 in tests); [`App::run_until_stopped`] serves until told to stop, then
+//! drains in-flight calls within the grace period. Tests and `main` start it the same way.
+
+use crate::config::Config;
+use crate::pipeline::{self, Authn, Identify, Limits};
+use crate::service::Gateway;
+use crate::tls;
+use crate::upstream::Upstream;
+use governor::clock::{Clock, DefaultClock};
+use lienthong_proto::gateway::v1::citizen_gateway_server::CitizenGatewayServer;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the TLS material is unusable: {0}")]
+    Tls(String),
+    #[error("the population database client cannot be set up: {0}")]
+    Upstream(String),
+    #[error("the server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A bound, not yet serving, gateway.
+pub struct App<C: Clock = DefaultClock> {
+    listener: TcpListener,
+    config: Config,
+    authn: Authn,
+    limits: Limits<C>,
+    upstream: Upstream,
+}
+
+impl App<DefaultClock> {
+    /// Prepares the gateway with the real clock.
+    pub async fn build(config: Config) -> Result<Self, AppError> {
+        Self::with_clock(config, DefaultClock::default()).await
+    }
+}
+
+impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
+    /// Prepares the gateway with the given clock for its rate limits.
+    pub async fn with_clock(config: Config, clock: C) -> Result<Self, AppError> {
+        let upstream = Upstream::new(&config.upstream).map_err(AppError::Upstream)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            authn: Authn::new(&config.auth),
+            limits: Limits::new(config.global_rate, &config.units, clock),
+            upstream,
+            config,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The token checker, to reload its keys while running.
+    pub fn authn(&self) -> Authn {
+        self.authn.clone()
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, ends long streams, and waits
+    /// up to the grace period for in-flight calls.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), AppError> {
+        let config = self.config;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<CitizenGatewayServer<Gateway<C>>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(lienthong_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| AppError::Tls(format!("reflection: {e}")))?;
+        let (drain_tx, drain_rx) = watch::channel(false);
+        let gateway = Gateway::new(
+            config.environment,
+            Arc::new(config.catalog.clone()),
+            self.upstream,
+            self.limits.clone(),
+            drain_rx.clone(),
+        );
+        let service = CitizenGatewayServer::new(gateway)
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(4 * config.max_message_bytes);
+        let housekeeping = tokio::spawn(housekeeping(self.limits.clone(), drain_rx));
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let serve = Server::builder()
+            .tls_config(tls::server_config(&config))
+            .map_err(|e| AppError::Tls(e.to_string()))?
+            .layer(pipeline::layers(
+                Identify::new(&config.units),
+                self.authn,
+                self.limits,
+            ))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                // Without TCP_NODELAY small replies wait out delayed ACKs (~40 ms each).
+                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                async {
+                    let _ = stop_rx.await;
+                },
+            );
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => return Ok(result?),
+            () = shutdown => {}
+        }
+        tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
+        health
+            .set_not_serving::<CitizenGatewayServer<Gateway<C>>>()
+            .await;
+        let _ = drain_tx.send(true);
+        let _ = stop_tx.send(());
+        let result = match tokio::time::timeout(config.shutdown_grace, serve).await {
+            Ok(result) => result.map_err(AppError::from),
+            Err(_) => {
+                tracing::warn!("grace period over; the calls still in flight were cut");
+                Ok(())
+            }
+        };
+        housekeeping.abort();
+        result
+    }
+}
+
+/// Forgets idle officers' limiter state once a minute, until the drain begins.
+async fn housekeeping<C: Clock + Clone>(limits: Limits<C>, mut draining: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => limits.forget_idle(),
+            () = crate::service::drained(&mut draining) => return,
+        }
+    }
+}

@@ -1,0 +1,675 @@
+//! The gateway's configuration: one TOML file, overridden by `LIENTHONG_GATEWAY__*` environment
+//! variables, read into raw settings and validated once into a typed [`Config`]. Every bad key
+//! is reported at once, by name.
+
+use crate::catalog::Catalog;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use lienthong_domain::{ProcedureCode, UnitCode};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The prefix of environment overrides: `LIENTHONG_GATEWAY__UPSTREAM__ENDPOINT` sets
+/// `upstream.endpoint`.
+pub const ENV_PREFIX: &str = "LIENTHONG_GATEWAY__";
+
+/// Why the configuration is unusable: every problem, each naming its key.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "the gateway configuration {} has {} problem(s):",
+            self.file.display(),
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Sandbox (test connections) or production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    Sandbox,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Sandbox => "sandbox",
+            Environment::Production => "production",
+        }
+    }
+}
+
+/// Where a unit stands in the connection approval process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    Approved,
+    Pending,
+    Suspended,
+}
+
+impl Approval {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Approval::Approved => "approved",
+            Approval::Pending => "pending",
+            Approval::Suspended => "suspended",
+        }
+    }
+}
+
+/// A rate: so many per second, with a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+/// A connected unit (đơn vị kết nối).
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub code: UnitCode,
+    pub name: String,
+    /// The environment its credentials were issued for.
+    pub environment: Environment,
+    pub approval: Approval,
+    /// The procedures it may use.
+    pub procedures: BTreeSet<ProcedureCode>,
+    /// The unit's own rate.
+    pub rate: Rate,
+    /// Each of its officers' rate.
+    pub officer_rate: Rate,
+    /// The most items one VerifyBatch stream may carry; 0 refuses bulk verification.
+    pub batch_max_items: u32,
+}
+
+/// A token issuer the gateway trusts.
+#[derive(Clone)]
+pub struct Issuer {
+    pub issuer: String,
+    /// The one algorithm this issuer signs with; tokens with any other `alg` are refused.
+    pub algorithm: Algorithm,
+    pub key: DecodingKey,
+    /// Whether tokens must carry `cnf.x5t#S256`, the thumbprint of the calling certificate.
+    pub require_certificate_binding: bool,
+}
+
+impl fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Issuer")
+            .field("issuer", &self.issuer)
+            .field("algorithm", &self.algorithm)
+            .field(
+                "require_certificate_binding",
+                &self.require_certificate_binding,
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Officer-token checking.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub audience: String,
+    pub leeway: Duration,
+    pub cache_entries: usize,
+    pub issuers: Vec<Issuer>,
+}
+
+/// PEM material, read at start.
+#[derive(Clone)]
+pub struct Pem {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Pem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pem({})", self.path.display())
+    }
+}
+
+/// The server's TLS material.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert: Pem,
+    pub key: Pem,
+    pub client_ca: Pem,
+}
+
+/// The population database.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub endpoint: String,
+    /// The TLS server name to expect in its certificate.
+    pub server_name: String,
+    pub ca: Pem,
+    pub cert: Pem,
+    pub key: Pem,
+    pub timeout: Duration,
+    pub retry: bool,
+    pub breaker_failures: u32,
+    pub breaker_open: Duration,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub listen: SocketAddr,
+    pub tls: ServerTls,
+    pub upstream: Upstream,
+    pub auth: Auth,
+    /// The global rate, protecting the population database.
+    pub global_rate: Rate,
+    pub max_message_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub units: BTreeMap<UnitCode, Unit>,
+    pub catalog: Catalog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    environment: Environment,
+    listen: String,
+    procedures_file: PathBuf,
+    #[serde(default = "default_max_message_bytes")]
+    max_message_bytes: usize,
+    #[serde(default = "default_grace")]
+    shutdown_grace_ms: u64,
+    tls: RawTls,
+    upstream: RawUpstream,
+    auth: RawAuth,
+    limits: RawRate,
+    #[serde(default)]
+    units: Vec<RawUnit>,
+}
+
+fn default_max_message_bytes() -> usize {
+    256 * 1024
+}
+fn default_grace() -> u64 {
+    10_000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    endpoint: String,
+    #[serde(default = "default_server_name")]
+    server_name: String,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    #[serde(default = "default_timeout")]
+    timeout_ms: u64,
+    #[serde(default = "yes")]
+    retry: bool,
+    #[serde(default = "default_breaker_failures")]
+    breaker_failures: u32,
+    #[serde(default = "default_breaker_open")]
+    breaker_open_ms: u64,
+}
+
+fn default_server_name() -> String {
+    "localhost".to_owned()
+}
+fn default_timeout() -> u64 {
+    2_000
+}
+fn yes() -> bool {
+    true
+}
+fn default_breaker_failures() -> u32 {
+    10
+}
+fn default_breaker_open() -> u64 {
+    5_000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    audience: String,
+    #[serde(default = "default_leeway")]
+    leeway_seconds: u64,
+    #[serde(default = "default_cache")]
+    token_cache_entries: usize,
+    issuers: Vec<RawIssuer>,
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+fn default_cache() -> usize {
+    10_000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIssuer {
+    issuer: String,
+    algorithm: String,
+    public_key: PathBuf,
+    #[serde(default = "yes")]
+    require_certificate_binding: bool,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+struct RawRate {
+    per_second: u32,
+    burst: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUnit {
+    code: String,
+    name: String,
+    environment: Environment,
+    approval: Approval,
+    /// Procedure codes, or ["*"] for the whole catalog.
+    procedures: Vec<String>,
+    rate: RawRate,
+    officer_rate: RawRate,
+    #[serde(default)]
+    batch_max_items: u32,
+}
+
+impl Config {
+    /// Reads `path`, applies overrides from `env` (pass `std::env::vars()`), and validates.
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let fail = |problems: Vec<String>| ConfigError {
+            file: path.to_owned(),
+            problems,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(vec![format!("cannot read the file: {e}")]))?;
+        let mut value: toml::Table = text.parse().map_err(|e| fail(vec![format!("{e}")]))?;
+        apply_overrides(&mut value, env).map_err(|p| fail(vec![p]))?;
+        let raw: RawConfig = toml::Value::Table(value)
+            .try_into()
+            .map_err(|e: toml::de::Error| fail(vec![e.message().to_owned()]))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        validate(raw, base).map_err(fail)
+    }
+}
+
+/// Applies `LIENTHONG_GATEWAY__A__B=value` as `a.b = value` (a TOML value when it parses as one,
+/// otherwise a string).
+fn apply_overrides(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), String> {
+    for (name, raw) in env {
+        let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.clone()));
+        let Some((last, parents)) = keys.split_last() else {
+            continue;
+        };
+        let mut at = &mut *table;
+        for k in parents {
+            let entry = at
+                .entry(k.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            at = entry.as_table_mut().ok_or_else(|| {
+                format!("{name}: {k} is not a table, so it cannot be overridden by parts")
+            })?;
+        }
+        at.insert(last.clone(), value);
+    }
+    Ok(())
+}
+
+struct Check<'a> {
+    base: &'a Path,
+    problems: Vec<String>,
+}
+
+impl Check<'_> {
+    fn pem(&mut self, key: &str, path: &Path) -> Pem {
+        let path = self.base.join(path);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+            self.problems
+                .push(format!("{key}: cannot read {}: {e}", path.display()));
+            Vec::new()
+        });
+        Pem { path, bytes }
+    }
+
+    fn rate(&mut self, key: &str, r: RawRate) -> Rate {
+        let nz = |v: u32, what: &str, problems: &mut Vec<String>| {
+            NonZeroU32::new(v).unwrap_or_else(|| {
+                problems.push(format!("{key}.{what}: must be at least 1"));
+                NonZeroU32::MIN
+            })
+        };
+        Rate {
+            per_second: nz(r.per_second, "per_second", &mut self.problems),
+            burst: nz(r.burst, "burst", &mut self.problems),
+        }
+    }
+
+    fn ms(&mut self, key: &str, ms: u64) -> Duration {
+        if ms == 0 {
+            self.problems.push(format!("{key}: must be more than 0"));
+        }
+        Duration::from_millis(ms)
+    }
+}
+
+fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
+    let mut c = Check {
+        base,
+        problems: Vec::new(),
+    };
+    let listen = SocketAddr::from_str(&raw.listen).unwrap_or_else(|e| {
+        c.problems.push(format!(
+            "listen: {:?} is not a socket address ({e}); e.g. \"0.0.0.0:7443\"",
+            raw.listen
+        ));
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    });
+    let tls = ServerTls {
+        cert: c.pem("tls.cert", &raw.tls.cert),
+        key: c.pem("tls.key", &raw.tls.key),
+        client_ca: c.pem("tls.client_ca", &raw.tls.client_ca),
+    };
+    let up = raw.upstream;
+    if !(up.endpoint.starts_with("https://")) {
+        c.problems.push(format!(
+            "upstream.endpoint: {:?} must be an https:// URL; the population database is reached over mutual TLS only",
+            up.endpoint
+        ));
+    }
+    let upstream = Upstream {
+        endpoint: up.endpoint,
+        server_name: up.server_name,
+        ca: c.pem("upstream.ca", &up.ca),
+        cert: c.pem("upstream.cert", &up.cert),
+        key: c.pem("upstream.key", &up.key),
+        timeout: c.ms("upstream.timeout_ms", up.timeout_ms),
+        retry: up.retry,
+        breaker_failures: up.breaker_failures.max(1),
+        breaker_open: c.ms("upstream.breaker_open_ms", up.breaker_open_ms),
+    };
+    let auth = validate_auth(&mut c, raw.auth);
+    let global_rate = c.rate("limits", raw.limits);
+    if raw.max_message_bytes < 1024 {
+        c.problems
+            .push("max_message_bytes: must be at least 1024".to_owned());
+    }
+    let catalog_path = base.join(&raw.procedures_file);
+    let catalog = match std::fs::read_to_string(&catalog_path) {
+        Err(e) => {
+            c.problems.push(format!(
+                "procedures_file: cannot read {}: {e}",
+                catalog_path.display()
+            ));
+            Catalog::default()
+        }
+        Ok(text) => Catalog::parse(&text).unwrap_or_else(|errors| {
+            c.problems.extend(
+                errors
+                    .into_iter()
+                    .map(|e| format!("procedures_file ({}): {e}", catalog_path.display())),
+            );
+            Catalog::default()
+        }),
+    };
+    let mut units = BTreeMap::new();
+    for (i, u) in raw.units.into_iter().enumerate() {
+        let key = format!("units[{i}]");
+        let Ok(code) =
+            UnitCode::parse(&u.code).map_err(|e| c.problems.push(format!("{key}.code: {e}")))
+        else {
+            continue;
+        };
+        let key = format!("units[{i}] ({code})");
+        let mut procedures = BTreeSet::new();
+        if u.procedures == ["*"] {
+            procedures.extend(catalog.iter().map(|p| p.code.clone()));
+        } else {
+            for p in &u.procedures {
+                match ProcedureCode::parse(p) {
+                    Ok(p) if catalog.contains(&p) || catalog.is_empty() => {
+                        procedures.insert(p);
+                    }
+                    Ok(p) => c
+                        .problems
+                        .push(format!("{key}.procedures: {p} is not in the catalog")),
+                    Err(e) => c.problems.push(format!("{key}.procedures: {e}")),
+                }
+            }
+        }
+        let unit = Unit {
+            name: u.name,
+            environment: u.environment,
+            approval: u.approval,
+            procedures,
+            rate: c.rate(&format!("{key}.rate"), u.rate),
+            officer_rate: c.rate(&format!("{key}.officer_rate"), u.officer_rate),
+            batch_max_items: u.batch_max_items,
+            code: code.clone(),
+        };
+        if units.insert(code, unit).is_some() {
+            c.problems.push(format!("{key}.code: defined twice"));
+        }
+    }
+    if units.is_empty() {
+        c.problems
+            .push("units: no unit is configured, so every call would be refused".to_owned());
+    }
+    let shutdown_grace = Duration::from_millis(raw.shutdown_grace_ms);
+    if c.problems.is_empty() {
+        Ok(Config {
+            environment: raw.environment,
+            listen,
+            tls,
+            upstream,
+            auth,
+            global_rate,
+            max_message_bytes: raw.max_message_bytes,
+            shutdown_grace,
+            units,
+            catalog,
+        })
+    } else {
+        Err(c.problems)
+    }
+}
+
+fn validate_auth(c: &mut Check<'_>, raw: RawAuth) -> Auth {
+    if raw.audience.trim().is_empty() {
+        c.problems
+            .push("auth.audience: must not be empty".to_owned());
+    }
+    if raw.issuers.is_empty() {
+        c.problems
+            .push("auth.issuers: no issuer is trusted, so every token would be refused".to_owned());
+    }
+    let mut issuers = Vec::new();
+    for (i, r) in raw.issuers.into_iter().enumerate() {
+        let key = format!("auth.issuers[{i}]");
+        let algorithm = match Algorithm::from_str(&r.algorithm) {
+            Ok(a @ (Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)) => {
+                c.problems.push(format!(
+                    "{key}.algorithm: {a:?} is a shared-secret algorithm; the gateway only verifies with an issuer's public key (EdDSA, ES256, ES384, RS256, PS256...)"
+                ));
+                continue;
+            }
+            Ok(a) => a,
+            Err(_) => {
+                c.problems.push(format!(
+                    "{key}.algorithm: {:?} is not a JWS algorithm; use EdDSA, ES256, ES384, RS256 or PS256",
+                    r.algorithm
+                ));
+                continue;
+            }
+        };
+        let pem = c.pem(&format!("{key}.public_key"), &r.public_key);
+        if pem.bytes.is_empty() {
+            continue;
+        }
+        let decoded = match algorithm {
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(&pem.bytes),
+            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(&pem.bytes),
+            _ => DecodingKey::from_rsa_pem(&pem.bytes),
+        };
+        match decoded {
+            Ok(k) => issuers.push(Issuer {
+                issuer: r.issuer,
+                algorithm,
+                key: k,
+                require_certificate_binding: r.require_certificate_binding,
+            }),
+            Err(e) => c.problems.push(format!(
+                "{key}.public_key: {} is not a {algorithm:?} public key in PEM: {e}",
+                pem.path.display()
+            )),
+        }
+    }
+    Auth {
+        audience: raw.audience,
+        leeway: Duration::from_secs(raw.leeway_seconds),
+        cache_entries: raw.token_cache_entries,
+        issuers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_set_nested_keys_with_typed_values() {
+        let mut t: toml::Table = "[upstream]\ntimeout_ms = 2000\n".parse().unwrap();
+        apply_overrides(
+            &mut t,
+            [
+                (
+                    "LIENTHONG_GATEWAY__UPSTREAM__TIMEOUT_MS".into(),
+                    "500".into(),
+                ),
+                ("LIENTHONG_GATEWAY__LISTEN".into(), "0.0.0.0:9000".into()),
+                ("OTHER".into(), "x".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(t["upstream"]["timeout_ms"].as_integer(), Some(500));
+        assert_eq!(t["listen"].as_str(), Some("0.0.0.0:9000"));
+        assert!(!t.contains_key("other"));
+    }
+
+    #[test]
+    fn every_bad_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(
+            &dir.path().join("procedures.toml"),
+            include_str!("../../deploy/procedures.toml"),
+        )
+        .unwrap();
+        std::fs::write(
+            &path,
+            r#"
+environment = "sandbox"
+listen = "not-an-address"
+procedures_file = "procedures.toml"
+[tls]
+cert = "missing.pem"
+key = "missing.key"
+client_ca = "missing-ca.pem"
+[upstream]
+endpoint = "http://127.0.0.1:1"
+ca = "missing-ca.pem"
+cert = "c.pem"
+key = "c.key"
+[auth]
+audience = "lienthong"
+issuers = [{ issuer = "x", algorithm = "HS256", public_key = "k.pem" }]
+[limits]
+per_second = 0
+burst = 10
+[[units]]
+code = "H42"
+name = "x"
+environment = "production"
+approval = "approved"
+procedures = ["*"]
+rate = { per_second = 1, burst = 1 }
+officer_rate = { per_second = 1, burst = 1 }
+[[units]]
+code = "000.00.00.H42"
+name = "x"
+environment = "production"
+approval = "approved"
+procedures = ["9.999999"]
+rate = { per_second = 1, burst = 0 }
+officer_rate = { per_second = 1, burst = 1 }
+"#,
+        )
+        .unwrap();
+        let e = Config::load(&path, []).unwrap_err();
+        let all = e.to_string();
+        for expected in [
+            "listen: \"not-an-address\"",
+            "tls.cert: cannot read",
+            "upstream.endpoint: \"http://127.0.0.1:1\" must be an https:// URL",
+            "auth.issuers[0].algorithm: HS256 is a shared-secret algorithm",
+            "limits.per_second: must be at least 1",
+            "units[0].code: \"H42\" is not a valid unit code",
+            "units[1] (000.00.00.H42).procedures: 9.999999 is not in the catalog",
+            "units[1] (000.00.00.H42).rate.burst: must be at least 1",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, "environment = \"sandbox\"\nlisten_addr = \"x\"\n").unwrap();
+        let e = Config::load(&path, []).unwrap_err().to_string();
+        assert!(e.contains("listen_addr"), "{e}");
+    }
+}

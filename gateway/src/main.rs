@@ -1,0 +1,97 @@
+//! `lienthong-gateway`: load the configuration, start the gateway, stop on Ctrl-C or SIGTERM,
+//! reload the token issuers' keys on SIGHUP.
+
+use clap::Parser;
+use lienthong_gateway::{App, Config};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The Liên Thông gateway.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// The configuration file; `LIENTHONG_GATEWAY__<KEY>__<SUBKEY>` variables override its keys.
+    #[arg(
+        long,
+        env = "LIENTHONG_GATEWAY_CONFIG",
+        default_value = "deploy/gateway.toml"
+    )]
+    config: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let config = match Config::load(&args.config, std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let environment = config.environment;
+    let app = match App::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("the gateway cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(addr = %app.local_addr(), environment = environment.as_str(), "gateway listening");
+    tokio::spawn(reload_on_sighup(args.config.clone(), app.authn()));
+    match app.run_until_stopped(stop_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("the gateway stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn reload_on_sighup(path: PathBuf, authn: lienthong_gateway::pipeline::Authn) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match Config::load(&path, std::env::vars()) {
+                Ok(c) => {
+                    authn.reload(&c.auth);
+                    tracing::info!("token issuers reloaded");
+                }
+                Err(e) => tracing::error!("reload refused, keeping the current keys: {e}"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, authn);
+}

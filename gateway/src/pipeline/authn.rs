@@ -1,0 +1,272 @@
+//! Step 2, authentication of the officer: the bearer token's signature with the issuer's public
+//! key (one pinned algorithm per issuer), its times with a small leeway, its audience, its binding
+//! to the connection's certificate, and its unit against the certificate's unit. Verified tokens
+//! are cached until they expire; keys sit behind an `ArcSwap` so a reload swaps them at once.
+
+use super::rescue::Refusal;
+use super::{Caller, Gate};
+use crate::catalog::Role;
+use crate::config::{Auth, Issuer};
+use arc_swap::ArcSwap;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Validation, decode, decode_header};
+use lienthong_domain::{OfficerCode, UnitCode};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The officer a request acts for, as established by a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Officer {
+    pub code: OfficerCode,
+    pub unit: UnitCode,
+    pub roles: BTreeSet<Role>,
+    /// The token's `jti`, for the audit trail.
+    pub token_id: String,
+    pub issuer: String,
+}
+
+/// The claims the gateway reads; `iss`, `aud`, `exp`, `nbf` and `iat` are checked by the
+/// validation itself.
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    unit: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    exp: u64,
+    nbf: u64,
+    jti: String,
+    iss: String,
+    #[serde(default)]
+    cnf: Option<Confirmation>,
+}
+
+/// RFC 8705 confirmation: the SHA-256 thumbprint of the certificate the token is bound to.
+#[derive(Deserialize)]
+struct Confirmation {
+    #[serde(rename = "x5t#S256")]
+    x5t_s256: Option<String>,
+}
+
+#[derive(Clone)]
+struct Verified {
+    officer: Officer,
+    exp: u64,
+    nbf: u64,
+    bound_to: Option<String>,
+    binding_required: bool,
+}
+
+struct Keys {
+    issuers: Vec<Issuer>,
+    audience: String,
+    leeway: u64,
+}
+
+/// The authentication step.
+#[derive(Clone)]
+pub struct Authn {
+    keys: Arc<ArcSwap<Keys>>,
+    cache: Arc<Mutex<HashMap<[u8; 32], Verified>>>,
+    cache_entries: usize,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Authn {
+    pub fn new(auth: &Auth) -> Self {
+        Self {
+            keys: Arc::new(ArcSwap::from_pointee(Keys {
+                issuers: auth.issuers.clone(),
+                audience: auth.audience.clone(),
+                leeway: auth.leeway.as_secs(),
+            })),
+            cache: Arc::new(Mutex::new(HashMap::new())),
+            cache_entries: auth.cache_entries,
+        }
+    }
+
+    /// Swaps in new issuers and keys; tokens verified with the old ones are forgotten.
+    pub fn reload(&self, auth: &Auth) {
+        self.keys.store(Arc::new(Keys {
+            issuers: auth.issuers.clone(),
+            audience: auth.audience.clone(),
+            leeway: auth.leeway.as_secs(),
+        }));
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+    }
+
+    /// Verifies a token's signature and claims (not yet its binding to a connection).
+    fn verify(&self, token: &str) -> Result<Verified, Refusal> {
+        let keys = self.keys.load();
+        let header = decode_header(token)
+            .map_err(|e| Refusal::BadToken(format!("it is not a JWT ({e})")))?;
+        let candidates: Vec<&Issuer> = keys
+            .issuers
+            .iter()
+            .filter(|i| i.algorithm == header.alg)
+            .collect();
+        if candidates.is_empty() {
+            let accepted: BTreeSet<String> = keys
+                .issuers
+                .iter()
+                .map(|i| format!("{:?}", i.algorithm))
+                .collect();
+            return Err(Refusal::BadToken(format!(
+                "algorithm {:?} is not accepted (accepted: {})",
+                header.alg,
+                accepted.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mut last = Refusal::BadToken("no trusted issuer".into());
+        for issuer in candidates {
+            let mut v = Validation::new(issuer.algorithm);
+            v.set_issuer(&[&issuer.issuer]);
+            v.set_audience(&[&keys.audience]);
+            v.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+            v.validate_nbf = true;
+            v.leeway = keys.leeway;
+            match decode::<Claims>(token, &issuer.key, &v) {
+                Ok(data) => return self.claims(data.claims, issuer),
+                Err(e) => {
+                    last = match e.kind() {
+                        ErrorKind::ExpiredSignature => return Err(Refusal::ExpiredToken),
+                        ErrorKind::ImmatureSignature => return Err(Refusal::TokenNotYetValid),
+                        ErrorKind::InvalidIssuer => {
+                            Refusal::BadToken("its issuer is not trusted by this gateway".into())
+                        }
+                        ErrorKind::InvalidAudience => Refusal::BadToken(format!(
+                            "its audience is not this gateway (expected {:?})",
+                            keys.audience
+                        )),
+                        ErrorKind::InvalidSignature => {
+                            Refusal::BadToken("its signature does not verify".into())
+                        }
+                        ErrorKind::MissingRequiredClaim(c) => {
+                            Refusal::BadToken(format!("claim {c:?} is missing"))
+                        }
+                        ErrorKind::Json(e) => {
+                            Refusal::BadToken(format!("its claims are malformed ({e})"))
+                        }
+                        other => Refusal::BadToken(format!("{other:?}")),
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+
+    fn claims(&self, c: Claims, issuer: &Issuer) -> Result<Verified, Refusal> {
+        let code =
+            OfficerCode::parse(&c.sub).map_err(|e| Refusal::BadToken(format!("sub: {e}")))?;
+        let unit = UnitCode::parse(&c.unit).map_err(|e| Refusal::BadToken(format!("unit: {e}")))?;
+        let mut roles = BTreeSet::new();
+        for r in &c.roles {
+            roles.insert(Role::parse(r).ok_or_else(|| {
+                Refusal::BadToken(format!(
+                    "role {r:?} is unknown (receiver, processor, approver, auditor, admin)"
+                ))
+            })?);
+        }
+        if c.jti.is_empty() {
+            return Err(Refusal::BadToken("claim \"jti\" is empty".into()));
+        }
+        Ok(Verified {
+            officer: Officer {
+                code,
+                unit,
+                roles,
+                token_id: c.jti,
+                issuer: c.iss,
+            },
+            exp: c.exp,
+            nbf: c.nbf,
+            bound_to: c.cnf.and_then(|c| c.x5t_s256),
+            binding_required: issuer.require_certificate_binding,
+        })
+    }
+
+    /// The verified token, from the cache when it has been seen and is still in date.
+    fn verified(&self, token: &str) -> Result<Verified, Refusal> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let leeway = self.keys.load().leeway;
+        let t = now();
+        if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            if t > v.exp + leeway {
+                return Err(Refusal::ExpiredToken);
+            }
+            if t + leeway < v.nbf {
+                return Err(Refusal::TokenNotYetValid);
+            }
+            return Ok(v);
+        }
+        let v = self.verify(token)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= self.cache_entries {
+                cache.retain(|_, v| v.exp + leeway >= t);
+                if cache.len() >= self.cache_entries {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, v.clone());
+        }
+        Ok(v)
+    }
+}
+
+impl Gate for Authn {
+    fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal> {
+        let caller = request
+            .extensions
+            .get::<Caller>()
+            .ok_or_else(|| Refusal::Internal("authentication before identity".into()))?;
+        let value = request
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .ok_or(Refusal::MissingToken)?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| {
+                Refusal::BadToken("the authorization metadata must be \"Bearer <token>\"".into())
+            })?;
+        let v = self.verified(token)?;
+        if v.officer.unit != caller.unit.code {
+            return Err(Refusal::UnitMismatch {
+                token: v.officer.unit.to_string(),
+                certificate: caller.unit.code.to_string(),
+            });
+        }
+        match (&v.bound_to, v.binding_required) {
+            (Some(t), _) if *t != caller.certificate.thumbprint => {
+                return Err(Refusal::CertificateBinding(
+                    "its cnf.x5t#S256 is not the thumbprint of this connection's certificate"
+                        .into(),
+                ));
+            }
+            (None, true) => {
+                return Err(Refusal::CertificateBinding(
+                    "it carries no cnf.x5t#S256, and this issuer's tokens must be bound to the caller's certificate".into(),
+                ));
+            }
+            _ => {}
+        }
+        request.extensions.insert(v.officer);
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! Step 3, rate limits (governor): each officer's rate, each unit's rate (set per unit: a
+//! provincial system and a commune counter differ), and a global rate that protects the
+//! population database. Generic over the clock, so tests drive time by hand.
+
+use super::rescue::{LimitKind, Refusal};
+use super::{Caller, Gate, Officer};
+use crate::config::{Rate, Unit};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::HashMapStateStore;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{NotUntil, Quota, RateLimiter};
+use lienthong_domain::{OfficerCode, UnitCode};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type Keyed<K, C> = RateLimiter<K, HashMapStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+struct UnitLimits<C: Clock> {
+    unit: Direct<C>,
+    officers: Keyed<OfficerCode, C>,
+}
+
+struct Inner<C: Clock> {
+    clock: C,
+    global: Direct<C>,
+    units: HashMap<UnitCode, UnitLimits<C>>,
+}
+
+/// The limits step.
+pub struct Limits<C: Clock = DefaultClock> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Clock> Clone for Limits<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+fn quota(rate: Rate) -> Quota {
+    Quota::per_second(rate.per_second).allow_burst(rate.burst)
+}
+
+impl<C: Clock + Clone> Limits<C> {
+    pub fn new(global: Rate, units: &BTreeMap<UnitCode, Unit>, clock: C) -> Self {
+        let units = units
+            .values()
+            .map(|u| {
+                (
+                    u.code.clone(),
+                    UnitLimits {
+                        unit: RateLimiter::direct_with_clock(quota(u.rate), clock.clone()),
+                        officers: RateLimiter::hashmap_with_clock(
+                            quota(u.officer_rate),
+                            clock.clone(),
+                        ),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                global: RateLimiter::direct_with_clock(quota(global), clock.clone()),
+                units,
+                clock,
+            }),
+        }
+    }
+
+    fn refused(&self, kind: LimitKind, subject: &str, n: NotUntil<C::Instant>) -> Refusal {
+        Refusal::RateLimited {
+            kind,
+            subject: subject.to_owned(),
+            retry_after: n
+                .wait_time_from(self.inner.clock.now())
+                .max(Duration::from_millis(1)),
+        }
+    }
+
+    /// Takes one call from the officer's, the unit's and the global budget, narrowest first, so
+    /// one busy officer does not spend the unit's budget on refused calls.
+    pub fn admit(&self, unit: &UnitCode, officer: &OfficerCode) -> Result<(), Refusal> {
+        let limits = self
+            .inner
+            .units
+            .get(unit)
+            .ok_or_else(|| Refusal::UnknownUnit(unit.to_string()))?;
+        limits
+            .officers
+            .check_key(officer)
+            .map_err(|n| self.refused(LimitKind::Officer, officer.as_str(), n))?;
+        limits
+            .unit
+            .check()
+            .map_err(|n| self.refused(LimitKind::Unit, unit.as_str(), n))?;
+        self.admit_global()
+    }
+
+    /// Takes one call from the global budget (each item of a batch does).
+    pub fn admit_global(&self) -> Result<(), Refusal> {
+        self.inner
+            .global
+            .check()
+            .map_err(|n| self.refused(LimitKind::Global, "population database", n))
+    }
+
+    /// Forgets officers whose budget is full again, so the keyed state stays small.
+    pub fn forget_idle(&self) {
+        for u in self.inner.units.values() {
+            u.officers.retain_recent();
+        }
+    }
+}
+
+impl<C: Clock + Clone + Send + Sync + 'static> Gate for Limits<C> {
+    fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal> {
+        let caller = request.extensions.get::<Caller>();
+        let officer = request.extensions.get::<Officer>();
+        match (caller, officer) {
+            (Some(c), Some(o)) => self.admit(&c.unit.code, &o.code),
+            _ => Err(Refusal::Internal("limits before authentication".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Approval, Environment};
+    use governor::clock::FakeRelativeClock;
+    use std::collections::BTreeSet;
+    use std::num::NonZeroU32;
+
+    fn rate(per_second: u32, burst: u32) -> Rate {
+        Rate {
+            per_second: NonZeroU32::new(per_second).unwrap(),
+            burst: NonZeroU32::new(burst).unwrap(),
+        }
+    }
+
+    fn unit(code: &str, unit_rate: Rate, officer_rate: Rate) -> Unit {
+        Unit {
+            code: UnitCode::parse(code).unwrap(),
+            name: code.into(),
+            environment: Environment::Production,
+            approval: Approval::Approved,
+            procedures: BTreeSet::new(),
+            rate: unit_rate,
+            officer_rate,
+            batch_max_items: 0,
+        }
+    }
+
+    fn setup(global: Rate) -> (Limits<FakeRelativeClock>, FakeRelativeClock, UnitCode) {
+        let u = unit("000.00.00.H42", rate(10, 4), rate(1, 2));
+        let code = u.code.clone();
+        let units = BTreeMap::from([(code.clone(), u)]);
+        let clock = FakeRelativeClock::default();
+        (Limits::new(global, &units, clock.clone()), clock, code)
+    }
+
+    fn kind(r: Result<(), Refusal>) -> Option<LimitKind> {
+        match r {
+            Err(Refusal::RateLimited { kind, .. }) => Some(kind),
+            Ok(()) => None,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_officer_limit_trips_first_and_says_when_to_retry() {
+        let (limits, clock, unit) = setup(rate(1000, 1000));
+        let a = OfficerCode::parse("CB.A").unwrap();
+        assert_eq!(kind(limits.admit(&unit, &a)), None);
+        assert_eq!(kind(limits.admit(&unit, &a)), None);
+        match limits.admit(&unit, &a) {
+            Err(Refusal::RateLimited {
+                kind: LimitKind::Officer,
+                subject,
+                retry_after,
+            }) => {
+                assert_eq!(subject, "CB.A");
+                assert!(retry_after <= Duration::from_secs(1) && retry_after > Duration::ZERO);
+            }
+            other => panic!("{other:?}"),
+        }
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(kind(limits.admit(&unit, &a)), None);
+    }
+
+    #[test]
+    fn the_unit_limit_covers_all_its_officers() {
+        let (limits, _clock, unit) = setup(rate(1000, 1000));
+        let officers: Vec<_> = (0..5)
+            .map(|i| OfficerCode::parse(&format!("CB.{i}")).unwrap())
+            .collect();
+        let results: Vec<_> = officers
+            .iter()
+            .map(|o| kind(limits.admit(&unit, o)))
+            .collect();
+        assert_eq!(
+            results,
+            vec![None, None, None, None, Some(LimitKind::Unit)],
+            "unit burst is 4"
+        );
+    }
+
+    #[test]
+    fn the_global_limit_protects_the_database() {
+        let (limits, clock, unit) = setup(rate(1, 1));
+        let a = OfficerCode::parse("CB.A").unwrap();
+        let b = OfficerCode::parse("CB.B").unwrap();
+        assert_eq!(kind(limits.admit(&unit, &a)), None);
+        assert_eq!(kind(limits.admit(&unit, &b)), Some(LimitKind::Global));
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(kind(limits.admit(&unit, &b)), None);
+    }
+}

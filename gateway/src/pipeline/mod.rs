@@ -1,0 +1,117 @@
+//! The request pipeline. The steps that need only the request's metadata are tower layers,
+//! assembled in [`layers`] in the order they run; the steps that need the decoded message
+//! (policy) are plain functions the handlers call first. Each layer that verifies something
+//! leaves a typed value in the request extensions ([`Caller`], [`Officer`]) for later steps.
+
+pub mod authn;
+pub mod identity;
+pub mod limits;
+pub mod policy;
+pub mod rescue;
+
+use rescue::Refusal;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+pub use authn::{Authn, Officer};
+pub use identity::{Caller, Identify};
+pub use limits::Limits;
+
+/// Paths served without a client certificate or a token, so probes and standard tools work.
+const OPEN_PATHS: [&str; 3] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
+
+fn is_open(path: &str) -> bool {
+    OPEN_PATHS.iter().any(|p| path.starts_with(p))
+}
+
+/// The pipeline's layers, outermost first.
+pub fn layers<C>(
+    identify: Identify,
+    authn: Authn,
+    limits: Limits<C>,
+) -> tower::layer::util::Stack<
+    GateLayer<Limits<C>>,
+    tower::layer::util::Stack<
+        GateLayer<Authn>,
+        tower::layer::util::Stack<GateLayer<Identify>, tower::layer::util::Identity>,
+    >,
+>
+where
+    C: governor::clock::Clock + Clone + Send + Sync + 'static,
+{
+    tower::ServiceBuilder::new()
+        // Who is calling: the unit named by the verified client certificate (mutual TLS).
+        .layer(GateLayer(identify))
+        // Which officer: the bearer token, its signature, times, and its binding to that unit.
+        .layer(GateLayer(authn))
+        // How often: the officer's, the unit's and the global rate, narrowest first.
+        .layer(GateLayer(limits))
+        .into_inner()
+}
+
+/// A pipeline step that looks at a request's metadata and either lets it through (perhaps
+/// leaving what it learnt in the extensions) or refuses it.
+pub trait Gate: Clone + Send + Sync + 'static {
+    fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal>;
+}
+
+/// A [`Gate`] as a tower layer.
+#[derive(Clone)]
+pub struct GateLayer<G>(pub G);
+
+impl<S, G: Gate> Layer<S> for GateLayer<G> {
+    type Service = GateService<S, G>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GateService {
+            inner,
+            gate: self.0.clone(),
+        }
+    }
+}
+
+/// The service a [`GateLayer`] wraps around the next step.
+#[derive(Clone)]
+pub struct GateService<S, G> {
+    inner: S,
+    gate: G,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, G, B, RB> Service<http::Request<B>> for GateService<S, G>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    RB: Default + Send + 'static,
+    G: Gate,
+{
+    type Response = http::Response<RB>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        if !is_open(req.uri().path()) {
+            let (mut parts, body) = req.into_parts();
+            let checked = self.gate.check(&mut parts);
+            req = http::Request::from_parts(parts, body);
+            if let Err(refusal) = checked {
+                let mut response = refusal.to_status().into_http::<RB>();
+                response.extensions_mut().insert(refusal);
+                return Box::pin(async move { Ok(response) });
+            }
+        }
+        Box::pin(self.inner.call(req))
+    }
+}

@@ -1,0 +1,361 @@
+//! Every way the gateway refuses or fails, as one typed enum, and the one function that turns it
+//! into a gRPC status: code, English message, google.rpc details and a Vietnamese
+//! LocalizedMessage. Nothing internal leaks: unknown failures become INTERNAL with a plain text.
+
+use std::time::Duration;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The ErrorInfo domain of the gateway's reasons.
+pub const DOMAIN: &str = "lienthong.gov.vn";
+
+/// Which rate limit tripped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    Officer,
+    Unit,
+    Global,
+    Batch,
+}
+
+impl LimitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitKind::Officer => "officer",
+            LimitKind::Unit => "unit",
+            LimitKind::Global => "global",
+            LimitKind::Batch => "batch",
+        }
+    }
+}
+
+/// A refusal or failure, with what the caller needs to know to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no client certificate was presented")]
+    NoClientCertificate,
+    #[error("the client certificate cannot be used: {0}")]
+    BadClientCertificate(String),
+    #[error("unit {0} is not registered with this gateway")]
+    UnknownUnit(String),
+    #[error("no bearer token")]
+    MissingToken,
+    #[error("the bearer token is invalid: {0}")]
+    BadToken(String),
+    #[error("the bearer token has expired")]
+    ExpiredToken,
+    #[error("the bearer token is not valid yet")]
+    TokenNotYetValid,
+    #[error("the token is bound to another certificate")]
+    CertificateBinding(String),
+    #[error("token unit {token} differs from certificate unit {certificate}")]
+    UnitMismatch { token: String, certificate: String },
+    #[error("unit {unit} is not approved: {detail}")]
+    UnitNotApproved {
+        unit: String,
+        detail: String,
+        detail_vi: String,
+    },
+    #[error("procedure {procedure} is not allowed for unit {unit}")]
+    ProcedureNotAllowed { procedure: String, unit: String },
+    #[error("procedure {0} is not in the catalog")]
+    UnknownProcedure(String),
+    #[error("procedure {procedure} does not allow roles {roles}")]
+    RoleNotAllowed { procedure: String, roles: String },
+    #[error("procedure {procedure} does not allow fields {fields}")]
+    FieldNotAllowed { procedure: String, fields: String },
+    #[error("procedure {0} does not allow household access")]
+    HouseholdNotAllowed(String),
+    #[error("unit {0} may not verify in bulk")]
+    BulkNotAllowed(String),
+    #[error("rate limit {kind:?} exceeded")]
+    RateLimited {
+        kind: LimitKind,
+        subject: String,
+        retry_after: Duration,
+    },
+    #[error("the batch exceeds {max} items")]
+    BatchTooLarge { max: u32 },
+    #[error("invalid argument: {0:?}")]
+    InvalidArgument(Vec<(String, String)>),
+    #[error("no citizen with that number")]
+    CitizenNotFound,
+    #[error("the population database is unavailable: {0}")]
+    UpstreamUnavailable(String),
+    #[error("the population database did not answer in time")]
+    UpstreamTimeout,
+    #[error("the population database is failing; calls are paused")]
+    CircuitOpen { retry_after: Duration },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Refusal {
+    /// One invalid argument.
+    pub fn invalid(field: impl Into<String>, description: impl ToString) -> Self {
+        Refusal::InvalidArgument(vec![(field.into(), description.to_string())])
+    }
+
+    /// The machine-readable reason, as in ErrorInfo and the audit trail.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::NoClientCertificate => "NO_CLIENT_CERTIFICATE",
+            Refusal::BadClientCertificate(_) => "BAD_CLIENT_CERTIFICATE",
+            Refusal::UnknownUnit(_) => "UNKNOWN_UNIT",
+            Refusal::MissingToken => "MISSING_TOKEN",
+            Refusal::BadToken(_) => "BAD_TOKEN",
+            Refusal::ExpiredToken => "TOKEN_EXPIRED",
+            Refusal::TokenNotYetValid => "TOKEN_NOT_YET_VALID",
+            Refusal::CertificateBinding(_) => "TOKEN_CERTIFICATE_MISMATCH",
+            Refusal::UnitMismatch { .. } => "UNIT_MISMATCH",
+            Refusal::UnitNotApproved { .. } => "UNIT_NOT_APPROVED",
+            Refusal::ProcedureNotAllowed { .. } => "PROCEDURE_NOT_ALLOWED",
+            Refusal::UnknownProcedure(_) => "UNKNOWN_PROCEDURE",
+            Refusal::RoleNotAllowed { .. } => "ROLE_NOT_ALLOWED",
+            Refusal::FieldNotAllowed { .. } => "FIELD_NOT_ALLOWED",
+            Refusal::HouseholdNotAllowed(_) => "HOUSEHOLD_NOT_ALLOWED",
+            Refusal::BulkNotAllowed(_) => "BULK_NOT_ALLOWED",
+            Refusal::RateLimited { .. } => "RATE_LIMITED",
+            Refusal::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
+            Refusal::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Refusal::CitizenNotFound => "CITIZEN_NOT_FOUND",
+            Refusal::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
+            Refusal::UpstreamTimeout => "UPSTREAM_TIMEOUT",
+            Refusal::CircuitOpen { .. } => "UPSTREAM_CIRCUIT_OPEN",
+            Refusal::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            Refusal::NoClientCertificate
+            | Refusal::BadClientCertificate(_)
+            | Refusal::UnknownUnit(_)
+            | Refusal::MissingToken
+            | Refusal::BadToken(_)
+            | Refusal::ExpiredToken
+            | Refusal::TokenNotYetValid
+            | Refusal::CertificateBinding(_) => Code::Unauthenticated,
+            Refusal::UnitMismatch { .. }
+            | Refusal::UnitNotApproved { .. }
+            | Refusal::ProcedureNotAllowed { .. }
+            | Refusal::RoleNotAllowed { .. }
+            | Refusal::FieldNotAllowed { .. }
+            | Refusal::HouseholdNotAllowed(_)
+            | Refusal::BulkNotAllowed(_) => Code::PermissionDenied,
+            Refusal::RateLimited { .. } | Refusal::BatchTooLarge { .. } => Code::ResourceExhausted,
+            Refusal::InvalidArgument(_) | Refusal::UnknownProcedure(_) => Code::InvalidArgument,
+            Refusal::CitizenNotFound => Code::NotFound,
+            Refusal::UpstreamUnavailable(_) | Refusal::CircuitOpen { .. } => Code::Unavailable,
+            Refusal::UpstreamTimeout => Code::DeadlineExceeded,
+            Refusal::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// What went wrong and what to do, in English and in Vietnamese.
+    pub fn messages(&self) -> (String, String) {
+        match self {
+            Refusal::NoClientCertificate => (
+                "no client certificate was presented: connect with mutual TLS using the certificate issued to your unit".into(),
+                "chưa xuất trình chứng thư số máy khách: hãy kết nối mTLS bằng chứng thư số đã cấp cho đơn vị".into(),
+            ),
+            Refusal::BadClientCertificate(why) => (
+                format!("the client certificate cannot be used: {why}; ask for a certificate naming your unit"),
+                format!("chứng thư số máy khách không hợp lệ: {why}; đề nghị cấp chứng thư số ghi mã đơn vị"),
+            ),
+            Refusal::UnknownUnit(unit) => (
+                format!("unit {unit} is not registered with this gateway: ask the gateway operator to register the unit"),
+                format!("đơn vị {unit} chưa được đăng ký kết nối với cổng: đề nghị liên hệ đơn vị vận hành để đăng ký"),
+            ),
+            Refusal::MissingToken => (
+                "no bearer token: send the officer's token in the `authorization: Bearer <token>` metadata".into(),
+                "thiếu mã xác thực cán bộ: gửi token trong trường `authorization: Bearer <token>`".into(),
+            ),
+            Refusal::BadToken(why) => (
+                format!("the officer's token is invalid: {why}; sign in again to get a new token"),
+                format!("mã xác thực cán bộ không hợp lệ: {why}; đề nghị đăng nhập lại"),
+            ),
+            Refusal::ExpiredToken => (
+                "the officer's token has expired: sign in again to get a new token".into(),
+                "mã xác thực cán bộ đã hết hạn: đề nghị đăng nhập lại".into(),
+            ),
+            Refusal::TokenNotYetValid => (
+                "the officer's token is not valid yet (nbf in the future): check the clocks of the issuer and the caller".into(),
+                "mã xác thực cán bộ chưa đến thời điểm có hiệu lực: kiểm tra đồng hồ hệ thống".into(),
+            ),
+            Refusal::CertificateBinding(why) => (
+                format!("the officer's token is bound to another certificate: {why}; get a token for this connection's certificate"),
+                format!("mã xác thực cán bộ gắn với chứng thư số khác: {why}"),
+            ),
+            Refusal::UnitMismatch { token, certificate } => (
+                format!("the officer's token is for unit {token} but the connection's certificate is unit {certificate}: an officer acts only through their own unit's system"),
+                format!("token của cán bộ thuộc đơn vị {token} nhưng chứng thư số kết nối là của đơn vị {certificate}: cán bộ chỉ được truy cập qua hệ thống của đơn vị mình"),
+            ),
+            Refusal::UnitNotApproved { unit, detail, detail_vi } => (
+                format!("unit {unit} is not approved for this gateway: {detail}"),
+                format!("đơn vị {unit} chưa được phê duyệt kết nối: {detail_vi}"),
+            ),
+            Refusal::ProcedureNotAllowed { procedure, unit } => (
+                format!("unit {unit} may not use procedure {procedure}: ask for the procedure to be added to the unit's connection approval"),
+                format!("đơn vị {unit} không được phép sử dụng thủ tục {procedure}: đề nghị bổ sung thủ tục vào phạm vi kết nối của đơn vị"),
+            ),
+            Refusal::UnknownProcedure(p) => (
+                format!("procedure {p} is not in the catalog: ListProcedures shows the codes this gateway knows"),
+                format!("thủ tục {p} không có trong danh mục: dùng ListProcedures để xem danh sách mã thủ tục"),
+            ),
+            Refusal::RoleNotAllowed { procedure, roles } => (
+                format!("procedure {procedure} may be used by the roles {roles} only; the officer has none of them"),
+                format!("thủ tục {procedure} chỉ dành cho vai trò {roles}; cán bộ không có vai trò phù hợp"),
+            ),
+            Refusal::FieldNotAllowed { procedure, fields } => (
+                format!("procedure {procedure} does not need {fields}: ask only for the procedure's fields (ListProcedures lists them)"),
+                format!("thủ tục {procedure} không được khai thác trường {fields}: chỉ yêu cầu các trường thuộc phạm vi thủ tục"),
+            ),
+            Refusal::HouseholdNotAllowed(p) => (
+                format!("procedure {p} does not give access to the household: use a residence procedure"),
+                format!("thủ tục {p} không được khai thác thông tin hộ gia đình"),
+            ),
+            Refusal::BulkNotAllowed(unit) => (
+                format!("unit {unit} may not verify in bulk: its batch quota is zero"),
+                format!("đơn vị {unit} không được phép đối chiếu dữ liệu theo lô"),
+            ),
+            Refusal::RateLimited { kind, subject, retry_after } => (
+                format!("the {} rate limit for {subject} is exhausted: retry in {} ms", kind.as_str(), retry_after.as_millis()),
+                format!("vượt quá hạn mức truy vấn ({}) của {subject}: thử lại sau {} ms", kind_vi(*kind), retry_after.as_millis()),
+            ),
+            Refusal::BatchTooLarge { max } => (
+                format!("the batch exceeds the unit's limit of {max} items per stream: split it into smaller batches"),
+                format!("lô đối chiếu vượt quá {max} bản ghi cho phép: đề nghị chia nhỏ lô"),
+            ),
+            Refusal::InvalidArgument(v) => {
+                let list = v.iter().map(|(f, d)| format!("{f}: {d}")).collect::<Vec<_>>().join("; ");
+                (
+                    format!("the request is malformed: {list}"),
+                    format!("yêu cầu không hợp lệ: {list}"),
+                )
+            }
+            Refusal::CitizenNotFound => (
+                "no citizen with that number: check the number with the citizen's card".into(),
+                "không tìm thấy công dân với số này: đề nghị đối chiếu với thẻ căn cước".into(),
+            ),
+            Refusal::UpstreamUnavailable(why) => (
+                format!("the population database is unavailable ({why}): retry later"),
+                "CSDLQG về dân cư tạm thời không phản hồi: đề nghị thử lại sau".into(),
+            ),
+            Refusal::UpstreamTimeout => (
+                "the population database did not answer in time: retry later".into(),
+                "CSDLQG về dân cư phản hồi quá thời gian: đề nghị thử lại sau".into(),
+            ),
+            Refusal::CircuitOpen { retry_after } => (
+                format!("the population database has been failing, so calls are paused: retry in {} ms", retry_after.as_millis()),
+                format!("CSDLQG về dân cư đang gặp sự cố, tạm dừng kết nối: thử lại sau {} ms", retry_after.as_millis()),
+            ),
+            Refusal::Internal(_) => (
+                "the gateway failed unexpectedly: retry, and report the request id if it persists".into(),
+                "cổng kết nối gặp lỗi: đề nghị thử lại và báo mã yêu cầu nếu lỗi tiếp diễn".into(),
+            ),
+        }
+    }
+
+    /// The gRPC status: code, message, details, Vietnamese message.
+    pub fn to_status(&self) -> Status {
+        if let Refusal::Internal(detail) = self {
+            tracing::error!(%detail, "internal error");
+        }
+        let (en, vi) = self.messages();
+        let mut details = ErrorDetails::new();
+        details.set_localized_message("vi-VN", vi);
+        match self {
+            Refusal::InvalidArgument(v) => {
+                for (field, description) in v {
+                    details.add_bad_request_violation(field.clone(), description.clone());
+                }
+            }
+            Refusal::RateLimited {
+                kind,
+                subject,
+                retry_after,
+            } => {
+                details.add_quota_failure_violation(
+                    format!("{}:{subject}", kind.as_str()),
+                    format!("the {} rate limit", kind.as_str()),
+                );
+                details.set_retry_info(Some(*retry_after));
+            }
+            Refusal::BatchTooLarge { max } => {
+                details.add_quota_failure_violation(
+                    "batch_items".to_owned(),
+                    format!("at most {max} items per VerifyBatch stream"),
+                );
+            }
+            Refusal::CircuitOpen { retry_after } => {
+                details.set_retry_info(Some(*retry_after));
+            }
+            _ => {}
+        }
+        if self.code() != Code::InvalidArgument {
+            details.set_error_info(self.reason(), DOMAIN, std::collections::HashMap::new());
+        }
+        Status::with_error_details(self.code(), en, details)
+    }
+}
+
+fn kind_vi(kind: LimitKind) -> &'static str {
+    match kind {
+        LimitKind::Officer => "cán bộ",
+        LimitKind::Unit => "đơn vị",
+        LimitKind::Global => "toàn hệ thống",
+        LimitKind::Batch => "lô",
+    }
+}
+
+impl From<Refusal> for Status {
+    fn from(r: Refusal) -> Status {
+        r.to_status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limit_names_the_limit_and_when_to_retry() {
+        let s = Refusal::RateLimited {
+            kind: LimitKind::Officer,
+            subject: "CB.H42.0001".into(),
+            retry_after: Duration::from_millis(1500),
+        }
+        .to_status();
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        let d = s.get_error_details();
+        assert_eq!(
+            d.quota_failure().unwrap().violations[0].subject,
+            "officer:CB.H42.0001"
+        );
+        assert_eq!(
+            d.retry_info().unwrap().retry_delay,
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(d.localized_message().unwrap().locale, "vi-VN");
+        assert_eq!(d.error_info().unwrap().reason, "RATE_LIMITED");
+    }
+
+    #[test]
+    fn internal_errors_leak_nothing() {
+        let s = Refusal::Internal("sled: corrupted page 42 at /var/lib".into()).to_status();
+        assert_eq!(s.code(), Code::Internal);
+        assert!(!s.message().contains("sled"));
+    }
+
+    #[test]
+    fn bad_requests_list_each_field() {
+        let s = Refusal::InvalidArgument(vec![
+            ("personal_id".into(), "too short".into()),
+            ("context.dossier_id".into(), "missing".into()),
+        ])
+        .to_status();
+        let d = s.get_error_details();
+        assert_eq!(d.bad_request().unwrap().field_violations.len(), 2);
+    }
+}

@@ -1,0 +1,621 @@
+//! The CitizenGateway handlers. Each one parses the wire request into domain values, asks the
+//! policy, calls the database and converts the answer back: proto ↔ domain happens here and in
+//! `lienthong_proto::convert` only. Refusals are typed [`Refusal`]s until the last moment.
+
+use crate::autofill::{self, Link, Related, UnfilledReason};
+use crate::catalog::{Catalog, Procedure, Purpose};
+use crate::config::Environment;
+use crate::pipeline::policy::{self, Permit, RequestContext};
+use crate::pipeline::rescue::Refusal;
+use crate::pipeline::{Caller, Limits, Officer};
+use crate::upstream::{CitizenKey, Upstream};
+use crate::verify::{self, FieldCheck, Normalization, Outcome, Overall};
+use governor::clock::Clock;
+use lienthong_domain::{
+    CitizenField, CitizenRecord, DossierId, OldIdNumber, PersonalId, ProcedureCode, RequestId,
+};
+use lienthong_proto::convert::citizen_to_pb_disclosed;
+use lienthong_proto::gateway::v1 as pb;
+use pb::citizen_gateway_server::CitizenGateway;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// The gateway's service state, shared by every call.
+pub struct Gateway<C: Clock> {
+    environment: Environment,
+    catalog: Arc<Catalog>,
+    upstream: Upstream,
+    limits: Limits<C>,
+    draining: watch::Receiver<bool>,
+}
+
+impl<C: Clock> Clone for Gateway<C> {
+    fn clone(&self) -> Self {
+        Self {
+            environment: self.environment,
+            catalog: self.catalog.clone(),
+            upstream: self.upstream.clone(),
+            limits: self.limits.clone(),
+            draining: self.draining.clone(),
+        }
+    }
+}
+
+impl<C: Clock> Gateway<C> {
+    pub fn new(
+        environment: Environment,
+        catalog: Arc<Catalog>,
+        upstream: Upstream,
+        limits: Limits<C>,
+        draining: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            environment,
+            catalog,
+            upstream,
+            limits,
+            draining,
+        }
+    }
+}
+
+/// The caller and officer the pipeline established.
+fn who<T>(request: &Request<T>) -> Result<(Caller, Officer), Refusal> {
+    let caller = request.extensions().get::<Caller>().cloned();
+    let officer = request.extensions().get::<Officer>().cloned();
+    caller
+        .zip(officer)
+        .ok_or_else(|| Refusal::Internal("a handler ran without the pipeline".into()))
+}
+
+fn context(ctx: Option<&pb::RequestContext>) -> Result<RequestContext, Refusal> {
+    let Some(ctx) = ctx else {
+        return Err(Refusal::invalid(
+            "context",
+            "is missing: every request names its request_id, procedure_code and dossier_id",
+        ));
+    };
+    let mut errors = Vec::new();
+    let request_id = RequestId::parse(&ctx.request_id)
+        .map_err(|e| errors.push(("context.request_id".to_owned(), e.to_string())))
+        .ok();
+    let procedure = ProcedureCode::parse(&ctx.procedure_code)
+        .map_err(|e| errors.push(("context.procedure_code".to_owned(), e.to_string())))
+        .ok();
+    let dossier = if ctx.dossier_id.is_empty() {
+        errors.push((
+            "context.dossier_id".to_owned(),
+            "is missing: name the dossier (mã hồ sơ) this request serves; lookups without a dossier are refused".to_owned(),
+        ));
+        None
+    } else {
+        DossierId::parse(&ctx.dossier_id)
+            .map_err(|e| errors.push(("context.dossier_id".to_owned(), e.to_string())))
+            .ok()
+    };
+    match (request_id, procedure, dossier) {
+        (Some(request_id), Some(procedure), Some(dossier)) => Ok(RequestContext {
+            request_id,
+            procedure,
+            dossier,
+        }),
+        _ => Err(Refusal::InvalidArgument(errors)),
+    }
+}
+
+fn personal_id(field: &str, s: &str) -> Result<PersonalId, Refusal> {
+    PersonalId::parse(s).map_err(|e| Refusal::invalid(field, e))
+}
+
+fn subject_key(personal: Option<&str>, old: Option<&str>) -> Result<CitizenKey, Refusal> {
+    match (personal, old) {
+        (Some(p), _) => Ok(CitizenKey::PersonalId(personal_id("personal_id", p)?)),
+        (None, Some(o)) => Ok(CitizenKey::OldId(
+            OldIdNumber::parse(o).map_err(|e| Refusal::invalid("old_id_number", e))?,
+        )),
+        (None, None) => Err(Refusal::invalid(
+            "subject",
+            "is missing: give personal_id (12 digits) or old_id_number (9 digits)",
+        )),
+    }
+}
+
+fn field_names(names: &[String], at: &str) -> Result<Vec<CitizenField>, Refusal> {
+    let mut fields = Vec::new();
+    let mut errors = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        match CitizenField::parse(n) {
+            Ok(f) => fields.push(f),
+            Err(e) => errors.push((format!("{at}[{i}]"), e.to_string())),
+        }
+    }
+    if errors.is_empty() {
+        Ok(fields)
+    } else {
+        Err(Refusal::InvalidArgument(errors))
+    }
+}
+
+/// Parsed claims: each a verifiable field the procedure allows.
+fn claims(
+    permit: &Permit<'_>,
+    claims: &[pb::Claim],
+) -> Result<Vec<(CitizenField, String)>, Refusal> {
+    if claims.is_empty() {
+        return Err(Refusal::invalid(
+            "claims",
+            "is empty: declare at least one value to verify",
+        ));
+    }
+    let names: Vec<String> = claims.iter().map(|c| c.field.clone()).collect();
+    let fields = field_names(&names, "claims.field")?;
+    let not_verifiable: Vec<(String, String)> = fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !verify::VERIFIABLE.contains(f))
+        .map(|(i, f)| {
+            (
+                format!("claims[{i}].field"),
+                verify::ClaimError::NotVerifiable {
+                    field: f.as_str().to_owned(),
+                }
+                .to_string(),
+            )
+        })
+        .collect();
+    if !not_verifiable.is_empty() {
+        return Err(Refusal::InvalidArgument(not_verifiable));
+    }
+    permit.fields(&fields)?;
+    Ok(fields
+        .into_iter()
+        .zip(claims.iter().map(|c| c.value.clone()))
+        .collect())
+}
+
+fn check_claims(
+    record: &CitizenRecord,
+    claims: &[(CitizenField, String)],
+) -> Result<Vec<FieldCheck>, Refusal> {
+    let mut checks = Vec::new();
+    let mut errors = Vec::new();
+    for (i, (field, value)) in claims.iter().enumerate() {
+        match verify::check(record, *field, value) {
+            Ok(c) => checks.push(c),
+            Err(e) => errors.push((format!("claims[{i}].value"), e.to_string())),
+        }
+    }
+    if errors.is_empty() {
+        Ok(checks)
+    } else {
+        Err(Refusal::InvalidArgument(errors))
+    }
+}
+
+fn verification_to_pb(
+    permit: &Permit<'_>,
+    record: &CitizenRecord,
+    checks: Vec<FieldCheck>,
+) -> pb::VerifyCitizenResponse {
+    let result = match verify::overall(&checks) {
+        Overall::Match => pb::OverallResult::Match,
+        Overall::Mismatch => pb::OverallResult::Mismatch,
+        Overall::NeedsReview => pb::OverallResult::NeedsReview,
+    };
+    pb::VerifyCitizenResponse {
+        result: result as i32,
+        fields: checks
+            .into_iter()
+            .map(|c| pb::FieldVerification {
+                field: c.field,
+                result: match c.outcome {
+                    Outcome::Match => pb::FieldResult::Match,
+                    Outcome::Mismatch => pb::FieldResult::Mismatch,
+                    Outcome::NotOnRecord => pb::FieldResult::NotOnRecord,
+                    Outcome::NotProvided => pb::FieldResult::NotProvided,
+                    Outcome::MatchIgnoringDiacritics => pb::FieldResult::MatchIgnoringDiacritics,
+                } as i32,
+                normalizations: c
+                    .normalizations
+                    .iter()
+                    .map(|n| {
+                        (match n {
+                            Normalization::UnicodeNfc => pb::Normalization::UnicodeNfc,
+                            Normalization::Case => pb::Normalization::Case,
+                            Normalization::Whitespace => pb::Normalization::Whitespace,
+                            Normalization::Diacritics => pb::Normalization::Diacritics,
+                            Normalization::DateFormat => pb::Normalization::DateFormat,
+                            Normalization::Address => pb::Normalization::Address,
+                            Normalization::TonePlacement => pb::Normalization::TonePlacement,
+                        }) as i32
+                    })
+                    .collect(),
+                explanation: c.explanation,
+                explanation_vi: c.explanation_vi,
+            })
+            .collect(),
+        subject_deceased: permit.procedure.fields.contains(&CitizenField::LifeStatus)
+            && matches!(
+                record.life_status,
+                lienthong_domain::LifeStatus::Deceased { .. }
+            ),
+    }
+}
+
+fn purpose_to_pb(p: Purpose) -> pb::Purpose {
+    match p {
+        Purpose::AdministrativeProcedure => pb::Purpose::AdministrativeProcedure,
+        Purpose::SocioEconomicStatistics => pb::Purpose::SocioEconomicStatistics,
+        Purpose::DigitalCitizen => pb::Purpose::DigitalCitizen,
+        Purpose::DataEcosystem => pb::Purpose::DataEcosystem,
+        Purpose::LeadershipDecision => pb::Purpose::LeadershipDecision,
+    }
+}
+
+fn procedure_to_pb(p: &Procedure, available: bool) -> pb::Procedure {
+    pb::Procedure {
+        code: p.code.to_string(),
+        name: p.name.clone(),
+        name_en: p.name_en.clone(),
+        purpose: purpose_to_pb(p.purpose) as i32,
+        allowed_fields: p.fields.iter().map(|f| f.as_str().to_owned()).collect(),
+        roles: p.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        household_access: p.household_access,
+        form_id: p.form.id.clone(),
+        form_fields: p
+            .form
+            .fields
+            .iter()
+            .map(|f| pb::FormField {
+                key: f.key.clone(),
+                label: f.label.clone(),
+                attribute: f.attribute.map(|a| a.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        bundle: p.bundle.iter().map(|b| b.to_string()).collect(),
+        available,
+    }
+}
+
+fn item_error(r: &Refusal) -> pb::ItemError {
+    let (message, message_vi) = r.messages();
+    pb::ItemError {
+        code: r.code() as i32,
+        reason: match r {
+            Refusal::InvalidArgument(_) => "MALFORMED_ITEM",
+            other => other.reason(),
+        }
+        .to_owned(),
+        message,
+        message_vi,
+    }
+}
+
+impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
+    fn permit(
+        &self,
+        caller: &Caller,
+        officer: &Officer,
+        ctx: Option<&pb::RequestContext>,
+    ) -> Result<Permit<'_>, Refusal> {
+        policy::authorize(
+            self.environment,
+            &self.catalog,
+            caller,
+            officer,
+            context(ctx)?,
+        )
+    }
+
+    async fn lookup(
+        &self,
+        request: Request<pb::LookupCitizenRequest>,
+    ) -> Result<pb::LookupCitizenResponse, Refusal> {
+        let (caller, officer) = who(&request)?;
+        let req = request.into_inner();
+        let permit = self.permit(&caller, &officer, req.context.as_ref())?;
+        let key = match &req.subject {
+            Some(pb::lookup_citizen_request::Subject::PersonalId(p)) => subject_key(Some(p), None),
+            Some(pb::lookup_citizen_request::Subject::OldIdNumber(o)) => subject_key(None, Some(o)),
+            None => subject_key(None, None),
+        }?;
+        let fields = permit.fields(&field_names(&req.fields, "fields")?)?;
+        let record = self
+            .upstream
+            .citizen(&key, &permit.context.request_id)
+            .await?;
+        Ok(pb::LookupCitizenResponse {
+            citizen: Some(citizen_to_pb_disclosed(&record, &fields)),
+            disclosed_fields: fields.iter().map(|f| f.as_str().to_owned()).collect(),
+        })
+    }
+
+    async fn verify(
+        &self,
+        request: Request<pb::VerifyCitizenRequest>,
+    ) -> Result<pb::VerifyCitizenResponse, Refusal> {
+        let (caller, officer) = who(&request)?;
+        let req = request.into_inner();
+        let permit = self.permit(&caller, &officer, req.context.as_ref())?;
+        let id = personal_id("personal_id", &req.personal_id)?;
+        let claims = claims(&permit, &req.claims)?;
+        let record = self
+            .upstream
+            .citizen(&CitizenKey::PersonalId(id), &permit.context.request_id)
+            .await?;
+        let checks = check_claims(&record, &claims)?;
+        Ok(verification_to_pb(&permit, &record, checks))
+    }
+
+    async fn autofill(
+        &self,
+        request: Request<pb::AutofillFormRequest>,
+    ) -> Result<pb::AutofillFormResponse, Refusal> {
+        let (caller, officer) = who(&request)?;
+        let req = request.into_inner();
+        let permit = self.permit(&caller, &officer, req.context.as_ref())?;
+        let key = match &req.subject {
+            Some(pb::autofill_form_request::Subject::PersonalId(p)) => subject_key(Some(p), None),
+            Some(pb::autofill_form_request::Subject::OldIdNumber(o)) => subject_key(None, Some(o)),
+            None => subject_key(None, None),
+        }?;
+        let request_id = &permit.context.request_id;
+        let subject = self.upstream.citizen(&key, request_id).await?;
+        let template = &permit.procedure.form;
+        let mut related = Related::default();
+        for (link, id) in autofill::records_needed(&subject, template) {
+            let record = match self
+                .upstream
+                .citizen(&CitizenKey::PersonalId(id), request_id)
+                .await
+            {
+                Ok(r) => Some(r),
+                Err(Refusal::CitizenNotFound) => None,
+                Err(e) => return Err(e),
+            };
+            match link {
+                Link::Father => related.father = record,
+                Link::Mother => related.mother = record,
+                Link::Spouse => related.spouse = record,
+                Link::Itself => {}
+            }
+        }
+        let form = autofill::fill(template, &subject, &related);
+        Ok(pb::AutofillFormResponse {
+            procedure_code: permit.procedure.code.to_string(),
+            form_id: template.id.clone(),
+            filled: form
+                .filled
+                .into_iter()
+                .map(|f| pb::FilledField {
+                    form_field: f.key,
+                    label: f.label,
+                    value: f.value,
+                    attribute: f.attribute.to_string(),
+                    provenance: f
+                        .provenance
+                        .map(|p| lienthong_proto::csdl::v1::FieldProvenance {
+                            field: p.field.as_str().to_owned(),
+                            source: p.source.as_str().to_owned(),
+                            updated_at: Some(prost_types::Timestamp {
+                                seconds: p.updated_at,
+                                nanos: 0,
+                            }),
+                        }),
+                })
+                .collect(),
+            unfilled: form
+                .unfilled
+                .into_iter()
+                .map(|u| pb::UnfilledField {
+                    form_field: u.key,
+                    label: u.label,
+                    reason: match u.reason {
+                        UnfilledReason::NotOnRecord => pb::UnfilledReason::NotOnRecord,
+                        UnfilledReason::PartialValue => pb::UnfilledReason::PartialValue,
+                        UnfilledReason::RelatedRecordMissing => {
+                            pb::UnfilledReason::RelatedRecordMissing
+                        }
+                        UnfilledReason::MustBeDeclared => pb::UnfilledReason::MustBeDeclared,
+                    } as i32,
+                    explanation: u.explanation,
+                    explanation_vi: u.explanation_vi,
+                })
+                .collect(),
+        })
+    }
+
+    async fn household(
+        &self,
+        request: Request<pb::GetHouseholdRequest>,
+    ) -> Result<pb::GetHouseholdResponse, Refusal> {
+        let (caller, officer) = who(&request)?;
+        let req = request.into_inner();
+        let permit = self.permit(&caller, &officer, req.context.as_ref())?;
+        permit.household()?;
+        let id = personal_id("personal_id", &req.personal_id)?;
+        let household = self
+            .upstream
+            .household(&id, &permit.context.request_id)
+            .await?;
+        Ok(pb::GetHouseholdResponse {
+            household: Some(household),
+        })
+    }
+
+    fn procedures(
+        &self,
+        request: Request<pb::ListProceduresRequest>,
+    ) -> Result<pb::ListProceduresResponse, Refusal> {
+        let (caller, officer) = who(&request)?;
+        let include_unavailable = request.into_inner().include_unavailable;
+        let approved = policy::unit_approved(self.environment, &caller.unit).is_ok();
+        Ok(pb::ListProceduresResponse {
+            procedures: self
+                .catalog
+                .iter()
+                .map(|p| {
+                    let available = approved
+                        && caller.unit.procedures.contains(&p.code)
+                        && !p.roles.is_disjoint(&officer.roles);
+                    (p, available)
+                })
+                .filter(|(_, available)| *available || include_unavailable)
+                .map(|(p, available)| procedure_to_pb(p, available))
+                .collect(),
+        })
+    }
+
+    /// One batch item: its own refusals become an item error, the batch goes on.
+    async fn batch_item(
+        &self,
+        permit: &Permit<'_>,
+        item: &pb::VerifyBatchRequest,
+    ) -> Result<pb::VerifyCitizenResponse, Refusal> {
+        self.limits.admit_global()?;
+        let id = personal_id("personal_id", &item.personal_id)?;
+        let claims = claims(permit, &item.claims)?;
+        let record = self
+            .upstream
+            .citizen(&CitizenKey::PersonalId(id), &permit.context.request_id)
+            .await?;
+        Ok(verification_to_pb(
+            permit,
+            &record,
+            check_claims(&record, &claims)?,
+        ))
+    }
+}
+
+/// Resolves once the gateway starts draining.
+pub async fn drained(draining: &mut watch::Receiver<bool>) {
+    let _ = draining.wait_for(|d| *d).await;
+}
+
+type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::VerifyBatchResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
+    async fn lookup_citizen(
+        &self,
+        request: Request<pb::LookupCitizenRequest>,
+    ) -> Result<Response<pb::LookupCitizenResponse>, Status> {
+        Ok(Response::new(self.lookup(request).await?))
+    }
+
+    async fn verify_citizen(
+        &self,
+        request: Request<pb::VerifyCitizenRequest>,
+    ) -> Result<Response<pb::VerifyCitizenResponse>, Status> {
+        Ok(Response::new(self.verify(request).await?))
+    }
+
+    async fn autofill_form(
+        &self,
+        request: Request<pb::AutofillFormRequest>,
+    ) -> Result<Response<pb::AutofillFormResponse>, Status> {
+        Ok(Response::new(self.autofill(request).await?))
+    }
+
+    async fn get_household(
+        &self,
+        request: Request<pb::GetHouseholdRequest>,
+    ) -> Result<Response<pb::GetHouseholdResponse>, Status> {
+        Ok(Response::new(self.household(request).await?))
+    }
+
+    type VerifyBatchStream = BatchStream;
+
+    async fn verify_batch(
+        &self,
+        request: Request<Streaming<pb::VerifyBatchRequest>>,
+    ) -> Result<Response<BatchStream>, Status> {
+        let (caller, officer) = who(&request)?;
+        let cap = policy::bulk_cap(&caller.unit)?;
+        let mut input = request.into_inner();
+        let Some(first) = input.message().await? else {
+            return Err(
+                Refusal::invalid("context", "the stream ended before its first item").into(),
+            );
+        };
+        // Checked now so a refused batch is refused as a whole, before any item.
+        let procedure = self
+            .permit(&caller, &officer, first.context.as_ref())?
+            .procedure
+            .code
+            .clone();
+        let (tx, rx) = mpsc::channel(16);
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            let Ok(permit) = gateway.permit(&caller, &officer, first.context.as_ref()) else {
+                return;
+            };
+            let mut draining = gateway.draining.clone();
+            let mut next = Some(first);
+            let mut count: u32 = 0;
+            loop {
+                let item = match next.take() {
+                    Some(item) => item,
+                    None => {
+                        let next = tokio::select! {
+                            m = input.message() => m,
+                            () = drained(&mut draining) => Err(Status::unavailable(format!(
+                                "the gateway is shutting down; {count} items were answered, send the rest again"
+                            ))),
+                        };
+                        match next {
+                            Ok(Some(item)) => item,
+                            Ok(None) => break,
+                            Err(status) => {
+                                let _ = tx.send(Err(status)).await;
+                                break;
+                            }
+                        }
+                    }
+                };
+                count += 1;
+                if count > cap {
+                    let _ = tx
+                        .send(Err(Refusal::BatchTooLarge { max: cap }.to_status()))
+                        .await;
+                    break;
+                }
+                if let Some(ctx) = &item.context {
+                    if !ctx.procedure_code.is_empty() && ctx.procedure_code != procedure.as_str() {
+                        let _ = tx
+                            .send(Err(Refusal::invalid(
+                                "context.procedure_code",
+                                format!("a batch serves one procedure ({procedure}); start another stream for {}", ctx.procedure_code),
+                            )
+                            .to_status()))
+                            .await;
+                        break;
+                    }
+                }
+                let outcome = match gateway.batch_item(&permit, &item).await {
+                    Ok(r) => pb::verify_batch_response::Outcome::Result(r),
+                    Err(e) => pb::verify_batch_response::Outcome::Error(item_error(&e)),
+                };
+                let reply = pb::VerifyBatchResponse {
+                    item_id: item.item_id,
+                    outcome: Some(outcome),
+                };
+                if tx.send(Ok(reply)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list_procedures(
+        &self,
+        request: Request<pb::ListProceduresRequest>,
+    ) -> Result<Response<pb::ListProceduresResponse>, Status> {
+        Ok(Response::new(self.procedures(request)?))
+    }
+}

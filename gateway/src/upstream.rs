@@ -1,0 +1,279 @@
+//! The client to the population database: mutual TLS as a connected unit of its own, a deadline
+//! on every attempt, one retry of an idempotent read that met UNAVAILABLE, and a circuit
+//! breaker that stops calling a database that keeps failing. Replies are parsed into domain
+//! records here, so a malformed reply never reaches the handlers.
+
+use crate::config;
+use crate::pipeline::rescue::Refusal;
+use crate::tls;
+use lienthong_domain::{CitizenRecord, OldIdNumber, PersonalId, RequestId};
+use lienthong_proto::convert::{citizen_from_pb, household_check};
+use lienthong_proto::csdl::v1 as pb;
+use pb::population_registry_client::PopulationRegistryClient;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+use tonic::Code;
+use tonic::transport::{Channel, Endpoint};
+
+/// How a citizen is looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CitizenKey {
+    PersonalId(PersonalId),
+    OldId(OldIdNumber),
+}
+
+#[derive(Debug)]
+enum State {
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// One probe call is in flight since then.
+    HalfOpen {
+        since: Instant,
+    },
+}
+
+/// A circuit breaker: after `threshold` consecutive failures, calls fail fast for `open_for`;
+/// then one probe decides whether to close again.
+#[derive(Debug)]
+pub struct Breaker {
+    threshold: u32,
+    open_for: Duration,
+    state: Mutex<State>,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, open_for: Duration) -> Self {
+        Self {
+            threshold: threshold.max(1),
+            open_for,
+            state: Mutex::new(State::Closed { failures: 0 }),
+        }
+    }
+
+    /// May a call go out? If not, how long until one may.
+    pub fn admit(&self) -> Result<(), Duration> {
+        let now = Instant::now();
+        let Ok(mut state) = self.state.lock() else {
+            return Ok(());
+        };
+        match *state {
+            State::Closed { .. } => Ok(()),
+            State::Open { until } if now >= until => {
+                *state = State::HalfOpen { since: now };
+                Ok(())
+            }
+            State::Open { until } => Err(until - now),
+            State::HalfOpen { since } if now >= since + self.open_for => {
+                *state = State::HalfOpen { since: now };
+                Ok(())
+            }
+            State::HalfOpen { since } => Err(since + self.open_for - now),
+        }
+    }
+
+    pub fn success(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = State::Closed { failures: 0 };
+        }
+    }
+
+    pub fn failure(&self) {
+        let now = Instant::now();
+        if let Ok(mut s) = self.state.lock() {
+            *s = match *s {
+                State::Closed { failures } if failures + 1 < self.threshold => State::Closed {
+                    failures: failures + 1,
+                },
+                _ => State::Open {
+                    until: now + self.open_for,
+                },
+            };
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.state
+            .lock()
+            .map(|s| !matches!(*s, State::Closed { .. }))
+            .unwrap_or(false)
+    }
+}
+
+/// The population database client.
+#[derive(Clone)]
+pub struct Upstream {
+    client: PopulationRegistryClient<Channel>,
+    timeout: Duration,
+    retry: bool,
+    breaker: Arc<Breaker>,
+}
+
+impl Upstream {
+    /// A lazily connecting client: the gateway starts even when the database is down, and
+    /// reports UNAVAILABLE until it is back.
+    pub fn new(cfg: &config::Upstream) -> Result<Self, String> {
+        let endpoint = Endpoint::from_shared(cfg.endpoint.clone())
+            .map_err(|e| format!("upstream.endpoint: {e}"))?
+            .tls_config(tls::upstream_config(cfg))
+            .map_err(|e| format!("upstream TLS: {e}"))?
+            .connect_timeout(cfg.timeout)
+            .tcp_nodelay(true);
+        Ok(Self {
+            client: PopulationRegistryClient::new(endpoint.connect_lazy()),
+            timeout: cfg.timeout,
+            retry: cfg.retry,
+            breaker: Arc::new(Breaker::new(cfg.breaker_failures, cfg.breaker_open)),
+        })
+    }
+
+    /// One record.
+    pub async fn citizen(
+        &self,
+        key: &CitizenKey,
+        request_id: &RequestId,
+    ) -> Result<CitizenRecord, Refusal> {
+        let request = pb::GetCitizenRequest {
+            key: Some(match key {
+                CitizenKey::PersonalId(p) => {
+                    pb::get_citizen_request::Key::PersonalId(p.as_str().to_owned())
+                }
+                CitizenKey::OldId(o) => {
+                    pb::get_citizen_request::Key::OldIdNumber(o.as_str().to_owned())
+                }
+            }),
+            request_id: request_id.to_string(),
+        };
+        let reply = self
+            .call(
+                |mut client, req| async move { client.get_citizen(req).await },
+                request,
+            )
+            .await?;
+        let citizen = reply.citizen.ok_or_else(|| {
+            Refusal::UpstreamUnavailable("the database replied without a record".into())
+        })?;
+        citizen_from_pb(&citizen).map_err(|e| {
+            tracing::error!(field = %e.field, problem = %e.problem, "malformed record from the population database");
+            Refusal::UpstreamUnavailable("the database replied with a malformed record".into())
+        })
+    }
+
+    /// A citizen's household, checked.
+    pub async fn household(
+        &self,
+        member: &PersonalId,
+        request_id: &RequestId,
+    ) -> Result<pb::Household, Refusal> {
+        let request = pb::GetHouseholdRequest {
+            key: Some(pb::get_household_request::Key::PersonalId(
+                member.as_str().to_owned(),
+            )),
+            request_id: request_id.to_string(),
+        };
+        let reply = self
+            .call(
+                |mut client, req| async move { client.get_household(req).await },
+                request,
+            )
+            .await?;
+        let household = reply.household.ok_or_else(|| {
+            Refusal::UpstreamUnavailable("the database replied without a household".into())
+        })?;
+        household_check(&household).map_err(|e| {
+            tracing::error!(field = %e.field, problem = %e.problem, "malformed household from the population database");
+            Refusal::UpstreamUnavailable("the database replied with a malformed household".into())
+        })?;
+        Ok(household)
+    }
+
+    /// Breaker, deadline, one retry on UNAVAILABLE.
+    async fn call<Req, Resp, F, Fut>(&self, f: F, request: Req) -> Result<Resp, Refusal>
+    where
+        Req: Clone,
+        F: Fn(PopulationRegistryClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        self.breaker
+            .admit()
+            .map_err(|retry_after| Refusal::CircuitOpen { retry_after })?;
+        let attempts = if self.retry { 2 } else { 1 };
+        let mut outcome = Err(Refusal::UpstreamTimeout);
+        for attempt in 1..=attempts {
+            let mut req = tonic::Request::new(request.clone());
+            req.set_timeout(self.timeout);
+            outcome = match tokio::time::timeout(self.timeout, f(self.client.clone(), req)).await {
+                Err(_) => Err(Refusal::UpstreamTimeout),
+                Ok(Ok(r)) => Ok(r.into_inner()),
+                Ok(Err(status)) => Err(match status.code() {
+                    Code::NotFound => Refusal::CitizenNotFound,
+                    Code::DeadlineExceeded => Refusal::UpstreamTimeout,
+                    Code::Unavailable => Refusal::UpstreamUnavailable(status.message().to_owned()),
+                    other => {
+                        tracing::warn!(code = ?other, message = status.message(), "population database error");
+                        Refusal::UpstreamUnavailable(format!("it answered {other:?}"))
+                    }
+                }),
+            };
+            match &outcome {
+                Err(Refusal::UpstreamUnavailable(why)) if attempt < attempts => {
+                    tracing::debug!(%why, "retrying the population database once");
+                }
+                _ => break,
+            }
+        }
+        match &outcome {
+            Ok(_) | Err(Refusal::CitizenNotFound) => self.breaker.success(),
+            Err(_) => self.breaker.failure(),
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_breaker_opens_after_consecutive_failures_and_probes_after_the_pause() {
+        let b = Breaker::new(3, Duration::from_secs(5));
+        for _ in 0..2 {
+            assert!(b.admit().is_ok());
+            b.failure();
+        }
+        assert!(b.admit().is_ok(), "two failures are not enough");
+        b.failure();
+        let wait = b.admit().unwrap_err();
+        assert_eq!(wait, Duration::from_secs(5));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(b.admit().is_ok(), "one probe after the pause");
+        assert!(b.admit().is_err(), "only one probe at a time");
+        b.success();
+        assert!(b.admit().is_ok());
+        assert!(!b.is_open());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_probe_opens_the_breaker_again() {
+        let b = Breaker::new(1, Duration::from_secs(2));
+        b.failure();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(b.admit().is_ok());
+        b.failure();
+        assert_eq!(b.admit().unwrap_err(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_success_resets_the_count() {
+        let b = Breaker::new(2, Duration::from_secs(2));
+        b.failure();
+        b.success();
+        b.failure();
+        assert!(b.admit().is_ok());
+    }
+}

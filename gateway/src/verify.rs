@@ -1,0 +1,689 @@
+//! Verification of declared values against the record, field by field: which normalisations
+//! were needed, and an explanation that never contains the record's own value.
+
+use lienthong_domain::{Address, CitizenField, CitizenRecord, Gender, PartialDate};
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// The outcome for one declared field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Match,
+    Mismatch,
+    NotOnRecord,
+    NotProvided,
+    MatchIgnoringDiacritics,
+}
+
+/// A normalisation applied to both sides before comparing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normalization {
+    UnicodeNfc,
+    Case,
+    Whitespace,
+    Diacritics,
+    DateFormat,
+    Address,
+    TonePlacement,
+}
+
+impl Normalization {
+    fn label(self) -> (&'static str, &'static str) {
+        match self {
+            Normalization::UnicodeNfc => ("Unicode NFC", "chuẩn Unicode NFC"),
+            Normalization::Case => ("letter case", "chữ hoa/chữ thường"),
+            Normalization::Whitespace => ("spacing", "khoảng trắng"),
+            Normalization::Diacritics => ("diacritics removed", "bỏ dấu"),
+            Normalization::DateFormat => ("date format", "định dạng ngày"),
+            Normalization::Address => (
+                "address abbreviations and punctuation",
+                "viết tắt đơn vị hành chính và dấu câu",
+            ),
+            Normalization::TonePlacement => (
+                "tone-mark placement (Thuỳ = Thùy)",
+                "vị trí dấu thanh (Thuỳ = Thùy)",
+            ),
+        }
+    }
+}
+
+/// The verification of one claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldCheck {
+    pub field: String,
+    pub outcome: Outcome,
+    pub normalizations: Vec<Normalization>,
+    pub explanation: String,
+    pub explanation_vi: String,
+}
+
+/// The overall result of a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overall {
+    Match,
+    Mismatch,
+    NeedsReview,
+}
+
+/// Why a claim cannot be checked at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    #[error("{field:?} cannot be verified by value; verifiable fields: {VERIFIABLE_LIST}")]
+    NotVerifiable { field: String },
+    #[error("{value:?} is not a date: use dd/mm/yyyy, mm/yyyy, yyyy or yyyy-mm-dd")]
+    BadDate { value: String },
+    #[error("{value:?} is not a gender: use \"Nam\" or \"Nữ\"")]
+    BadGender { value: String },
+}
+
+/// The fields whose declared values can be compared with the record.
+pub const VERIFIABLE: &[CitizenField] = &[
+    CitizenField::PersonalId,
+    CitizenField::OldIdNumber,
+    CitizenField::FullName,
+    CitizenField::DateOfBirth,
+    CitizenField::Gender,
+    CitizenField::Nationality,
+    CitizenField::Ethnicity,
+    CitizenField::Religion,
+    CitizenField::PlaceOfBirth,
+    CitizenField::PlaceOfOrigin,
+    CitizenField::PermanentAddress,
+    CitizenField::TemporaryAddress,
+    CitizenField::CurrentAddress,
+    CitizenField::Father,
+    CitizenField::Mother,
+    CitizenField::Spouse,
+    CitizenField::Phone,
+    CitizenField::HealthInsuranceNumber,
+];
+
+const VERIFIABLE_LIST: &str = "personal_id, old_id_number, full_name, date_of_birth, gender, nationality, ethnicity, religion, place_of_birth, place_of_origin, permanent_address, temporary_address, current_address, father, mother, spouse (their full name), phone, health_insurance_number";
+
+/// The overall result over the field checks: any mismatch is a mismatch; anything short of a
+/// plain match needs an officer's review.
+pub fn overall(checks: &[FieldCheck]) -> Overall {
+    if checks.iter().any(|c| c.outcome == Outcome::Mismatch) {
+        Overall::Mismatch
+    } else if checks.iter().all(|c| c.outcome == Outcome::Match) {
+        Overall::Match
+    } else {
+        Overall::NeedsReview
+    }
+}
+
+/// Checks one declared value against the record.
+pub fn check(
+    record: &CitizenRecord,
+    field: CitizenField,
+    declared: &str,
+) -> Result<FieldCheck, ClaimError> {
+    use CitizenField as F;
+    let name = field.as_str().to_owned();
+    if declared.trim().is_empty() {
+        return Ok(verdict(name, Outcome::NotProvided, vec![]));
+    }
+    let on_record: Option<String> = match field {
+        F::PersonalId => Some(record.personal_id.as_str().to_owned()),
+        F::OldIdNumber => record.old_id_number.as_ref().map(|o| o.as_str().to_owned()),
+        F::FullName => Some(record.full_name.clone()),
+        F::DateOfBirth => return check_date(name, record.date_of_birth, declared),
+        F::Gender => return check_gender(name, record.gender, declared),
+        F::Nationality => return Ok(check_nationality(name, &record.nationality, declared)),
+        F::Ethnicity => Some(record.ethnicity.clone()),
+        F::Religion => Some(record.religion.clone()),
+        F::PlaceOfBirth => {
+            return Ok(check_address(
+                name,
+                &record.place_of_birth.formatted(),
+                declared,
+            ));
+        }
+        F::PlaceOfOrigin => {
+            return Ok(check_address(
+                name,
+                &record.place_of_origin.formatted(),
+                declared,
+            ));
+        }
+        F::PermanentAddress => {
+            return Ok(address_field(
+                name,
+                Some(&record.permanent_address),
+                declared,
+            ));
+        }
+        F::TemporaryAddress => {
+            return Ok(address_field(
+                name,
+                record.temporary_address.as_ref(),
+                declared,
+            ));
+        }
+        F::CurrentAddress => {
+            return Ok(address_field(name, Some(&record.current_address), declared));
+        }
+        F::Father => record.father.as_ref().map(|r| r.full_name.clone()),
+        F::Mother => record.mother.as_ref().map(|r| r.full_name.clone()),
+        F::Spouse => record.spouse.as_ref().map(|r| r.full_name.clone()),
+        F::Phone => return Ok(check_phone(name, record.phone.as_deref(), declared)),
+        F::HealthInsuranceNumber => record.health_insurance_number.clone(),
+        _ => return Err(ClaimError::NotVerifiable { field: name }),
+    };
+    Ok(match on_record {
+        None => verdict(name, Outcome::NotOnRecord, vec![]),
+        Some(value) => compare_text(name, &value, declared, false),
+    })
+}
+
+fn address_field(name: String, on_record: Option<&Address>, declared: &str) -> FieldCheck {
+    match on_record {
+        None => verdict(name, Outcome::NotOnRecord, vec![]),
+        Some(a) => check_address(name, &a.formatted(), declared),
+    }
+}
+
+fn check_address(name: String, on_record: &str, declared: &str) -> FieldCheck {
+    compare_text(name, on_record, declared, true)
+}
+
+type Step = (Normalization, fn(&str) -> String);
+
+/// Compares two strings through the normalisation ladder, stopping at the first equality.
+fn compare_text(name: String, on_record: &str, declared: &str, address: bool) -> FieldCheck {
+    if on_record == declared {
+        return verdict(name, Outcome::Match, vec![]);
+    }
+    let mut steps: Vec<Step> = vec![
+        (Normalization::UnicodeNfc, |s| s.nfc().collect()),
+        (Normalization::Whitespace, collapse_whitespace),
+        (Normalization::Case, |s| s.to_lowercase()),
+    ];
+    if address {
+        steps.push((Normalization::Address, normalize_address));
+    }
+    steps.push((Normalization::TonePlacement, canonical_tones));
+    let apply = |chosen: &[Step], s: &str| chosen.iter().fold(s.to_owned(), |acc, (_, f)| f(&acc));
+    let equal = |chosen: &[Step]| apply(chosen, on_record) == apply(chosen, declared);
+    let equal_without_diacritics = |chosen: &[Step]| {
+        strip_diacritics(&apply(chosen, on_record)) == strip_diacritics(&apply(chosen, declared))
+    };
+    let (outcome, mut chosen): (Outcome, Vec<Step>) =
+        match (1..=steps.len()).find(|&k| equal(&steps[..k])) {
+            Some(k) => (Outcome::Match, steps[..k].to_vec()),
+            None if equal_without_diacritics(&steps) => {
+                (Outcome::MatchIgnoringDiacritics, steps.clone())
+            }
+            None => return verdict(name, Outcome::Mismatch, vec![]),
+        };
+    // Keep only the normalisations the result needs: drop each one whose absence changes nothing.
+    let holds = |c: &[Step]| match outcome {
+        Outcome::Match => equal(c),
+        _ => equal_without_diacritics(c),
+    };
+    let mut i = 0;
+    while i < chosen.len() {
+        let mut without = chosen.clone();
+        without.remove(i);
+        if holds(&without) {
+            chosen = without;
+        } else {
+            i += 1;
+        }
+    }
+    let mut applied: Vec<Normalization> = chosen.iter().map(|(n, _)| *n).collect();
+    if outcome == Outcome::MatchIgnoringDiacritics {
+        applied.push(Normalization::Diacritics);
+    }
+    verdict(name, outcome, applied)
+}
+
+fn collapse_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+const TONE_MARKS: [char; 5] = ['\u{300}', '\u{301}', '\u{303}', '\u{309}', '\u{323}'];
+
+/// Each word as its letters without the tone mark, followed by the tone: a Vietnamese syllable
+/// carries one tone, wherever the old or new convention puts it.
+fn canonical_tones(s: &str) -> String {
+    s.split(' ')
+        .map(|word| {
+            let mut tone = None;
+            let base: String = word
+                .nfd()
+                .filter(|c| {
+                    if TONE_MARKS.contains(c) {
+                        tone = Some(*c);
+                        false
+                    } else {
+                        true
+                    }
+                })
+                .nfc()
+                .collect();
+            match tone {
+                Some(t) => format!("{base}#{:x}", u32::from(t)),
+                None => base,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Removes every diacritic (and the tone tag `canonical_tones` appends), and maps đ to d.
+fn strip_diacritics(s: &str) -> String {
+    s.split(' ')
+        .map(|word| {
+            word.split('#')
+                .next()
+                .unwrap_or_default()
+                .nfd()
+                .filter(|c| !is_combining_mark(*c))
+                .map(|c| match c {
+                    'đ' => 'd',
+                    'Đ' => 'D',
+                    c => c,
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Expands unit-type abbreviations ("P." → "phường", "TP." → "thành phố"), drops punctuation, a
+/// trailing "Việt Nam" and the word "tỉnh"/"thành phố" before the province. The unit type itself
+/// still counts: "xã cẩm xuyên" is not "huyện cẩm xuyên". Expects lower-case input.
+fn normalize_address(s: &str) -> String {
+    const ABBREVIATIONS: [(&str, &str); 8] = [
+        ("tp.", "thành phố "),
+        ("tt.", "thị trấn "),
+        ("p.", "phường "),
+        ("x.", "xã "),
+        ("q.", "quận "),
+        ("h.", "huyện "),
+        ("t.", "tỉnh "),
+        ("tx.", "thị xã "),
+    ];
+    let mut parts: Vec<String> = s
+        .split([',', ';'])
+        .map(|part| {
+            let mut p = part.trim().to_owned();
+            for (abbr, full) in ABBREVIATIONS {
+                if let Some(rest) = p.strip_prefix(abbr) {
+                    p = format!("{full}{}", rest.trim_start());
+                    break;
+                }
+            }
+            let p: String = p
+                .chars()
+                .map(|c| {
+                    if matches!(c, '.' | '-' | '–') {
+                        ' '
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            collapse_whitespace(&p)
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    if parts
+        .last()
+        .is_some_and(|p| p == "việt nam" || p == "vn" || p == "viet nam")
+    {
+        parts.pop();
+    }
+    if let Some(last) = parts.last_mut() {
+        for prefix in ["tỉnh ", "thành phố "] {
+            if let Some(rest) = last.strip_prefix(prefix) {
+                *last = rest.to_owned();
+                break;
+            }
+        }
+    }
+    parts.join(", ")
+}
+
+fn check_date(
+    name: String,
+    on_record: PartialDate,
+    declared: &str,
+) -> Result<FieldCheck, ClaimError> {
+    let d = PartialDate::parse(declared).map_err(|_| ClaimError::BadDate {
+        value: declared.chars().take(40).collect(),
+    })?;
+    let reformatted = d.to_string() != declared.trim();
+    let norms = if reformatted {
+        vec![Normalization::DateFormat]
+    } else {
+        vec![]
+    };
+    let agree_on_common = d.year() == on_record.year()
+        && (d.month().is_none() || on_record.month().is_none() || d.month() == on_record.month())
+        && (d.day().is_none() || on_record.day().is_none() || d.day() == on_record.day());
+    let precision = |p: PartialDate| match p {
+        PartialDate::Year(_) => 0,
+        PartialDate::YearMonth(..) => 1,
+        PartialDate::Full(..) => 2,
+    };
+    Ok(if !agree_on_common {
+        verdict(name, Outcome::Mismatch, vec![])
+    } else if precision(d) == precision(on_record) {
+        verdict(name, Outcome::Match, norms)
+    } else if precision(d) > precision(on_record) {
+        FieldCheck {
+            explanation: "the record holds this date only partially (year or month and year); the declared parts that are on record agree, the rest cannot be confirmed".into(),
+            explanation_vi: "CSDL chỉ lưu một phần ngày này (năm hoặc tháng và năm); phần có trong CSDL khớp, phần còn lại không thể xác nhận".into(),
+            ..verdict(name, Outcome::NotOnRecord, norms)
+        }
+    } else {
+        FieldCheck {
+            explanation: "the declared date is less precise than the record; declare the full date"
+                .into(),
+            explanation_vi: "ngày khai báo thiếu so với CSDL; cần khai đầy đủ ngày, tháng, năm"
+                .into(),
+            ..verdict(name, Outcome::Mismatch, norms)
+        }
+    })
+}
+
+fn check_gender(name: String, on_record: Gender, declared: &str) -> Result<FieldCheck, ClaimError> {
+    let folded = strip_diacritics(&collapse_whitespace(declared).to_lowercase());
+    let g = match folded.as_str() {
+        "nam" | "male" | "m" => Gender::Male,
+        "nu" | "female" | "f" => Gender::Female,
+        _ => {
+            return Err(ClaimError::BadGender {
+                value: declared.chars().take(20).collect(),
+            });
+        }
+    };
+    let exact = declared == on_record.label_vi();
+    Ok(match (g == on_record, exact) {
+        (false, _) => verdict(name, Outcome::Mismatch, vec![]),
+        (true, true) => verdict(name, Outcome::Match, vec![]),
+        (true, false) => verdict(name, Outcome::Match, vec![Normalization::Case]),
+    })
+}
+
+fn check_nationality(name: String, on_record: &str, declared: &str) -> FieldCheck {
+    let folded = strip_diacritics(&collapse_whitespace(declared).to_lowercase());
+    let code = match folded.as_str() {
+        "viet nam" | "vietnam" | "vn" | "vnm" => "VN".to_owned(),
+        other => other.to_uppercase(),
+    };
+    if declared == on_record {
+        verdict(name, Outcome::Match, vec![])
+    } else if code == on_record {
+        verdict(name, Outcome::Match, vec![Normalization::Case])
+    } else {
+        verdict(name, Outcome::Mismatch, vec![])
+    }
+}
+
+fn check_phone(name: String, on_record: Option<&str>, declared: &str) -> FieldCheck {
+    let Some(on_record) = on_record else {
+        return verdict(name, Outcome::NotOnRecord, vec![]);
+    };
+    let digits = |s: &str| -> String {
+        let d: String = s.chars().filter(char::is_ascii_digit).collect();
+        match d.strip_prefix("84") {
+            Some(rest) if s.trim_start().starts_with('+') || d.len() == 11 => format!("0{rest}"),
+            _ => d,
+        }
+    };
+    if declared == on_record {
+        verdict(name, Outcome::Match, vec![])
+    } else if digits(declared) == digits(on_record) {
+        verdict(name, Outcome::Match, vec![Normalization::Whitespace])
+    } else {
+        verdict(name, Outcome::Mismatch, vec![])
+    }
+}
+
+/// The verdict with its explanations, none of which mention the record's value.
+fn verdict(field: String, outcome: Outcome, normalizations: Vec<Normalization>) -> FieldCheck {
+    let after = |en: &str, vi: &str| -> (String, String) {
+        if normalizations.is_empty() {
+            (en.to_owned(), vi.to_owned())
+        } else {
+            let (ens, vis): (Vec<_>, Vec<_>) = normalizations.iter().map(|n| n.label()).unzip();
+            (
+                format!("{en} after normalising {}", ens.join(", ")),
+                format!("{vi} sau khi chuẩn hóa {}", vis.join(", ")),
+            )
+        }
+    };
+    let (explanation, explanation_vi) = match outcome {
+        Outcome::Match => after("matches the record", "khớp với dữ liệu trong CSDL"),
+        Outcome::Mismatch => (
+            "differs from the record; check the citizen's documents".into(),
+            "không khớp với dữ liệu trong CSDL; đề nghị kiểm tra giấy tờ của công dân".into(),
+        ),
+        Outcome::NotOnRecord => (
+            "the record holds no value for this field".into(),
+            "CSDL không có dữ liệu cho trường này".into(),
+        ),
+        Outcome::NotProvided => (
+            "no value was declared".into(),
+            "công dân chưa khai giá trị".into(),
+        ),
+        Outcome::MatchIgnoringDiacritics => (
+            "agrees with the record only once diacritics are removed: not a match, an officer must check the source document".into(),
+            "chỉ giống dữ liệu trong CSDL khi bỏ dấu: không được coi là khớp, cán bộ cần đối chiếu giấy tờ gốc".into(),
+        ),
+    };
+    FieldCheck {
+        field,
+        outcome,
+        normalizations,
+        explanation,
+        explanation_vi,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lienthong_domain::{CitizenRecord, Gender, PartialDate};
+
+    /// The "complete-adult" persona's record.
+    fn record() -> CitizenRecord {
+        let id = mock_csdl::personas::persona("complete-adult")
+            .unwrap()
+            .personal_id;
+        mock_csdl::personas::batch()
+            .citizens
+            .into_iter()
+            .find(|c| c.personal_id.as_str() == id)
+            .unwrap()
+    }
+
+    fn check_name(on_record: &str, declared: &str) -> (Outcome, Vec<Normalization>) {
+        let mut r = record();
+        r.full_name = on_record.to_owned();
+        let c = check(&r, CitizenField::FullName, declared).unwrap();
+        assert!(
+            !c.explanation.contains(on_record) && !c.explanation_vi.contains(on_record),
+            "the explanation reveals the record: {}",
+            c.explanation
+        );
+        (c.outcome, c.normalizations)
+    }
+
+    #[test]
+    fn names_through_the_normalisation_ladder() {
+        use Normalization::*;
+        use Outcome::*;
+        let nfd: String = "Nguyễn Thị Thùy Linh".nfd().collect();
+        let table: Vec<(&str, &str, Outcome, Vec<Normalization>)> = vec![
+            (
+                "Nguyễn Thị Thùy Linh",
+                "Nguyễn Thị Thùy Linh",
+                Match,
+                vec![],
+            ),
+            ("Nguyễn Thị Thùy Linh", &nfd, Match, vec![UnicodeNfc]),
+            (
+                "Nguyễn Thị Thùy Linh",
+                "  Nguyễn  Thị Thùy Linh ",
+                Match,
+                vec![Whitespace],
+            ),
+            (
+                "Nguyễn Thị Thùy Linh",
+                "NGUYỄN THỊ THÙY LINH",
+                Match,
+                vec![Case],
+            ),
+            (
+                "Nguyễn Thị Thùy Linh",
+                "Nguyễn Thị Thuỳ Linh",
+                Match,
+                vec![TonePlacement],
+            ),
+            (
+                "Nguyễn Thị Thùy Linh",
+                "Nguyen Thi Thuy Linh",
+                MatchIgnoringDiacritics,
+                vec![Diacritics],
+            ),
+            (
+                "Nguyễn Thị Thùy Linh",
+                "nguyen thi thuy linh",
+                MatchIgnoringDiacritics,
+                vec![Case, Diacritics],
+            ),
+            (
+                "Nguyễn Văn Hạ",
+                "Nguyễn Văn Hà",
+                MatchIgnoringDiacritics,
+                vec![Diacritics],
+            ),
+            ("Đỗ Thị Huyền", "Đỗ Thị Thu Huyền", Mismatch, vec![]),
+            (
+                "Đỗ Thị Huyền",
+                "Do Thi Huyen",
+                MatchIgnoringDiacritics,
+                vec![Diacritics],
+            ),
+        ];
+        for (on_record, declared, outcome, norms) in table {
+            let got = check_name(on_record, declared);
+            assert_eq!(got, (outcome, norms), "{on_record:?} vs {declared:?}");
+        }
+    }
+
+    #[test]
+    fn dates_partial_and_full() {
+        let mut r = record();
+        r.date_of_birth = PartialDate::ymd(1970, 1, 1).unwrap();
+        let c =
+            |r: &CitizenRecord, s: &str| check(r, CitizenField::DateOfBirth, s).unwrap().outcome;
+        assert_eq!(c(&r, "01/01/1970"), Outcome::Match);
+        assert_eq!(c(&r, "1970-01-01"), Outcome::Match);
+        assert_eq!(c(&r, "12/08/1970"), Outcome::Mismatch);
+        assert_eq!(
+            c(&r, "1970"),
+            Outcome::Mismatch,
+            "less precise than the record"
+        );
+        r.date_of_birth = PartialDate::Year(1948);
+        assert_eq!(c(&r, "1948"), Outcome::Match);
+        assert_eq!(c(&r, "03/04/1948"), Outcome::NotOnRecord);
+        assert_eq!(c(&r, "03/04/1949"), Outcome::Mismatch);
+        assert!(check(&r, CitizenField::DateOfBirth, "yesterday").is_err());
+        let f = check(&r, CitizenField::DateOfBirth, "1948-01-01").unwrap();
+        assert!(!f.explanation.contains("1948"));
+    }
+
+    #[test]
+    fn addresses_keep_the_unit_type() {
+        let r = record();
+        let formatted = r.permanent_address.formatted();
+        let ok = |declared: &str| check(&r, CitizenField::PermanentAddress, declared).unwrap();
+        assert_eq!(ok(&formatted).outcome, Outcome::Match);
+        let abbreviated = formatted.replace("Phường ", "P. ").replace("Tỉnh ", "");
+        assert_ne!(abbreviated, formatted);
+        let c = ok(&format!("{abbreviated}, Việt Nam"));
+        assert_eq!(c.outcome, Outcome::Match, "{abbreviated}");
+        assert!(c.normalizations.contains(&Normalization::Address));
+        let other_type = formatted.replace("Phường ", "Huyện ");
+        assert_eq!(ok(&other_type).outcome, Outcome::Mismatch);
+    }
+
+    #[test]
+    fn other_fields() {
+        let mut r = record();
+        r.phone = None;
+        assert_eq!(
+            check(&r, CitizenField::Phone, "0912345678")
+                .unwrap()
+                .outcome,
+            Outcome::NotOnRecord
+        );
+        r.phone = Some("0912345678".into());
+        assert_eq!(
+            check(&r, CitizenField::Phone, "+84 912 345 678")
+                .unwrap()
+                .outcome,
+            Outcome::Match
+        );
+        assert_eq!(
+            check(&r, CitizenField::Phone, "0912345679")
+                .unwrap()
+                .outcome,
+            Outcome::Mismatch
+        );
+        r.gender = Gender::Female;
+        assert_eq!(
+            check(&r, CitizenField::Gender, "Nữ").unwrap().outcome,
+            Outcome::Match
+        );
+        assert_eq!(
+            check(&r, CitizenField::Gender, "nu").unwrap().outcome,
+            Outcome::Match
+        );
+        assert_eq!(
+            check(&r, CitizenField::Gender, "Nam").unwrap().outcome,
+            Outcome::Mismatch
+        );
+        assert!(check(&r, CitizenField::Gender, "khác").is_err());
+        assert_eq!(
+            check(&r, CitizenField::Nationality, "Việt Nam")
+                .unwrap()
+                .outcome,
+            Outcome::Match
+        );
+        assert_eq!(
+            check(&r, CitizenField::FullName, "  ").unwrap().outcome,
+            Outcome::NotProvided
+        );
+        assert!(check(&r, CitizenField::Card, "x").is_err());
+    }
+
+    #[test]
+    fn overall_results() {
+        let f = |o| FieldCheck {
+            field: "x".into(),
+            outcome: o,
+            normalizations: vec![],
+            explanation: String::new(),
+            explanation_vi: String::new(),
+        };
+        assert_eq!(
+            overall(&[f(Outcome::Match), f(Outcome::Match)]),
+            Overall::Match
+        );
+        assert_eq!(
+            overall(&[f(Outcome::Match), f(Outcome::MatchIgnoringDiacritics)]),
+            Overall::NeedsReview
+        );
+        assert_eq!(
+            overall(&[f(Outcome::NotOnRecord), f(Outcome::Mismatch)]),
+            Overall::Mismatch
+        );
+    }
+}
