@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The prefix of environment overrides: `LIENTHONG_GATEWAY__UPSTREAM__ENDPOINT` sets
-/// `upstream.endpoint`.
+/// `upstream.endpoint`; `LIENTHONG_GATEWAY__UNITS__0__BATCH_MAX_ITEMS` sets the first unit's.
 pub const ENV_PREFIX: &str = "LIENTHONG_GATEWAY__";
 
 /// Why the configuration is unusable: every problem, each naming its key.
@@ -342,21 +342,41 @@ fn apply_overrides(
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(raw.clone()));
-        let Some((last, parents)) = keys.split_last() else {
-            continue;
-        };
-        let mut at = &mut *table;
-        for k in parents {
-            let entry = at
-                .entry(k.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            at = entry.as_table_mut().ok_or_else(|| {
-                format!("{name}: {k} is not a table, so it cannot be overridden by parts")
-            })?;
+        let mut at = toml::Value::Table(std::mem::take(table));
+        let set = set_path(&mut at, &keys, value);
+        if let toml::Value::Table(t) = at {
+            *table = t;
         }
-        at.insert(last.clone(), value);
+        set.map_err(|problem| format!("{name}: {problem}"))?;
     }
     Ok(())
+}
+
+/// Sets `keys` (table keys, or indexes into arrays such as `units.0.rate`) to `value`.
+fn set_path(root: &mut toml::Value, keys: &[String], value: toml::Value) -> Result<(), String> {
+    let Some((first, rest)) = keys.split_first() else {
+        *root = value;
+        return Ok(());
+    };
+    let next = match root {
+        toml::Value::Table(t) if rest.is_empty() => {
+            t.insert(first.clone(), value);
+            return Ok(());
+        }
+        toml::Value::Table(t) => t
+            .entry(first.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+        toml::Value::Array(a) => {
+            let len = a.len();
+            let i: usize = first
+                .parse()
+                .map_err(|_| format!("{first} is not an index into a list"))?;
+            a.get_mut(i)
+                .ok_or_else(|| format!("index {i} is past the end of a list of {len}"))?
+        }
+        _ => return Err(format!("{first} cannot be set inside a plain value")),
+    };
+    set_path(next, rest, value)
 }
 
 struct Check<'a> {
@@ -594,6 +614,19 @@ mod tests {
             ],
         )
         .unwrap();
+        let mut units: toml::Table = "[[units]]\nbatch_max_items = 1\n".parse().unwrap();
+        apply_overrides(
+            &mut units,
+            [("LIENTHONG_GATEWAY__UNITS__0__BATCH_MAX_ITEMS".into(), "7".into())],
+        )
+        .unwrap();
+        assert_eq!(units["units"][0]["batch_max_items"].as_integer(), Some(7));
+        let e = apply_overrides(
+            &mut units,
+            [("LIENTHONG_GATEWAY__UNITS__3__BATCH_MAX_ITEMS".into(), "7".into())],
+        )
+        .unwrap_err();
+        assert!(e.contains("index 3 is past the end"), "{e}");
         assert_eq!(t["upstream"]["timeout_ms"].as_integer(), Some(500));
         assert_eq!(t["listen"].as_str(), Some("0.0.0.0:9000"));
         assert!(!t.contains_key("other"));

@@ -1,10 +1,19 @@
-//! The one-command mock environment: a development PKI, a seeded population store and the mock
-//! database serving mutual TLS, all under one directory, created on first start and reused after.
+//! The one-command mock environment: a development PKI (CA, server and unit certificates, the
+//! token issuer's key), a seeded population store, the gateway's configuration, and the mock
+//! database and gateway serving mutual TLS, all under one directory, created on first start and
+//! reused after.
 
-use crate::pki::{CertFiles, DevCa, PkiError, Validity};
+use crate::pki::{CertFiles, DevCa, IssuerFiles, PkiError, Validity, issuer_keys};
+use crate::sample::{self, SampleUnit};
+use lienthong_gateway::{App, AppError, Config, ConfigError};
 use mock_csdl::{MockCsdl, ServeError, Settings, Spec, Store, StoreError, TlsFiles};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+/// The development gateway configuration, written into the environment directory.
+pub const GATEWAY_CONFIG: &str = include_str!("../../../deploy/gateway.dev.toml");
+/// The shipped procedure catalog.
+pub const PROCEDURES: &str = include_str!("../../../deploy/procedures.toml");
 
 /// Why the environment could not start.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +24,15 @@ pub enum EnvError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Gateway(#[from] AppError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The files of the development PKI inside the environment directory.
@@ -22,8 +40,14 @@ pub enum EnvError {
 pub struct DevPki {
     pub ca: PathBuf,
     pub mock_csdl: CertFiles,
-    /// The client certificate a connected system (and the example call) uses.
+    pub gateway: CertFiles,
+    /// The gateway's client certificate towards the population database.
+    pub gateway_upstream: CertFiles,
+    /// A client certificate for direct calls to the mock database (unit 000.00.00.DEV).
     pub dev_client: CertFiles,
+    /// The token issuer's key pair.
+    pub issuer: IssuerFiles,
+    pki: PathBuf,
 }
 
 impl DevPki {
@@ -37,24 +61,65 @@ impl DevPki {
         Self {
             ca: pki.join("ca.pem"),
             mock_csdl: pair("mock-csdl"),
+            gateway: pair("gateway"),
+            gateway_upstream: pair("gateway-upstream"),
             dev_client: pair("dev-client"),
+            issuer: IssuerFiles {
+                key: pki.join("issuer.key"),
+                public_key: pki.join("issuer.pub.pem"),
+            },
+            pki,
         }
     }
 
-    /// Creates the PKI unless it is already there.
+    /// A sample unit's client certificate.
+    pub fn unit(&self, unit: &SampleUnit) -> CertFiles {
+        CertFiles {
+            cert: self.pki.join("units").join(format!("{}.pem", unit.key)),
+            key: self.pki.join("units").join(format!("{}.key", unit.key)),
+        }
+    }
+
+    fn complete(&self) -> bool {
+        let mut files = vec![
+            &self.ca,
+            &self.mock_csdl.cert,
+            &self.gateway.cert,
+            &self.gateway_upstream.cert,
+            &self.dev_client.cert,
+            &self.issuer.key,
+        ];
+        let units: Vec<CertFiles> = sample::UNITS.iter().map(|u| self.unit(u)).collect();
+        files.extend(units.iter().map(|u| &u.cert));
+        files.iter().all(|f| f.exists())
+    }
+
+    /// Creates the PKI unless it is all already there.
     pub fn ensure(dir: &Path) -> Result<(Self, bool), PkiError> {
         let layout = Self::layout(dir);
-        if layout.ca.exists() && layout.mock_csdl.cert.exists() && layout.dev_client.cert.exists() {
+        if layout.complete() {
             return Ok((layout, false));
         }
-        let ca = DevCa::create(&dir.join("pki"), "Liên Thông Dev CA")?;
+        let ca = DevCa::create(&layout.pki, "Liên Thông Dev CA")?;
         ca.server("mock-csdl", "mock-csdl")?;
+        ca.server("gateway", "lienthong-gateway")?;
+        let g = sample::GATEWAY_UNIT;
+        ca.unit_client(g.key, g.code, g.name, Validity::Days(825))?;
         ca.unit_client(
             "dev-client",
             "000.00.00.DEV",
             "Developer workstation",
             Validity::Days(825),
         )?;
+        for u in sample::UNITS {
+            ca.unit_client(
+                &format!("units/{}", u.key),
+                u.code,
+                u.name,
+                Validity::Days(825),
+            )?;
+        }
+        issuer_keys(&layout.pki, "issuer")?;
         Ok((layout, true))
     }
 }
@@ -94,4 +159,45 @@ pub async fn bind_mock(
         },
     )
     .await
+}
+
+/// Writes the gateway configuration and procedure catalog into `dir` unless they are there (so
+/// local edits survive restarts). Returns the configuration file's path.
+pub fn ensure_gateway_config(dir: &Path) -> Result<PathBuf, EnvError> {
+    let write = |name: &str, contents: &str| -> Result<PathBuf, EnvError> {
+        let path = dir.join(name);
+        if !path.exists() {
+            std::fs::write(&path, contents).map_err(|source| EnvError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(path)
+    };
+    write("procedures.toml", PROCEDURES)?;
+    write("gateway.toml", GATEWAY_CONFIG)
+}
+
+/// Loads the environment's gateway configuration, listening on `listen` and calling the mock
+/// database at `upstream`, and binds the gateway.
+pub async fn bind_gateway(
+    config_file: &Path,
+    listen: SocketAddr,
+    upstream: SocketAddr,
+) -> Result<App, EnvError> {
+    let overrides = [
+        (
+            format!("{}LISTEN", lienthong_gateway::config::ENV_PREFIX),
+            format!("\"{listen}\""),
+        ),
+        (
+            format!("{}UPSTREAM__ENDPOINT", lienthong_gateway::config::ENV_PREFIX),
+            format!("\"https://{upstream}\""),
+        ),
+    ];
+    let env = std::env::vars()
+        .filter(|(k, _)| k.starts_with(lienthong_gateway::config::ENV_PREFIX))
+        .chain(overrides);
+    let config = Config::load(config_file, env)?;
+    Ok(App::build(config).await?)
 }

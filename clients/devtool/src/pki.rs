@@ -143,7 +143,7 @@ impl DevCa {
     }
 
     /// A client certificate naming a connected unit: CN = unit code, O = unit name, and the URI
-    /// SAN `urn:lienthong:unit:<code>`.
+    /// SAN `urn:lienthong:unit:<code>`. The stem may name a subdirectory ("units/ha-tinh").
     pub fn unit_client(
         &self,
         file_stem: &str,
@@ -151,17 +151,43 @@ impl DevCa {
         unit_name: &str,
         validity: Validity,
     ) -> Result<CertFiles, PkiError> {
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, unit_code);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, unit_name);
-        params
-            .subject_alt_names
-            .push(SanType::URI(unit_uri(unit_code).try_into()?));
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.issue(file_stem, params, validity)
+        self.issue(file_stem, unit_params(unit_code, unit_name)?, validity)
     }
 }
+
+fn unit_params(unit_code: &str, unit_name: &str) -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::default();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, unit_code);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, unit_name);
+    params
+        .subject_alt_names
+        .push(SanType::URI(unit_uri(unit_code).try_into()?));
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    Ok(params)
+}
+
+/// A token issuer's Ed25519 key pair, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerFiles {
+    /// PKCS#8 private key, for minting development tokens.
+    pub key: PathBuf,
+    /// SubjectPublicKeyInfo public key, for the gateway's configuration.
+    pub public_key: PathBuf,
+}
+
+/// Creates an Ed25519 key pair for a development token issuer in `dir`.
+pub fn issuer_keys(dir: &Path, file_stem: &str) -> Result<IssuerFiles, PkiError> {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+    let files = IssuerFiles {
+        key: dir.join(format!("{file_stem}.key")),
+        public_key: dir.join(format!("{file_stem}.pub.pem")),
+    };
+    write(&files.key, &key.serialize_pem())?;
+    write(&files.public_key, &key.public_key_pem())?;
+    Ok(files)
+}
+
