@@ -617,13 +617,19 @@ mod tests {
         let mut units: toml::Table = "[[units]]\nbatch_max_items = 1\n".parse().unwrap();
         apply_overrides(
             &mut units,
-            [("LIENTHONG_GATEWAY__UNITS__0__BATCH_MAX_ITEMS".into(), "7".into())],
+            [(
+                "LIENTHONG_GATEWAY__UNITS__0__BATCH_MAX_ITEMS".into(),
+                "7".into(),
+            )],
         )
         .unwrap();
         assert_eq!(units["units"][0]["batch_max_items"].as_integer(), Some(7));
         let e = apply_overrides(
             &mut units,
-            [("LIENTHONG_GATEWAY__UNITS__3__BATCH_MAX_ITEMS".into(), "7".into())],
+            [(
+                "LIENTHONG_GATEWAY__UNITS__3__BATCH_MAX_ITEMS".into(),
+                "7".into(),
+            )],
         )
         .unwrap_err();
         assert!(e.contains("index 3 is past the end"), "{e}");
@@ -637,7 +643,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.toml");
         std::fs::write(
-            &dir.path().join("procedures.toml"),
+            dir.path().join("procedures.toml"),
             include_str!("../../deploy/procedures.toml"),
         )
         .unwrap();

@@ -584,17 +584,20 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                         .await;
                     break;
                 }
-                if let Some(ctx) = &item.context {
-                    if !ctx.procedure_code.is_empty() && ctx.procedure_code != procedure.as_str() {
-                        let _ = tx
-                            .send(Err(Refusal::invalid(
-                                "context.procedure_code",
-                                format!("a batch serves one procedure ({procedure}); start another stream for {}", ctx.procedure_code),
-                            )
-                            .to_status()))
-                            .await;
-                        break;
-                    }
+                if let Some(ctx) = item.context.as_ref().filter(|c| {
+                    !c.procedure_code.is_empty() && c.procedure_code != procedure.as_str()
+                }) {
+                    let _ = tx
+                        .send(Err(Refusal::invalid(
+                            "context.procedure_code",
+                            format!(
+                                "a batch serves one procedure ({procedure}); start another stream for {}",
+                                ctx.procedure_code
+                            ),
+                        )
+                        .to_status()))
+                        .await;
+                    break;
                 }
                 let outcome = match gateway.batch_item(&permit, &item).await {
                     Ok(r) => pb::verify_batch_response::Outcome::Result(r),

@@ -212,7 +212,8 @@ impl Upstream {
                 Ok(Ok(r)) => Ok(r.into_inner()),
                 Ok(Err(status)) => Err(match status.code() {
                     Code::NotFound => Refusal::CitizenNotFound,
-                    Code::DeadlineExceeded => Refusal::UpstreamTimeout,
+                    // A server honouring grpc-timeout answers CANCELLED when it runs out.
+                    Code::DeadlineExceeded | Code::Cancelled => Refusal::UpstreamTimeout,
                     Code::Unavailable => Refusal::UpstreamUnavailable(status.message().to_owned()),
                     other => {
                         tracing::warn!(code = ?other, message = status.message(), "population database error");

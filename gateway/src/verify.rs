@@ -293,8 +293,9 @@ fn strip_diacritics(s: &str) -> String {
 
 /// Expands unit-type abbreviations ("P." → "phường", "TP." → "thành phố"), drops punctuation, a
 /// trailing "Việt Nam" and the word "tỉnh"/"thành phố" before the province. The unit type itself
-/// still counts: "xã cẩm xuyên" is not "huyện cẩm xuyên". Expects lower-case input.
+/// still counts: "xã cẩm xuyên" is not "huyện cẩm xuyên". Folds case to read abbreviations.
 fn normalize_address(s: &str) -> String {
+    let s = s.to_lowercase();
     const ABBREVIATIONS: [(&str, &str); 8] = [
         ("tp.", "thành phố "),
         ("tt.", "thị trấn "),

@@ -191,7 +191,10 @@ pub async fn bind_gateway(
             format!("\"{listen}\""),
         ),
         (
-            format!("{}UPSTREAM__ENDPOINT", lienthong_gateway::config::ENV_PREFIX),
+            format!(
+                "{}UPSTREAM__ENDPOINT",
+                lienthong_gateway::config::ENV_PREFIX
+            ),
             format!("\"https://{upstream}\""),
         ),
     ];

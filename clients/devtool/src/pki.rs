@@ -4,7 +4,7 @@
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
@@ -16,6 +16,11 @@ pub enum PkiError {
     Rcgen(#[from] rcgen::Error),
     #[error("cannot write {path}: {source}")]
     Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -61,7 +66,7 @@ pub fn unit_uri(unit_code: &str) -> String {
 /// A development certificate authority that writes what it issues into one directory.
 pub struct DevCa {
     dir: PathBuf,
-    issuer: CertifiedIssuer<'static, KeyPair>,
+    issuer: Issuer<'static, KeyPair>,
     /// The CA certificate file.
     pub ca_cert: PathBuf,
 }
@@ -96,10 +101,27 @@ impl DevCa {
         Validity::Days(3650).apply(&mut params);
         let key = KeyPair::generate()?;
         let key_pem = key.serialize_pem();
-        let issuer = CertifiedIssuer::self_signed(params, key)?;
+        let certified = CertifiedIssuer::self_signed(params, key)?;
+        let issuer = Issuer::from_ca_cert_pem(&certified.pem(), KeyPair::from_pem(&key_pem)?)?;
         let ca_cert = dir.join("ca.pem");
-        write(&ca_cert, &issuer.pem())?;
+        write(&ca_cert, &certified.pem())?;
         write(&dir.join("ca.key"), &key_pem)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            issuer,
+            ca_cert,
+        })
+    }
+
+    /// Opens a CA created earlier in `dir` (its `ca.pem` and `ca.key`), to issue more.
+    pub fn open(dir: &Path) -> Result<Self, PkiError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|source| PkiError::Read { path, source })
+        };
+        let ca_cert = dir.join("ca.pem");
+        let issuer =
+            Issuer::from_ca_cert_pem(&read("ca.pem")?, KeyPair::from_pem(&read("ca.key")?)?)?;
         Ok(Self {
             dir: dir.to_owned(),
             issuer,
@@ -190,4 +212,3 @@ pub fn issuer_keys(dir: &Path, file_stem: &str) -> Result<IssuerFiles, PkiError>
     write(&files.public_key, &key.public_key_pem())?;
     Ok(files)
 }
-

@@ -13,6 +13,7 @@ use rescue::Refusal;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use tower::layer::util::{Identity, Stack};
 use tower::{Layer, Service};
 
 pub use authn::{Authn, Officer};
@@ -30,18 +31,12 @@ fn is_open(path: &str) -> bool {
     OPEN_PATHS.iter().any(|p| path.starts_with(p))
 }
 
+/// The pipeline's layers, as one stack.
+pub type Layers<C> =
+    Stack<GateLayer<Limits<C>>, Stack<GateLayer<Authn>, Stack<GateLayer<Identify>, Identity>>>;
+
 /// The pipeline's layers, outermost first.
-pub fn layers<C>(
-    identify: Identify,
-    authn: Authn,
-    limits: Limits<C>,
-) -> tower::layer::util::Stack<
-    GateLayer<Limits<C>>,
-    tower::layer::util::Stack<
-        GateLayer<Authn>,
-        tower::layer::util::Stack<GateLayer<Identify>, tower::layer::util::Identity>,
-    >,
->
+pub fn layers<C>(identify: Identify, authn: Authn, limits: Limits<C>) -> Layers<C>
 where
     C: governor::clock::Clock + Clone + Send + Sync + 'static,
 {

@@ -1,0 +1,255 @@
+//! `spawn_env()`: the mock database and the gateway, each on a random port with real mutual TLS,
+//! the development PKI and configuration in a temp dir, and the gateway's rate limits on a fake
+//! clock. The calls themselves go through the generated proto client only.
+
+use governor::clock::FakeRelativeClock;
+use lienthong_devtool::client::mtls_channel;
+use lienthong_devtool::env::{DevPki, bind_mock, ensure_gateway_config};
+use lienthong_devtool::pki::CertFiles;
+use lienthong_devtool::sample;
+use lienthong_devtool::tokens::{TokenSpec, mint};
+use lienthong_gateway::config::ENV_PREFIX;
+use lienthong_gateway::{App, Config};
+use lienthong_proto::gateway::v1 as pb;
+use pb::citizen_gateway_client::CitizenGatewayClient;
+use std::net::SocketAddr;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+pub struct TestEnv {
+    pub addr: SocketAddr,
+    pub pki: DevPki,
+    pub clock: FakeRelativeClock,
+    pub dir: tempfile::TempDir,
+    _stop: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Overrides of the development gateway configuration, as `KEY__SUB = value` pairs.
+pub async fn spawn_env_with(overrides: &[(&str, &str)]) -> TestEnv {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, _) = DevPki::ensure(dir.path()).unwrap();
+    let store = mock_csdl::Store::open(&dir.path().join("csdl.sled")).unwrap();
+    store
+        .generate(
+            mock_csdl::Spec {
+                seed: 7,
+                citizens: 200,
+                province: None,
+            },
+            false,
+            |_| {},
+        )
+        .unwrap();
+    let mock = bind_mock(store, &pki, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mock_addr = mock.local_addr();
+    let (mock_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(mock.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    let config_file = ensure_gateway_config(dir.path()).unwrap();
+    let mut env: Vec<(String, String)> = vec![
+        (format!("{ENV_PREFIX}LISTEN"), "\"127.0.0.1:0\"".into()),
+        (
+            format!("{ENV_PREFIX}UPSTREAM__ENDPOINT"),
+            format!("\"https://{mock_addr}\""),
+        ),
+    ];
+    env.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| (format!("{ENV_PREFIX}{k}"), (*v).to_owned())),
+    );
+    let config = Config::load(&config_file, env).unwrap();
+    let clock = FakeRelativeClock::default();
+    let app = App::with_clock(config, clock.clone()).await.unwrap();
+    let addr = app.local_addr();
+    let (gw_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    TestEnv {
+        addr,
+        pki,
+        clock,
+        dir,
+        _stop: vec![mock_stop, gw_stop],
+    }
+}
+
+pub async fn spawn_env() -> TestEnv {
+    spawn_env_with(&[]).await
+}
+
+/// The sample officer's unit key.
+fn unit_of(officer: &str) -> &'static sample::SampleUnit {
+    let o = sample::officer(officer).unwrap();
+    sample::unit(o.unit).unwrap()
+}
+
+impl TestEnv {
+    pub fn unit_cert(&self, unit_key: &str) -> CertFiles {
+        self.pki.unit(sample::unit(unit_key).unwrap())
+    }
+
+    pub async fn channel(&self, identity: Option<&CertFiles>) -> Channel {
+        mtls_channel(&format!("https://{}", self.addr), &self.pki.ca, identity)
+            .await
+            .unwrap()
+    }
+
+    /// A client connected with the unit's certificate.
+    pub async fn client_for_unit(&self, unit_key: &str) -> CitizenGatewayClient<Channel> {
+        CitizenGatewayClient::new(self.channel(Some(&self.unit_cert(unit_key))).await)
+    }
+
+    /// A valid token for a sample officer, bound to their unit's certificate.
+    pub fn token(&self, officer: &str) -> String {
+        self.token_with(officer, |s| s)
+    }
+
+    /// A token for a sample officer, adjusted.
+    pub fn token_with(&self, officer: &str, adjust: impl FnOnce(TokenSpec) -> TokenSpec) -> String {
+        let o = sample::officer(officer).unwrap();
+        let unit = unit_of(officer);
+        let spec = TokenSpec::new(o.code, unit.code, o.roles)
+            .bound_to_file(&self.pki.unit(unit).cert)
+            .unwrap();
+        mint(&self.pki.issuer.key, &adjust(spec)).unwrap()
+    }
+
+    /// An officer's session: their unit's connection and their token.
+    pub async fn officer(&self, officer: &str) -> Session {
+        Session {
+            client: self.client_for_unit(unit_of(officer).key).await,
+            token: self.token(officer),
+        }
+    }
+}
+
+/// A connected one-stop system acting for one officer.
+pub struct Session {
+    pub client: CitizenGatewayClient<Channel>,
+    pub token: String,
+}
+
+pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+pub fn ctx(procedure: &str) -> Option<pb::RequestContext> {
+    Some(pb::RequestContext {
+        request_id: format!("req-{:x}", rand_id()),
+        procedure_code: procedure.to_owned(),
+        dossier_id: "H42.01-251123-0001".to_owned(),
+    })
+}
+
+fn rand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn lookup(procedure: &str, personal_id: &str) -> pb::LookupCitizenRequest {
+    pb::LookupCitizenRequest {
+        context: ctx(procedure),
+        subject: Some(pb::lookup_citizen_request::Subject::PersonalId(
+            personal_id.to_owned(),
+        )),
+        fields: vec![],
+    }
+}
+
+pub fn autofill(procedure: &str, personal_id: &str) -> pb::AutofillFormRequest {
+    pb::AutofillFormRequest {
+        context: ctx(procedure),
+        subject: Some(pb::autofill_form_request::Subject::PersonalId(
+            personal_id.to_owned(),
+        )),
+    }
+}
+
+pub fn verify(
+    procedure: &str,
+    personal_id: &str,
+    claims: &[(&str, &str)],
+) -> pb::VerifyCitizenRequest {
+    pb::VerifyCitizenRequest {
+        context: ctx(procedure),
+        personal_id: personal_id.to_owned(),
+        claims: claims
+            .iter()
+            .map(|(f, v)| pb::Claim {
+                field: (*f).to_owned(),
+                value: (*v).to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// A persona's personal ID.
+pub fn persona(key: &str) -> &'static str {
+    mock_csdl::personas::persona(key).unwrap().personal_id
+}
+
+/// Asserts a refusal's code and ErrorInfo reason, and that it says it in Vietnamese too.
+#[track_caller]
+pub fn assert_refused(status: &Status, code: Code, reason: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    let details = status.get_error_details();
+    let vi = details
+        .localized_message()
+        .unwrap_or_else(|| panic!("no localized message in {status:?}"));
+    assert_eq!(vi.locale, "vi-VN");
+    assert!(!vi.message.is_empty());
+    if code != Code::InvalidArgument {
+        let info = details
+            .error_info()
+            .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+        assert_eq!(info.reason, reason, "{status:?}");
+        assert_eq!(info.domain, "lienthong.gov.vn");
+    }
+}
+
+/// The names of the fields set in a citizen message: the test's own reading of the wire.
+pub fn set_fields(c: &lienthong_proto::csdl::v1::Citizen) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut add = |set: bool, name: &'static str| {
+        if set {
+            out.push(name);
+        }
+    };
+    add(!c.personal_id.is_empty(), "personal_id");
+    add(!c.old_id_number.is_empty(), "old_id_number");
+    add(!c.full_name.is_empty(), "full_name");
+    add(c.date_of_birth.is_some(), "date_of_birth");
+    add(c.gender != 0, "gender");
+    add(!c.nationality.is_empty(), "nationality");
+    add(!c.ethnicity.is_empty(), "ethnicity");
+    add(!c.religion.is_empty(), "religion");
+    add(c.place_of_birth.is_some(), "place_of_birth");
+    add(c.place_of_origin.is_some(), "place_of_origin");
+    add(c.permanent_address.is_some(), "permanent_address");
+    add(c.temporary_address.is_some(), "temporary_address");
+    add(c.current_address.is_some(), "current_address");
+    add(c.household.is_some(), "household");
+    add(c.father.is_some(), "father");
+    add(c.mother.is_some(), "mother");
+    add(c.spouse.is_some(), "spouse");
+    add(c.marital_status != 0, "marital_status");
+    add(c.card.is_some(), "card");
+    add(!c.phone.is_empty(), "phone");
+    add(c.eid_level != 0, "eid_level");
+    add(
+        !c.health_insurance_number.is_empty(),
+        "health_insurance_number",
+    );
+    add(c.life_status.is_some(), "life_status");
+    out
+}

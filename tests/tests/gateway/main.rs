@@ -1,0 +1,9 @@
+//! The gateway end to end: the mock database and the gateway on random ports with real mutual
+//! TLS, driven by a client written against the proto alone.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+mod procedures;
+mod refusals;
+mod service;
+mod verification;

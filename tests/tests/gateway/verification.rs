@@ -1,0 +1,230 @@
+//! Verification on the personas built for it: spellings of a name, a name one tone mark away,
+//! a record that differs from what the citizen declares, partial birth dates.
+
+use crate::helpers::*;
+use lienthong_proto::gateway::v1 as pb;
+use pb::{FieldResult as R, Normalization as N, OverallResult as O};
+use unicode_normalization::UnicodeNormalization;
+
+async fn check(
+    s: &mut Session,
+    persona_key: &str,
+    claims: &[(&str, &str)],
+) -> pb::VerifyCitizenResponse {
+    s.client
+        .verify_citizen(authed(
+            &s.token,
+            verify("1.004222", persona(persona_key), claims),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn result(r: &pb::VerifyCitizenResponse) -> (O, Vec<(R, Vec<N>)>) {
+    (
+        O::try_from(r.result).unwrap(),
+        r.fields
+            .iter()
+            .map(|f| {
+                (
+                    R::try_from(f.result).unwrap(),
+                    f.normalizations
+                        .iter()
+                        .map(|n| N::try_from(*n).unwrap())
+                        .collect(),
+                )
+            })
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn spellings_of_one_name() {
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let nfd: String = "Nguyễn Thị Thùy Linh".nfd().collect();
+    let table: Vec<(&str, O, R, Vec<N>)> = vec![
+        ("Nguyễn Thị Thùy Linh", O::Match, R::Match, vec![]),
+        (&nfd, O::Match, R::Match, vec![N::UnicodeNfc]),
+        ("NGUYỄN THỊ THÙY LINH", O::Match, R::Match, vec![N::Case]),
+        (
+            "Nguyễn  Thị Thùy   Linh ",
+            O::Match,
+            R::Match,
+            vec![N::Whitespace],
+        ),
+        (
+            "Nguyễn Thị Thuỳ Linh",
+            O::Match,
+            R::Match,
+            vec![N::TonePlacement],
+        ),
+        (
+            "Nguyen Thi Thuy Linh",
+            O::NeedsReview,
+            R::MatchIgnoringDiacritics,
+            vec![N::Diacritics],
+        ),
+        ("Nguyễn Thị Linh", O::Mismatch, R::Mismatch, vec![]),
+    ];
+    for (declared, overall, field, norms) in table {
+        let r = check(&mut s, "diacritics-variants", &[("full_name", declared)]).await;
+        assert_eq!(result(&r), (overall, vec![(field, norms)]), "{declared:?}");
+        let f = &r.fields[0];
+        assert!(!f.explanation.is_empty() && !f.explanation_vi.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn one_tone_mark_is_a_different_name() {
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let r = check(&mut s, "similar-name", &[("full_name", "Nguyễn Văn Hà")]).await;
+    assert_eq!(
+        result(&r),
+        (
+            O::NeedsReview,
+            vec![(R::MatchIgnoringDiacritics, vec![N::Diacritics])]
+        )
+    );
+    // The record's own value is never echoed.
+    let f = &r.fields[0];
+    assert!(!f.explanation.contains("Hạ") && !f.explanation_vi.contains("Hạ"));
+}
+
+#[tokio::test]
+async fn a_record_that_differs_from_the_declaration() {
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let r = check(
+        &mut s,
+        "record-mismatch",
+        &[
+            ("full_name", "Đỗ Thị Thu Huyền"),
+            ("date_of_birth", "12/08/1970"),
+            (
+                "permanent_address",
+                "Tổ dân phố 3, Huyện Cẩm Xuyên, Tỉnh Hà Tĩnh",
+            ),
+            ("gender", "Nữ"),
+            ("phone", ""),
+        ],
+    )
+    .await;
+    let (overall, fields) = result(&r);
+    assert_eq!(overall, O::Mismatch);
+    let outcomes: Vec<R> = fields.iter().map(|(r, _)| *r).collect();
+    assert_eq!(
+        outcomes,
+        [
+            R::Mismatch,
+            R::Mismatch,
+            R::Mismatch,
+            R::Match,
+            R::NotProvided
+        ]
+    );
+    for f in &r.fields {
+        assert!(!f.explanation.contains("01/01/1970"));
+        assert!(!f.explanation.contains("Xã Cẩm Xuyên"));
+    }
+    // Declared the way the record has it, abbreviated: a match after normalisation.
+    let r = check(
+        &mut s,
+        "record-mismatch",
+        &[
+            ("full_name", "Đỗ Thị Huyền"),
+            ("date_of_birth", "1970-01-01"),
+            ("permanent_address", "Tổ dân phố 3, X. Cẩm Xuyên, Hà Tĩnh"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        result(&r),
+        (
+            O::Match,
+            vec![
+                (R::Match, vec![]),
+                (R::Match, vec![N::DateFormat]),
+                (R::Match, vec![N::Address]),
+            ]
+        )
+    );
+}
+
+#[tokio::test]
+async fn partial_birth_dates() {
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let outcome = |r: pb::VerifyCitizenResponse| result(&r).1[0].0;
+    let r = check(&mut s, "partial-birth-date", &[("date_of_birth", "1948")]).await;
+    assert_eq!(outcome(r), R::Match);
+    let r = check(
+        &mut s,
+        "partial-birth-date",
+        &[("date_of_birth", "15/03/1948")],
+    )
+    .await;
+    assert_eq!(outcome(r), R::NotOnRecord);
+    let r = check(
+        &mut s,
+        "partial-birth-date",
+        &[("date_of_birth", "15/03/1949")],
+    )
+    .await;
+    assert_eq!(outcome(r), R::Mismatch);
+    let r = check(
+        &mut s,
+        "partial-birth-month",
+        &[("date_of_birth", "05/1952")],
+    )
+    .await;
+    assert_eq!(outcome(r), R::Match);
+    let r = check(
+        &mut s,
+        "partial-birth-month",
+        &[("date_of_birth", "20/05/1952")],
+    )
+    .await;
+    assert_eq!(outcome(r), R::NotOnRecord);
+    // A malformed date is a bad request naming the claim.
+    let status = s
+        .client
+        .verify_citizen(authed(
+            &s.token,
+            verify(
+                "1.004222",
+                persona("partial-birth-date"),
+                &[("date_of_birth", "March 1948")],
+            ),
+        ))
+        .await
+        .unwrap_err();
+    assert_refused(&status, tonic::Code::InvalidArgument, "");
+}
+
+#[tokio::test]
+async fn a_deceased_subject_is_flagged_where_the_procedure_sees_life_status() {
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let r = s
+        .client
+        .verify_citizen(authed(
+            &s.token,
+            verify(
+                "1.000656",
+                persona("deceased"),
+                &[("full_name", "Hoàng Văn Tám")],
+            ),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.subject_deceased);
+    let r = check(&mut s, "deceased", &[("full_name", "Hoàng Văn Tám")]).await;
+    assert!(
+        !r.subject_deceased,
+        "residence registration does not see life status"
+    );
+}
