@@ -2,6 +2,7 @@
 //! mutual-TLS client connections, and the one-command mock environment.
 #![forbid(unsafe_code)]
 
+pub mod call;
 pub mod client;
 pub mod env;
 pub mod pki;

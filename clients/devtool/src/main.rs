@@ -1,10 +1,16 @@
-//! `lienthong-dev`: start the whole mock environment in one command, create the development PKI,
-//! and make an example call.
+//! `lienthong-dev`: start the whole mock environment in one command (mock database and gateway),
+//! create the development PKI, mint officer tokens, and call the gateway as a one-stop system.
 
 use clap::{Parser, Subcommand};
+use lienthong_devtool::call;
 use lienthong_devtool::client::mtls_channel;
-use lienthong_devtool::env::{DevPki, bind_mock, ensure_store};
+use lienthong_devtool::env::{
+    DevPki, bind_gateway, bind_mock, ensure_gateway_config, ensure_store,
+};
+use lienthong_devtool::sample;
+use lienthong_devtool::tokens::{TokenSpec, mint};
 use lienthong_proto::csdl::v1 as pb;
+use lienthong_proto::gateway::v1 as gw;
 use mock_csdl::Spec;
 use mock_csdl::cli::SpecArgs;
 use mock_csdl::personas::PERSONAS;
@@ -42,6 +48,34 @@ enum Command {
         /// Where the mock population database listens.
         #[arg(long, env = "MOCK_CSDL_LISTEN", default_value = "127.0.0.1:50061")]
         csdl_listen: SocketAddr,
+        /// Where the gateway listens.
+        #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
+        gateway_listen: SocketAddr,
+    },
+    /// Mint a token for a sample officer, bound to their unit's certificate.
+    Token {
+        /// The officer (see `lienthong-dev up` for the sample officers).
+        #[arg(long, default_value = "CB.H42.0001")]
+        officer: String,
+        /// Validity in minutes.
+        #[arg(long, default_value_t = 480)]
+        minutes: u64,
+    },
+    /// Call the gateway as a one-stop system, for a sample officer.
+    Call {
+        #[command(subcommand)]
+        call: GatewayCall,
+        /// The officer acting (their unit's certificate is used).
+        #[arg(long, global = true, default_value = "CB.H42.0001")]
+        officer: String,
+        /// The procedure (mã thủ tục).
+        #[arg(long, global = true, default_value = "1.004222")]
+        procedure: String,
+        /// The dossier (mã hồ sơ).
+        #[arg(long, global = true, default_value = "H42.01-251123-0001")]
+        dossier: String,
+        #[arg(long, global = true, default_value = "https://127.0.0.1:50051")]
+        endpoint: String,
     },
     /// Create the development PKI only.
     Pki,
@@ -58,6 +92,33 @@ enum Command {
         id: String,
         #[arg(long, default_value = "https://127.0.0.1:50061")]
         endpoint: String,
+    },
+}
+
+/// A gateway call.
+#[derive(Subcommand)]
+enum GatewayCall {
+    /// LookupCitizen: the procedure's fields of a citizen (12-digit ID, or 9-digit old ID).
+    Lookup {
+        id: String,
+        /// Only these fields (comma-separated); default all the procedure allows.
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+    },
+    /// VerifyCitizen: compare declared values, e.g. --claim "full_name=Nguyễn Văn Hà".
+    Verify {
+        id: String,
+        #[arg(long = "claim", required = true)]
+        claims: Vec<String>,
+    },
+    /// AutofillForm: the procedure's e-form filled from the record.
+    Autofill { id: String },
+    /// GetHousehold: the citizen's household (residence procedures only).
+    Household { id: String },
+    /// ListProcedures: what the officer may use (--all for the whole catalog).
+    Procedures {
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -164,7 +225,19 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Up {
             population,
             csdl_listen,
-        } => up(&cli.dir, population.spec(), csdl_listen).await,
+            gateway_listen,
+        } => up(&cli.dir, population.spec(), csdl_listen, gateway_listen).await,
+        Command::Token { officer, minutes } => {
+            println!("{}", token(&cli.dir, &officer, minutes)?);
+            Ok(())
+        }
+        Command::Call {
+            call,
+            officer,
+            procedure,
+            dossier,
+            endpoint,
+        } => gateway_call(&cli.dir, &endpoint, &officer, &procedure, &dossier, call).await,
         Command::Lookup { id, endpoint } => lookup(&cli.dir, &id, &endpoint).await,
         Command::Fault { action, endpoint } => fault(&cli.dir, action, &endpoint).await,
     }
@@ -173,8 +246,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 async fn up(
     dir: &std::path::Path,
     spec: Spec,
-    listen: SocketAddr,
+    csdl_listen: SocketAddr,
+    gateway_listen: SocketAddr,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
     let (pki, created) = DevPki::ensure(dir)?;
     if created {
         eprintln!(
@@ -193,26 +268,103 @@ async fn up(
     if generated {
         eprintln!("generated {} citizens, seed {}", meta.citizens, meta.seed);
     }
-    let mock = bind_mock(store, &pki, listen).await?;
-    let addr = mock.local_addr();
-    print_connection_info(&pki, addr, &meta);
-    mock.run_until_stopped(async {
-        let _ = tokio::signal::ctrl_c().await;
-        eprintln!("stopping: draining in-flight calls");
-    })
-    .await?;
+    let mock = bind_mock(store, &pki, csdl_listen).await?;
+    let mock_addr = mock.local_addr();
+    let config_file = ensure_gateway_config(dir)?;
+    let gateway = bind_gateway(&config_file, gateway_listen, mock_addr).await?;
+    let gateway_addr = gateway.local_addr();
+    let token_file = dir.join("tokens").join("CB.H42.0001.jwt");
+    std::fs::create_dir_all(dir.join("tokens"))?;
+    std::fs::write(&token_file, token(dir, "CB.H42.0001", 480)?)?;
+    print_connection_info(
+        &pki,
+        gateway_addr,
+        mock_addr,
+        &meta,
+        &config_file,
+        &token_file,
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mock_task = tokio::spawn(mock.run_until_stopped(stopped(stop_rx.clone())));
+    let gateway_task = tokio::spawn(gateway.run_until_stopped(stopped(stop_rx)));
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("stopping: draining in-flight calls");
+    let _ = stop_tx.send(true);
+    gateway_task.await??;
+    mock_task.await??;
     Ok(())
 }
 
-fn print_connection_info(pki: &DevPki, addr: SocketAddr, meta: &mock_csdl::StoreMeta) {
+fn token(
+    dir: &std::path::Path,
+    officer: &str,
+    minutes: u64,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let pki = DevPki::layout(dir);
+    let o = sample::officer(officer).ok_or_else(|| format!("{officer} is not a sample officer"))?;
+    let unit = sample::unit(o.unit).ok_or("sample table inconsistent")?;
+    let spec = TokenSpec {
+        ttl: std::time::Duration::from_secs(minutes * 60),
+        ..TokenSpec::new(o.code, unit.code, o.roles).bound_to_file(&pki.unit(unit).cert)?
+    };
+    Ok(mint(&pki.issuer.key, &spec)?)
+}
+
+fn print_connection_info(
+    pki: &DevPki,
+    gateway: SocketAddr,
+    mock: SocketAddr,
+    meta: &mock_csdl::StoreMeta,
+    config_file: &std::path::Path,
+    token_file: &std::path::Path,
+) {
+    let h42 = sample::unit("ha-tinh").map(|u| pki.unit(u));
     println!();
     println!("Liên Thông mock environment is up.");
     println!();
-    println!("  Mock population database (csdl.v1, mutual TLS)");
-    println!("    endpoint          https://{addr}   (server name: localhost)");
+    println!("  Gateway (lienthong.gateway.v1.CitizenGateway, mutual TLS + officer token)");
+    println!("    endpoint          https://{gateway}   (server name: localhost)");
     println!("    CA certificate    {}", pki.ca.display());
-    println!("    client cert       {}", pki.dev_client.cert.display());
-    println!("    client key        {}", pki.dev_client.key.display());
+    if let Some(h42) = &h42 {
+        println!(
+            "    client cert       {}   (unit 000.00.00.H42, Hà Tĩnh one-stop)",
+            h42.cert.display()
+        );
+        println!("    client key        {}", h42.key.display());
+    }
+    println!(
+        "    token             {}   (officer CB.H42.0001, receiver, 8 h)",
+        token_file.display()
+    );
+    println!("                      send as metadata  authorization: Bearer <token>");
+    println!("    configuration     {}", config_file.display());
+    println!();
+    println!(
+        "  Sample units (certificates in {}/units/)",
+        pki.ca
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    for u in sample::UNITS {
+        println!("    {:<10} {}  {}", u.key, u.code, u.role);
+    }
+    println!();
+    println!("  Sample officers (lienthong-dev token --officer <code>)");
+    for o in sample::OFFICERS {
+        println!(
+            "    {:<12} {:<10} {:<28} {}",
+            o.code,
+            o.unit,
+            o.roles.join(","),
+            o.role
+        );
+    }
+    println!();
+    println!("  Mock population database (csdl.v1): https://{mock}");
     println!(
         "    population        {} citizens, seed {}{}",
         meta.citizens,
@@ -221,10 +373,6 @@ fn print_connection_info(pki: &DevPki, addr: SocketAddr, meta: &mock_csdl::Store
             .map(|p| format!(", province {p:03}"))
             .unwrap_or_default()
     );
-    println!(
-        "    services          lienthong.csdl.v1.PopulationRegistry, lienthong.csdl.v1.RegistryAdmin,"
-    );
-    println!("                      grpc.health.v1.Health, grpc.reflection.v1.ServerReflection");
     println!();
     println!("  Personas (in every store; see PERSONAS.md)");
     for p in PERSONAS {
@@ -232,9 +380,148 @@ fn print_connection_info(pki: &DevPki, addr: SocketAddr, meta: &mock_csdl::Store
     }
     println!();
     println!("  Try it (in another terminal):");
-    println!("    cargo run -q -p lienthong-devtool --bin lienthong-dev -- lookup 042188999005");
+    println!(
+        "    cargo run -q -p lienthong-devtool --bin lienthong-dev -- call lookup 042188999005 --procedure 1.004222"
+    );
+    println!(
+        "    cargo run -q -p lienthong-devtool --bin lienthong-dev -- call verify 042092999014 --claim 'full_name=Nguyễn Văn Hà'"
+    );
+    println!(
+        "    cargo run -q -p lienthong-devtool --bin lienthong-dev -- call autofill 042190999002 --procedure LT.KHAISINH"
+    );
+    if let Some(h42) = &h42 {
+        println!("  or with grpcurl:");
+        println!(
+            "    grpcurl -cacert {} -cert {} -key {} -H \"authorization: Bearer $(cat {})\" \\",
+            pki.ca.display(),
+            h42.cert.display(),
+            h42.key.display(),
+            token_file.display()
+        );
+        println!(
+            "      -d '{{\"context\":{{\"request_id\":\"r-1\",\"procedure_code\":\"1.004222\",\"dossier_id\":\"H42.01-0001\"}},\"personal_id\":\"042188999005\"}}' \\"
+        );
+        println!("      {gateway} lienthong.gateway.v1.CitizenGateway/LookupCitizen");
+    }
     println!();
     println!("Press Ctrl-C to stop.");
+}
+
+async fn gateway_call(
+    dir: &std::path::Path,
+    endpoint: &str,
+    officer: &str,
+    procedure: &str,
+    dossier: &str,
+    which: GatewayCall,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut caller = call::connect(dir, endpoint, officer).await?;
+    let ctx = || call::context(procedure, dossier);
+    let subject = |id: &str| id.len() == 9;
+    let result: Result<String, tonic::Status> = match which {
+        GatewayCall::Lookup { id, fields } => {
+            let subject = if subject(&id) {
+                gw::lookup_citizen_request::Subject::OldIdNumber(id)
+            } else {
+                gw::lookup_citizen_request::Subject::PersonalId(id)
+            };
+            let req = caller.request(gw::LookupCitizenRequest {
+                context: ctx(),
+                subject: Some(subject),
+                fields,
+            });
+            caller
+                .client
+                .lookup_citizen(req)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner()))
+        }
+        GatewayCall::Verify { id, claims } => {
+            let claims = claims
+                .iter()
+                .map(|c| {
+                    let (field, value) = c.split_once('=').unwrap_or((c, ""));
+                    gw::Claim {
+                        field: field.to_owned(),
+                        value: value.to_owned(),
+                    }
+                })
+                .collect();
+            let req = caller.request(gw::VerifyCitizenRequest {
+                context: ctx(),
+                personal_id: id,
+                claims,
+            });
+            caller
+                .client
+                .verify_citizen(req)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner()))
+        }
+        GatewayCall::Autofill { id } => {
+            let subject = if subject(&id) {
+                gw::autofill_form_request::Subject::OldIdNumber(id)
+            } else {
+                gw::autofill_form_request::Subject::PersonalId(id)
+            };
+            let req = caller.request(gw::AutofillFormRequest {
+                context: ctx(),
+                subject: Some(subject),
+            });
+            caller.client.autofill_form(req).await.map(|r| {
+                let r = r.into_inner();
+                let mut out = format!("form {} for procedure {}\n", r.form_id, r.procedure_code);
+                for f in r.filled {
+                    out.push_str(&format!(
+                        "  {:<45} {}   [{}]\n",
+                        f.label, f.value, f.attribute
+                    ));
+                }
+                for u in r.unfilled {
+                    out.push_str(&format!("  {:<45} —   ({})\n", u.label, u.explanation_vi));
+                }
+                out
+            })
+        }
+        GatewayCall::Household { id } => {
+            let req = caller.request(gw::GetHouseholdRequest {
+                context: ctx(),
+                personal_id: id,
+            });
+            caller
+                .client
+                .get_household(req)
+                .await
+                .map(|r| format!("{:#?}", r.into_inner()))
+        }
+        GatewayCall::Procedures { all } => {
+            let req = caller.request(gw::ListProceduresRequest {
+                include_unavailable: all,
+            });
+            caller.client.list_procedures(req).await.map(|r| {
+                r.into_inner()
+                    .procedures
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{:<12} {} {}\n",
+                            p.code,
+                            if p.available { " " } else { "✗" },
+                            p.name
+                        )
+                    })
+                    .collect()
+            })
+        }
+    };
+    use std::io::Write;
+    match result {
+        Ok(text) => {
+            let _ = writeln!(std::io::stdout(), "{text}");
+            Ok(())
+        }
+        Err(status) => Err(call::describe(&status).into()),
+    }
 }
 
 async fn lookup(
