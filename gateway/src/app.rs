@@ -2,12 +2,16 @@
 //! the listener (port 0 in tests); [`App::run_until_stopped`] serves until told to stop, then
 //! drains in-flight calls within the grace period. Tests and `main` start it the same way.
 
+use crate::audit::layer::Auditor;
+use crate::audit::service::Audits;
+use crate::audit::{AuditError, AuditLayer, AuditLog, Pseudonyms, log};
 use crate::config::Config;
 use crate::pipeline::{self, Authn, Identify, Limits};
 use crate::service::Gateway;
 use crate::tls;
 use crate::upstream::Upstream;
 use governor::clock::{Clock, DefaultClock};
+use lienthong_proto::audit::v1::audit_service_server::AuditServiceServer;
 use lienthong_proto::gateway::v1::citizen_gateway_server::CitizenGatewayServer;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,6 +36,8 @@ pub enum AppError {
     Upstream(String),
     #[error("the server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 /// A bound, not yet serving, gateway.
@@ -41,6 +47,7 @@ pub struct App<C: Clock = DefaultClock> {
     authn: Authn,
     limits: Limits<C>,
     upstream: Upstream,
+    auditor: Auditor,
 }
 
 impl App<DefaultClock> {
@@ -54,6 +61,22 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
     /// Prepares the gateway with the given clock for its rate limits.
     pub async fn with_clock(config: Config, clock: C) -> Result<Self, AppError> {
         let upstream = Upstream::new(&config.upstream).map_err(AppError::Upstream)?;
+        let a = &config.audit;
+        let settings = log::Settings {
+            dir: a.dir.clone(),
+            chain_id: a.chain_id.clone(),
+            signing_key: a.signing_key.clone(),
+            checkpoint_every: a.checkpoint_every,
+            checkpoint_interval: a.checkpoint_interval,
+            max_batch: a.max_batch,
+        };
+        let log = tokio::task::spawn_blocking(move || AuditLog::open(settings))
+            .await
+            .map_err(|e| AppError::Upstream(format!("audit trail: {e}")))??;
+        let auditor = Auditor {
+            log,
+            pseudonyms: Pseudonyms::new(&config.audit.pseudonym_key),
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| AppError::Bind {
@@ -65,6 +88,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             authn: Authn::new(&config.auth),
             limits: Limits::new(config.global_rate, &config.units, clock),
             upstream,
+            auditor,
             config,
         })
     }
@@ -74,6 +98,11 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The audit trail.
+    pub fn audit_log(&self) -> AuditLog {
+        self.auditor.log.clone()
     }
 
     /// The token checker, to reload its keys while running.
@@ -103,8 +132,16 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             Arc::new(config.catalog.clone()),
             self.upstream,
             self.limits.clone(),
+            self.auditor.clone(),
             drain_rx.clone(),
         );
+        let audits = AuditServiceServer::new(Audits::new(
+            config.environment,
+            self.auditor.clone(),
+            config.audit.signing_key.verifying_key(),
+        ))
+        .max_decoding_message_size(config.max_message_bytes);
+        health.set_serving::<AuditServiceServer<Audits>>().await;
         let service = CitizenGatewayServer::new(gateway)
             .max_decoding_message_size(config.max_message_bytes)
             .max_encoding_message_size(4 * config.max_message_bytes);
@@ -114,6 +151,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             .tls_config(tls::server_config(&config))
             .map_err(|e| AppError::Tls(e.to_string()))?
             .layer(pipeline::layers(
+                AuditLayer::new(self.auditor.clone()),
                 Identify::new(&config.units),
                 self.authn,
                 self.limits,
@@ -121,6 +159,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)
+            .add_service(audits)
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY small replies wait out delayed ACKs (~40 ms each).
                 TcpIncoming::from(self.listener).with_nodelay(Some(true)),
@@ -129,8 +168,12 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                 },
             );
         tokio::pin!(serve);
+        let log = self.auditor.log.clone();
         tokio::select! {
-            result = &mut serve => return Ok(result?),
+            result = &mut serve => {
+                log.close().await;
+                return Ok(result?);
+            }
             () = shutdown => {}
         }
         tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
@@ -147,6 +190,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             }
         };
         housekeeping.abort();
+        // Last: the final checkpoint is signed once no call can add a record.
+        log.close().await;
         result
     }
 }

@@ -170,6 +170,34 @@ pub struct Upstream {
     pub breaker_open: Duration,
 }
 
+/// The audit trail.
+#[derive(Clone)]
+pub struct Audit {
+    /// Where the trail (`<chain_id>.trail`) and its indexes (`index.sled`) live.
+    pub dir: PathBuf,
+    /// This gateway instance's chain.
+    pub chain_id: String,
+    /// Signs the checkpoints.
+    pub signing_key: ed25519_dalek::SigningKey,
+    /// Keys the citizen pseudonyms (HMAC-SHA-256).
+    pub pseudonym_key: Vec<u8>,
+    pub checkpoint_every: u64,
+    pub checkpoint_interval: Duration,
+    /// Most records written and fsynced together.
+    pub max_batch: usize,
+}
+
+impl fmt::Debug for Audit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Audit")
+            .field("dir", &self.dir)
+            .field("chain_id", &self.chain_id)
+            .field("checkpoint_every", &self.checkpoint_every)
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -184,6 +212,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub units: BTreeMap<UnitCode, Unit>,
     pub catalog: Catalog,
+    pub audit: Audit,
 }
 
 #[derive(Deserialize)]
@@ -200,8 +229,34 @@ struct RawConfig {
     upstream: RawUpstream,
     auth: RawAuth,
     limits: RawRate,
+    audit: RawAudit,
     #[serde(default)]
     units: Vec<RawUnit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    dir: PathBuf,
+    chain_id: String,
+    signing_key: PathBuf,
+    pseudonym_key: PathBuf,
+    #[serde(default = "default_checkpoint_every")]
+    checkpoint_every: u64,
+    #[serde(default = "default_checkpoint_interval")]
+    checkpoint_interval_ms: u64,
+    #[serde(default = "default_max_batch")]
+    max_batch: usize,
+}
+
+fn default_checkpoint_every() -> u64 {
+    1000
+}
+fn default_checkpoint_interval() -> u64 {
+    60_000
+}
+fn default_max_batch() -> usize {
+    512
 }
 
 fn default_max_message_bytes() -> usize {
@@ -519,6 +574,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             .push("units: no unit is configured, so every call would be refused".to_owned());
     }
     let shutdown_grace = Duration::from_millis(raw.shutdown_grace_ms);
+    let audit = validate_audit(&mut c, raw.audit);
     if c.problems.is_empty() {
         Ok(Config {
             environment: raw.environment,
@@ -531,9 +587,66 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             shutdown_grace,
             units,
             catalog,
+            audit,
         })
     } else {
         Err(c.problems)
+    }
+}
+
+fn validate_audit(c: &mut Check<'_>, raw: RawAudit) -> Audit {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let chain_ok = !raw.chain_id.is_empty()
+        && raw.chain_id.len() <= 64
+        && raw
+            .chain_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !chain_ok {
+        c.problems.push(format!(
+            "audit.chain_id: {:?} must be 1-64 letters, digits, '-', '_' or '.'",
+            raw.chain_id
+        ));
+    }
+    let key_pem = c.pem("audit.signing_key", &raw.signing_key);
+    let signing_key = std::str::from_utf8(&key_pem.bytes)
+        .ok()
+        .and_then(|pem| ed25519_dalek::SigningKey::from_pkcs8_pem(pem).ok())
+        .unwrap_or_else(|| {
+            if !key_pem.bytes.is_empty() {
+                c.problems.push(format!(
+                    "audit.signing_key: {} is not an Ed25519 private key in PKCS#8 PEM",
+                    key_pem.path.display()
+                ));
+            }
+            ed25519_dalek::SigningKey::from_bytes(&[0; 32])
+        });
+    let secret = c.pem("audit.pseudonym_key", &raw.pseudonym_key);
+    let text = String::from_utf8_lossy(&secret.bytes);
+    let hex = text.trim();
+    let pseudonym_key: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    if !secret.bytes.is_empty()
+        && (pseudonym_key.len() < 32 || pseudonym_key.len() * 2 != hex.len())
+    {
+        c.problems.push(format!(
+            "audit.pseudonym_key: {} must hold at least 32 bytes as hex (64 hex digits)",
+            secret.path.display()
+        ));
+    }
+    if raw.checkpoint_every == 0 {
+        c.problems
+            .push("audit.checkpoint_every: must be at least 1".to_owned());
+    }
+    Audit {
+        dir: c.base.join(&raw.dir),
+        chain_id: raw.chain_id,
+        signing_key,
+        pseudonym_key,
+        checkpoint_every: raw.checkpoint_every.max(1),
+        checkpoint_interval: c.ms("audit.checkpoint_interval_ms", raw.checkpoint_interval_ms),
+        max_batch: raw.max_batch.clamp(1, 65_536),
     }
 }
 

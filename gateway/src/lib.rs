@@ -10,10 +10,12 @@
 //! - [`verify`]: declared values against the record, with the normalisations explained.
 //! - [`autofill`]: e-forms filled from the record, with provenance and reasons.
 //! - [`service`]: the CitizenGateway handlers, where wire and domain meet.
+//! - [`audit`]: the hash-chained, signed, durable audit trail, its indexes and `AuditService`.
 //! - [`app`]: `App::build` and `run_until_stopped`.
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod audit;
 pub mod autofill;
 pub mod catalog;
 pub mod config;

@@ -2,6 +2,10 @@
 //! policy, calls the database and converts the answer back: proto ↔ domain happens here and in
 //! `lienthong_proto::convert` only. Refusals are typed [`Refusal`]s until the last moment.
 
+use crate::audit::AuditSlot;
+use crate::audit::layer::{Auditor, Call, Subject};
+use crate::audit::log::timestamp_us;
+use crate::audit::record::Entry;
 use crate::autofill::{self, Link, Related, UnfilledReason};
 use crate::catalog::{Catalog, Procedure, Purpose};
 use crate::config::Environment;
@@ -19,6 +23,7 @@ use lienthong_proto::gateway::v1 as pb;
 use pb::citizen_gateway_server::CitizenGateway;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -30,6 +35,7 @@ pub struct Gateway<C: Clock> {
     catalog: Arc<Catalog>,
     upstream: Upstream,
     limits: Limits<C>,
+    auditor: Auditor,
     draining: watch::Receiver<bool>,
 }
 
@@ -40,6 +46,7 @@ impl<C: Clock> Clone for Gateway<C> {
             catalog: self.catalog.clone(),
             upstream: self.upstream.clone(),
             limits: self.limits.clone(),
+            auditor: self.auditor.clone(),
             draining: self.draining.clone(),
         }
     }
@@ -51,6 +58,7 @@ impl<C: Clock> Gateway<C> {
         catalog: Arc<Catalog>,
         upstream: Upstream,
         limits: Limits<C>,
+        auditor: Auditor,
         draining: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -58,9 +66,39 @@ impl<C: Clock> Gateway<C> {
             catalog,
             upstream,
             limits,
+            auditor,
             draining,
         }
     }
+}
+
+/// The request's audit slot (a fresh one when the audit layer is not in front, as in unit tests).
+fn slot_of<T>(request: &Request<T>) -> AuditSlot {
+    request
+        .extensions()
+        .get::<AuditSlot>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Notes a refusal for the audit record and turns it into the caller's status.
+fn refuse(slot: &AuditSlot, r: Refusal) -> Status {
+    slot.note(|f| f.refusal = Some(r.clone()));
+    r.to_status()
+}
+
+fn note_subject(slot: &AuditSlot, key: &CitizenKey) {
+    let subject = match key {
+        CitizenKey::PersonalId(p) => Subject::Personal(p.clone()),
+        CitizenKey::OldId(o) => Subject::Old(o.clone()),
+    };
+    slot.note(|f| f.subject = Some(subject));
+}
+
+fn claimed_fields(claims: &[(CitizenField, String)]) -> Vec<String> {
+    let mut names: Vec<String> = claims.iter().map(|(f, _)| f.as_str().to_owned()).collect();
+    names.dedup();
+    names
 }
 
 /// The caller and officer the pipeline established.
@@ -298,36 +336,53 @@ fn item_error(r: &Refusal) -> pb::ItemError {
 impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
     fn permit(
         &self,
+        slot: &AuditSlot,
         caller: &Caller,
         officer: &Officer,
         ctx: Option<&pb::RequestContext>,
     ) -> Result<Permit<'_>, Refusal> {
-        policy::authorize(
+        if let Some(c) = ctx {
+            let cap = |s: &str| s.chars().take(64).collect::<String>();
+            slot.note(|f| {
+                f.request_id = cap(&c.request_id);
+                f.procedure_code = cap(&c.procedure_code);
+                f.dossier_id = cap(&c.dossier_id);
+            });
+        }
+        let permit = policy::authorize(
             self.environment,
             &self.catalog,
             caller,
             officer,
             context(ctx)?,
-        )
+        )?;
+        slot.note(|f| f.purpose = permit.procedure.purpose.as_str().to_owned());
+        Ok(permit)
     }
 
     async fn lookup(
         &self,
+        slot: &AuditSlot,
         request: Request<pb::LookupCitizenRequest>,
     ) -> Result<pb::LookupCitizenResponse, Refusal> {
         let (caller, officer) = who(&request)?;
         let req = request.into_inner();
-        let permit = self.permit(&caller, &officer, req.context.as_ref())?;
+        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
         let key = match &req.subject {
             Some(pb::lookup_citizen_request::Subject::PersonalId(p)) => subject_key(Some(p), None),
             Some(pb::lookup_citizen_request::Subject::OldIdNumber(o)) => subject_key(None, Some(o)),
             None => subject_key(None, None),
         }?;
+        note_subject(slot, &key);
         let fields = permit.fields(&field_names(&req.fields, "fields")?)?;
         let record = self
             .upstream
             .citizen(&key, &permit.context.request_id)
             .await?;
+        slot.note(|f| {
+            f.subject = Some(Subject::Personal(record.personal_id.clone()));
+            f.fields = fields.iter().map(|f| f.as_str().to_owned()).collect();
+        });
         Ok(pb::LookupCitizenResponse {
             citizen: Some(citizen_to_pb_disclosed(&record, &fields)),
             disclosed_fields: fields.iter().map(|f| f.as_str().to_owned()).collect(),
@@ -336,35 +391,41 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
 
     async fn verify(
         &self,
+        slot: &AuditSlot,
         request: Request<pb::VerifyCitizenRequest>,
     ) -> Result<pb::VerifyCitizenResponse, Refusal> {
         let (caller, officer) = who(&request)?;
         let req = request.into_inner();
-        let permit = self.permit(&caller, &officer, req.context.as_ref())?;
+        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
         let id = personal_id("personal_id", &req.personal_id)?;
+        slot.note(|f| f.subject = Some(Subject::Personal(id.clone())));
         let claims = claims(&permit, &req.claims)?;
         let record = self
             .upstream
             .citizen(&CitizenKey::PersonalId(id), &permit.context.request_id)
             .await?;
         let checks = check_claims(&record, &claims)?;
+        slot.note(|f| f.fields = claimed_fields(&claims));
         Ok(verification_to_pb(&permit, &record, checks))
     }
 
     async fn autofill(
         &self,
+        slot: &AuditSlot,
         request: Request<pb::AutofillFormRequest>,
     ) -> Result<pb::AutofillFormResponse, Refusal> {
         let (caller, officer) = who(&request)?;
         let req = request.into_inner();
-        let permit = self.permit(&caller, &officer, req.context.as_ref())?;
+        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
         let key = match &req.subject {
             Some(pb::autofill_form_request::Subject::PersonalId(p)) => subject_key(Some(p), None),
             Some(pb::autofill_form_request::Subject::OldIdNumber(o)) => subject_key(None, Some(o)),
             None => subject_key(None, None),
         }?;
+        note_subject(slot, &key);
         let request_id = &permit.context.request_id;
         let subject = self.upstream.citizen(&key, request_id).await?;
+        slot.note(|f| f.subject = Some(Subject::Personal(subject.personal_id.clone())));
         let template = &permit.procedure.form;
         let mut related = Related::default();
         for (link, id) in autofill::records_needed(&subject, template) {
@@ -385,6 +446,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
             }
         }
         let form = autofill::fill(template, &subject, &related);
+        slot.note(|f| {
+            f.fields = form
+                .filled
+                .iter()
+                .map(|f| f.attribute.to_string())
+                .collect()
+        });
         Ok(pb::AutofillFormResponse {
             procedure_code: permit.procedure.code.to_string(),
             form_id: template.id.clone(),
@@ -431,17 +499,20 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
 
     async fn household(
         &self,
+        slot: &AuditSlot,
         request: Request<pb::GetHouseholdRequest>,
     ) -> Result<pb::GetHouseholdResponse, Refusal> {
         let (caller, officer) = who(&request)?;
         let req = request.into_inner();
-        let permit = self.permit(&caller, &officer, req.context.as_ref())?;
+        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
         permit.household()?;
         let id = personal_id("personal_id", &req.personal_id)?;
+        slot.note(|f| f.subject = Some(Subject::Personal(id.clone())));
         let household = self
             .upstream
             .household(&id, &permit.context.request_id)
             .await?;
+        slot.note(|f| f.fields = vec!["household".to_owned()]);
         Ok(pb::GetHouseholdResponse {
             household: Some(household),
         })
@@ -496,6 +567,8 @@ pub async fn drained(draining: &mut watch::Receiver<bool>) {
     let _ = draining.wait_for(|d| *d).await;
 }
 
+const BATCH_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/VerifyBatch";
+
 type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::VerifyBatchResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -504,28 +577,44 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         &self,
         request: Request<pb::LookupCitizenRequest>,
     ) -> Result<Response<pb::LookupCitizenResponse>, Status> {
-        Ok(Response::new(self.lookup(request).await?))
+        let slot = slot_of(&request);
+        self.lookup(&slot, request)
+            .await
+            .map(Response::new)
+            .map_err(|r| refuse(&slot, r))
     }
 
     async fn verify_citizen(
         &self,
         request: Request<pb::VerifyCitizenRequest>,
     ) -> Result<Response<pb::VerifyCitizenResponse>, Status> {
-        Ok(Response::new(self.verify(request).await?))
+        let slot = slot_of(&request);
+        self.verify(&slot, request)
+            .await
+            .map(Response::new)
+            .map_err(|r| refuse(&slot, r))
     }
 
     async fn autofill_form(
         &self,
         request: Request<pb::AutofillFormRequest>,
     ) -> Result<Response<pb::AutofillFormResponse>, Status> {
-        Ok(Response::new(self.autofill(request).await?))
+        let slot = slot_of(&request);
+        self.autofill(&slot, request)
+            .await
+            .map(Response::new)
+            .map_err(|r| refuse(&slot, r))
     }
 
     async fn get_household(
         &self,
         request: Request<pb::GetHouseholdRequest>,
     ) -> Result<Response<pb::GetHouseholdResponse>, Status> {
-        Ok(Response::new(self.household(request).await?))
+        let slot = slot_of(&request);
+        self.household(&slot, request)
+            .await
+            .map(Response::new)
+            .map_err(|r| refuse(&slot, r))
     }
 
     type VerifyBatchStream = BatchStream;
@@ -534,25 +623,69 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         &self,
         request: Request<Streaming<pb::VerifyBatchRequest>>,
     ) -> Result<Response<BatchStream>, Status> {
-        let (caller, officer) = who(&request)?;
-        let cap = policy::bulk_cap(&caller.unit)?;
+        let slot = slot_of(&request);
+        let (caller, officer) = who(&request).map_err(|r| refuse(&slot, r))?;
+        let cap = policy::bulk_cap(&caller.unit).map_err(|r| refuse(&slot, r))?;
         let mut input = request.into_inner();
-        let Some(first) = input.message().await? else {
-            return Err(
-                Refusal::invalid("context", "the stream ended before its first item").into(),
-            );
+        let first = match input.message().await? {
+            Some(first) => first,
+            None => {
+                return Err(refuse(
+                    &slot,
+                    Refusal::invalid("context", "the stream ended before its first item"),
+                ));
+            }
         };
         // Checked now so a refused batch is refused as a whole, before any item.
         let procedure = self
-            .permit(&caller, &officer, first.context.as_ref())?
+            .permit(&slot, &caller, &officer, first.context.as_ref())
+            .map_err(|r| refuse(&slot, r))?
             .procedure
             .code
             .clone();
+        let base = slot.facts();
+        let peer = caller.peer.map(|p| p.to_string()).unwrap_or_default();
         let (tx, rx) = mpsc::channel(16);
         let gateway = self.clone();
         tokio::spawn(async move {
-            let Ok(permit) = gateway.permit(&caller, &officer, first.context.as_ref()) else {
+            let Ok(permit) = gateway.permit(
+                &AuditSlot::default(),
+                &caller,
+                &officer,
+                first.context.as_ref(),
+            ) else {
                 return;
+            };
+            // Each item, and a refusal that ends the stream, has its own record, written before
+            // its answer is sent.
+            let audit = |item_id: &str,
+                         personal_id: &str,
+                         fields: Vec<String>,
+                         started: (i64, Instant),
+                         outcome: Option<&Refusal>| {
+                let mut facts = base.clone();
+                facts.request_id = format!(
+                    "{}#{}",
+                    base.request_id,
+                    item_id.chars().take(64).collect::<String>()
+                );
+                facts.subject = PersonalId::parse(personal_id).ok().map(Subject::Personal);
+                facts.fields = fields;
+                facts.refusal = outcome.cloned();
+                let code = outcome.map(|r| r.code() as i32).unwrap_or(0);
+                let entry: Entry = gateway.auditor.entry(
+                    &facts,
+                    &Call {
+                        method: BATCH_METHOD,
+                        peer: &peer,
+                        time_us: started.0,
+                        latency_us: started.1.elapsed().as_micros() as u64,
+                        code,
+                        message: "",
+                    },
+                );
+                let log = gateway.auditor.log.clone();
+                async move { log.append(entry).await }
             };
             let mut draining = gateway.draining.clone();
             let mut next = Some(first);
@@ -577,29 +710,50 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                         }
                     }
                 };
+                let started = (timestamp_us(), Instant::now());
                 count += 1;
-                if count > cap {
-                    let _ = tx
-                        .send(Err(Refusal::BatchTooLarge { max: cap }.to_status()))
-                        .await;
+                let ending = if count > cap {
+                    Some(Refusal::BatchTooLarge { max: cap })
+                } else {
+                    item.context
+                        .as_ref()
+                        .filter(|c| !c.procedure_code.is_empty() && c.procedure_code != procedure.as_str())
+                        .map(|c| {
+                            Refusal::invalid(
+                                "context.procedure_code",
+                                format!("a batch serves one procedure ({procedure}); start another stream for {}", c.procedure_code),
+                            )
+                        })
+                };
+                if let Some(refusal) = ending {
+                    let status =
+                        match audit(&item.item_id, "", Vec::new(), started, Some(&refusal)).await {
+                            Ok(_) => refusal.to_status(),
+                            Err(_) => Refusal::AuditUnavailable.to_status(),
+                        };
+                    let _ = tx.send(Err(status)).await;
                     break;
                 }
-                if let Some(ctx) = item.context.as_ref().filter(|c| {
-                    !c.procedure_code.is_empty() && c.procedure_code != procedure.as_str()
-                }) {
-                    let _ = tx
-                        .send(Err(Refusal::invalid(
-                            "context.procedure_code",
-                            format!(
-                                "a batch serves one procedure ({procedure}); start another stream for {}",
-                                ctx.procedure_code
-                            ),
-                        )
-                        .to_status()))
-                        .await;
+                let result = gateway.batch_item(&permit, &item).await;
+                let fields: Vec<String> = item
+                    .claims
+                    .iter()
+                    .filter(|c| CitizenField::parse(&c.field).is_ok())
+                    .map(|c| c.field.clone())
+                    .collect();
+                let audited = audit(
+                    &item.item_id,
+                    &item.personal_id,
+                    fields,
+                    started,
+                    result.as_ref().err(),
+                )
+                .await;
+                if audited.is_err() {
+                    let _ = tx.send(Err(Refusal::AuditUnavailable.to_status())).await;
                     break;
                 }
-                let outcome = match gateway.batch_item(&permit, &item).await {
+                let outcome = match result {
                     Ok(r) => pb::verify_batch_response::Outcome::Result(r),
                     Err(e) => pb::verify_batch_response::Outcome::Error(item_error(&e)),
                 };
@@ -619,6 +773,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         &self,
         request: Request<pb::ListProceduresRequest>,
     ) -> Result<Response<pb::ListProceduresResponse>, Status> {
-        Ok(Response::new(self.procedures(request)?))
+        let slot = slot_of(&request);
+        self.procedures(request)
+            .map(Response::new)
+            .map_err(|r| refuse(&slot, r))
     }
 }

@@ -47,6 +47,10 @@ pub struct DevPki {
     pub dev_client: CertFiles,
     /// The token issuer's key pair.
     pub issuer: IssuerFiles,
+    /// The Ed25519 key pair signing the audit checkpoints (reviewers verify with the public key).
+    pub audit_signing: IssuerFiles,
+    /// The secret keying citizen pseudonyms in the audit trail (hex).
+    pub audit_pseudonym: PathBuf,
     pki: PathBuf,
 }
 
@@ -68,6 +72,11 @@ impl DevPki {
                 key: pki.join("issuer.key"),
                 public_key: pki.join("issuer.pub.pem"),
             },
+            audit_signing: IssuerFiles {
+                key: pki.join("audit-signing.key"),
+                public_key: pki.join("audit-signing.pub.pem"),
+            },
+            audit_pseudonym: pki.join("audit-pseudonym.key"),
             pki,
         }
     }
@@ -88,6 +97,8 @@ impl DevPki {
             &self.gateway_upstream.cert,
             &self.dev_client.cert,
             &self.issuer.key,
+            &self.audit_signing.key,
+            &self.audit_pseudonym,
         ];
         let units: Vec<CertFiles> = sample::UNITS.iter().map(|u| self.unit(u)).collect();
         files.extend(units.iter().map(|u| &u.cert));
@@ -120,6 +131,16 @@ impl DevPki {
             )?;
         }
         issuer_keys(&layout.pki, "issuer")?;
+        issuer_keys(&layout.pki, "audit-signing")?;
+        let secret: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        std::fs::write(&layout.audit_pseudonym, secret + "\n").map_err(|source| {
+            PkiError::Write {
+                path: layout.audit_pseudonym.clone(),
+                source,
+            }
+        })?;
         Ok((layout, true))
     }
 }

@@ -246,6 +246,15 @@ impl Gate for Authn {
                 Refusal::BadToken("the authorization metadata must be \"Bearer <token>\"".into())
             })?;
         let v = self.verified(token)?;
+        crate::audit::layer::note(&request.extensions, |f| {
+            f.officer_code = v.officer.code.to_string();
+            f.roles = v
+                .officer
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect();
+        });
         if v.officer.unit != caller.unit.code {
             return Err(Refusal::UnitMismatch {
                 token: v.officer.unit.to_string(),

@@ -59,6 +59,10 @@ impl Gate for Identify {
             .ok_or(Refusal::NoClientCertificate)?;
         let leaf = certs.first().ok_or(Refusal::NoClientCertificate)?;
         let certificate = tls::identify(leaf).map_err(Refusal::BadClientCertificate)?;
+        crate::audit::layer::note(&request.extensions, |f| {
+            f.unit_code = certificate.unit.to_string();
+            f.cert_fingerprint = certificate.fingerprint.clone();
+        });
         let unit = self
             .units
             .get(&certificate.unit)

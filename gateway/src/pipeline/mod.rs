@@ -9,6 +9,7 @@ pub mod limits;
 pub mod policy;
 pub mod rescue;
 
+use crate::audit::AuditLayer;
 use rescue::Refusal;
 use std::future::Future;
 use std::pin::Pin;
@@ -27,20 +28,31 @@ const OPEN_PATHS: [&str; 3] = [
     "/grpc.reflection.v1alpha.ServerReflection/",
 ];
 
-fn is_open(path: &str) -> bool {
+/// Whether a path is served without credentials (and without an audit record).
+pub fn is_open(path: &str) -> bool {
     OPEN_PATHS.iter().any(|p| path.starts_with(p))
 }
 
 /// The pipeline's layers, as one stack.
-pub type Layers<C> =
-    Stack<GateLayer<Limits<C>>, Stack<GateLayer<Authn>, Stack<GateLayer<Identify>, Identity>>>;
+pub type Layers<C> = Stack<
+    GateLayer<Limits<C>>,
+    Stack<GateLayer<Authn>, Stack<GateLayer<Identify>, Stack<AuditLayer, Identity>>>,
+>;
 
 /// The pipeline's layers, outermost first.
-pub fn layers<C>(identify: Identify, authn: Authn, limits: Limits<C>) -> Layers<C>
+pub fn layers<C>(
+    audit: AuditLayer,
+    identify: Identify,
+    authn: Authn,
+    limits: Limits<C>,
+) -> Layers<C>
 where
     C: governor::clock::Clock + Clone + Send + Sync + 'static,
 {
     tower::ServiceBuilder::new()
+        // Every request leaves a record, durable before its reply is released; outermost, so
+        // the refusals of every later step are recorded too.
+        .layer(audit)
         // Who is calling: the unit named by the verified client certificate (mutual TLS).
         .layer(GateLayer(identify))
         // Which officer: the bearer token, its signature, times, and its binding to that unit.
@@ -102,6 +114,7 @@ where
             let checked = self.gate.check(&mut parts);
             req = http::Request::from_parts(parts, body);
             if let Err(refusal) = checked {
+                crate::audit::layer::note(req.extensions(), |f| f.refusal = Some(refusal.clone()));
                 let mut response = refusal.to_status().into_http::<RB>();
                 response.extensions_mut().insert(refusal);
                 return Box::pin(async move { Ok(response) });

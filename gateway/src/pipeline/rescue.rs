@@ -86,6 +86,8 @@ pub enum Refusal {
     UpstreamTimeout,
     #[error("the population database is failing; calls are paused")]
     CircuitOpen { retry_after: Duration },
+    #[error("the audit trail cannot be written")]
+    AuditUnavailable,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -122,6 +124,7 @@ impl Refusal {
             Refusal::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
             Refusal::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             Refusal::CircuitOpen { .. } => "UPSTREAM_CIRCUIT_OPEN",
+            Refusal::AuditUnavailable => "AUDIT_UNAVAILABLE",
             Refusal::Internal(_) => "INTERNAL",
         }
     }
@@ -146,7 +149,9 @@ impl Refusal {
             Refusal::RateLimited { .. } | Refusal::BatchTooLarge { .. } => Code::ResourceExhausted,
             Refusal::InvalidArgument(_) | Refusal::UnknownProcedure(_) => Code::InvalidArgument,
             Refusal::CitizenNotFound => Code::NotFound,
-            Refusal::UpstreamUnavailable(_) | Refusal::CircuitOpen { .. } => Code::Unavailable,
+            Refusal::UpstreamUnavailable(_)
+            | Refusal::CircuitOpen { .. }
+            | Refusal::AuditUnavailable => Code::Unavailable,
             Refusal::UpstreamTimeout => Code::DeadlineExceeded,
             Refusal::Internal(_) => Code::Internal,
         }
@@ -249,6 +254,10 @@ impl Refusal {
             Refusal::CircuitOpen { retry_after } => (
                 format!("the population database has been failing, so calls are paused: retry in {} ms", retry_after.as_millis()),
                 format!("CSDLQG về dân cư đang gặp sự cố, tạm dừng kết nối: thử lại sau {} ms", retry_after.as_millis()),
+            ),
+            Refusal::AuditUnavailable => (
+                "the audit trail cannot be written, so nothing is served (no data was released): retry later and alert the gateway operator".into(),
+                "không ghi được nhật ký truy cập nên cổng từ chối phục vụ (không có dữ liệu nào được trả về): thử lại sau và báo đơn vị vận hành".into(),
             ),
             Refusal::Internal(_) => (
                 "the gateway failed unexpectedly: retry, and report the request id if it persists".into(),

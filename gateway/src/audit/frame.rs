@@ -1,0 +1,177 @@
+//! The trail file's framing: an 8-byte magic, then frames `kind u8 ‖ len u32 BE ‖ payload ‖
+//! crc32 u32 BE` (the checksum covers kind, len and payload). A frame holds a record or a
+//! checkpoint. The checksum tells a torn write from a whole frame; the hash chain and the
+//! signatures, not the checksum, are what make the trail tamper-evident.
+
+use super::record::{Checkpoint, Record};
+use std::io::{self, Read};
+
+/// The first bytes of every trail file.
+pub const MAGIC: &[u8; 8] = b"LTAUDIT\x01";
+const KIND_RECORD: u8 = 0;
+const KIND_CHECKPOINT: u8 = 1;
+/// No frame is larger; a length beyond it is damage, not a record.
+pub const MAX_FRAME: u32 = 1 << 20;
+
+/// What a frame holds. Records are nearly every frame, so they are not boxed.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Record(Record),
+    Checkpoint(Checkpoint),
+}
+
+/// A frame that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    pub offset: u64,
+    /// True when the damage reaches the end of the file (a torn last write).
+    pub at_end: bool,
+    pub problem: String,
+}
+
+/// Encodes one frame.
+pub fn encode(item: &Item) -> Vec<u8> {
+    let (kind, payload) = match item {
+        Item::Record(r) => (KIND_RECORD, r.to_bytes()),
+        Item::Checkpoint(c) => (KIND_CHECKPOINT, c.to_bytes()),
+    };
+    let mut out = Vec::with_capacity(payload.len() + 9);
+    out.push(kind);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&payload);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// Decodes one frame's bytes (kind, len, payload, crc); the length is known to fit.
+fn decode(frame: &[u8]) -> Result<Item, String> {
+    let (body, crc) = frame.split_at(frame.len() - 4);
+    let stored = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    if crc32fast::hash(body) != stored {
+        return Err("checksum mismatch".into());
+    }
+    let payload = &body[5..];
+    match body[0] {
+        KIND_RECORD => Record::from_bytes(payload)
+            .map(Item::Record)
+            .ok_or_else(|| "malformed record".into()),
+        KIND_CHECKPOINT => Checkpoint::from_bytes(payload)
+            .map(Item::Checkpoint)
+            .ok_or_else(|| "malformed checkpoint".into()),
+        k => Err(format!("unknown frame kind {k}")),
+    }
+}
+
+/// Reads frames one after the other from a trail of known length.
+pub struct FrameReader<R> {
+    inner: R,
+    offset: u64,
+    len: u64,
+    done: bool,
+}
+
+impl<R: Read> FrameReader<R> {
+    /// Checks the magic; an empty trail yields nothing.
+    pub fn new(mut inner: R, len: u64) -> io::Result<Self> {
+        if len == 0 {
+            return Ok(Self {
+                inner,
+                offset: 0,
+                len,
+                done: true,
+            });
+        }
+        let mut magic = [0u8; 8];
+        inner.read_exact(&mut magic).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a Liên Thông audit trail (too short)",
+            )
+        })?;
+        if &magic != MAGIC {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a Liên Thông audit trail (bad magic)",
+            ));
+        }
+        Ok(Self {
+            inner,
+            offset: MAGIC.len() as u64,
+            len,
+            done: false,
+        })
+    }
+
+    /// The offset of the next frame (after the last good one).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
+impl<R: Read> Iterator for FrameReader<R> {
+    type Item = Result<(u64, Item), FrameError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.offset >= self.len {
+            return None;
+        }
+        let start = self.offset;
+        let fail = |this: &mut Self, at_end: bool, problem: String| {
+            this.done = true;
+            Some(Err(FrameError {
+                offset: start,
+                at_end,
+                problem,
+            }))
+        };
+        let remaining = self.len - start;
+        if remaining < 9 {
+            return fail(self, true, "incomplete frame header".into());
+        }
+        let mut head = [0u8; 5];
+        if let Err(e) = self.inner.read_exact(&mut head) {
+            return fail(self, true, format!("unreadable: {e}"));
+        }
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]);
+        if len > MAX_FRAME {
+            return fail(self, false, format!("frame length {len} is impossible"));
+        }
+        let total = 5 + u64::from(len) + 4;
+        if total > remaining {
+            return fail(self, true, "incomplete frame".into());
+        }
+        let mut frame = vec![0u8; total as usize];
+        frame[..5].copy_from_slice(&head);
+        if let Err(e) = self.inner.read_exact(&mut frame[5..]) {
+            return fail(self, true, format!("unreadable: {e}"));
+        }
+        let at_end = start + total == self.len;
+        match decode(&frame) {
+            Ok(item) => {
+                self.offset = start + total;
+                Some(Ok((start, item)))
+            }
+            Err(problem) => fail(self, at_end, problem),
+        }
+    }
+}
+
+/// Reads the one frame at `offset` of a trail file.
+pub fn read_at(file: &std::fs::File, offset: u64) -> io::Result<Item> {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 5];
+    file.read_exact_at(&mut head, offset)?;
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]);
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "impossible frame length",
+        ));
+    }
+    let mut frame = vec![0u8; 5 + len as usize + 4];
+    frame[..5].copy_from_slice(&head);
+    file.read_exact_at(&mut frame[5..], offset + 5)?;
+    decode(&frame).map_err(|p| io::Error::new(io::ErrorKind::InvalidData, p))
+}

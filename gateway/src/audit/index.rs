@@ -1,0 +1,208 @@
+//! The trail's indexes (sled): by officer, unit, citizen pseudonym, procedure and time, each key
+//! ending in the sequence, plus sequence → file offset and the checkpoints. Derived data: the
+//! trail is the truth, and the indexes are rebuilt from it when missing or stale.
+
+use super::record::{Checkpoint, Hash, Record};
+use std::path::Path;
+
+/// A query's filters; empty strings match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub officer: String,
+    pub unit: String,
+    pub citizen_pseudonym: String,
+    pub procedure: String,
+    /// None: any; Some(true): served (code 0); Some(false): refused or failed.
+    pub served: Option<bool>,
+    pub reason: String,
+    /// Microseconds since the epoch, inclusive / exclusive.
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+}
+
+impl Filter {
+    /// Whether a record passes every filter.
+    pub fn matches(&self, r: &Record) -> bool {
+        let e = &r.entry;
+        (self.officer.is_empty() || e.officer_code == self.officer)
+            && (self.unit.is_empty() || e.unit_code == self.unit)
+            && (self.citizen_pseudonym.is_empty() || e.citizen_pseudonym == self.citizen_pseudonym)
+            && (self.procedure.is_empty() || e.procedure_code == self.procedure)
+            && self.served.is_none_or(|s| s == (e.outcome_code == 0))
+            && (self.reason.is_empty() || e.outcome_reason == self.reason)
+            && self.from_us.is_none_or(|f| e.time_us >= f)
+            && self.to_us.is_none_or(|t| e.time_us < t)
+    }
+}
+
+/// The indexes.
+#[derive(Clone)]
+pub struct Index {
+    db: sled::Db,
+    offsets: sled::Tree,
+    by_officer: sled::Tree,
+    by_unit: sled::Tree,
+    by_citizen: sled::Tree,
+    by_procedure: sled::Tree,
+    by_time: sled::Tree,
+    checkpoints: sled::Tree,
+    meta: sled::Tree,
+}
+
+fn key(value: &str, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(value.len() + 9);
+    k.extend_from_slice(value.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn prefix(value: &str) -> Vec<u8> {
+    let mut k = value.as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+fn time_key(time_us: i64, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&((time_us as u64) ^ (1 << 63)).to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn seq_of(k: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = k.get(k.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+impl Index {
+    pub fn open(path: &Path) -> sled::Result<Self> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .open()?;
+        Ok(Self {
+            offsets: db.open_tree("offsets")?,
+            by_officer: db.open_tree("by_officer")?,
+            by_unit: db.open_tree("by_unit")?,
+            by_citizen: db.open_tree("by_citizen")?,
+            by_procedure: db.open_tree("by_procedure")?,
+            by_time: db.open_tree("by_time")?,
+            checkpoints: db.open_tree("checkpoints")?,
+            meta: db.open_tree("meta")?,
+            db,
+        })
+    }
+
+    /// Forgets everything (before a rebuild).
+    pub fn clear(&self) -> sled::Result<()> {
+        for t in [
+            &self.offsets,
+            &self.by_officer,
+            &self.by_unit,
+            &self.by_citizen,
+            &self.by_procedure,
+            &self.by_time,
+            &self.checkpoints,
+            &self.meta,
+        ] {
+            t.clear()?;
+        }
+        Ok(())
+    }
+
+    /// Indexes one record stored at `offset`.
+    pub fn add(&self, r: &Record, offset: u64) -> sled::Result<()> {
+        let e = &r.entry;
+        let s = r.sequence;
+        self.offsets
+            .insert(s.to_be_bytes(), &offset.to_be_bytes())?;
+        if !e.officer_code.is_empty() {
+            self.by_officer.insert(key(&e.officer_code, s), &[])?;
+        }
+        if !e.unit_code.is_empty() {
+            self.by_unit.insert(key(&e.unit_code, s), &[])?;
+        }
+        if !e.citizen_pseudonym.is_empty() {
+            self.by_citizen.insert(key(&e.citizen_pseudonym, s), &[])?;
+        }
+        if !e.procedure_code.is_empty() {
+            self.by_procedure.insert(key(&e.procedure_code, s), &[])?;
+        }
+        self.by_time.insert(time_key(e.time_us, s), &[])?;
+        Ok(())
+    }
+
+    pub fn add_checkpoint(&self, c: &Checkpoint) -> sled::Result<()> {
+        self.checkpoints
+            .insert(c.sequence.to_be_bytes(), c.to_bytes())?;
+        Ok(())
+    }
+
+    /// Records that the indexes cover the trail up to `seq` with `hash`.
+    pub fn set_head(&self, seq: u64, hash: &Hash) -> sled::Result<()> {
+        let mut v = seq.to_be_bytes().to_vec();
+        v.extend_from_slice(hash);
+        self.meta.insert("head", v)?;
+        Ok(())
+    }
+
+    /// What the indexes cover.
+    pub fn head(&self) -> sled::Result<Option<(u64, Hash)>> {
+        Ok(self.meta.get("head")?.and_then(|v| {
+            let seq = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+            let hash: Hash = v.get(8..40)?.try_into().ok()?;
+            Some((seq, hash))
+        }))
+    }
+
+    pub fn flush(&self) -> sled::Result<()> {
+        self.db.flush().map(|_| ())
+    }
+
+    /// The file offset of a record.
+    pub fn offset(&self, seq: u64) -> sled::Result<Option<u64>> {
+        Ok(self
+            .offsets
+            .get(seq.to_be_bytes())?
+            .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?))))
+    }
+
+    /// Candidate sequences for a filter, oldest first, from the most selective index.
+    pub fn candidates(&self, f: &Filter) -> Box<dyn Iterator<Item = u64> + '_> {
+        let scan = |tree: &sled::Tree, value: &str| -> Box<dyn Iterator<Item = u64>> {
+            Box::new(
+                tree.scan_prefix(prefix(value))
+                    .keys()
+                    .filter_map(|k| k.ok().and_then(|k| seq_of(&k))),
+            )
+        };
+        if !f.citizen_pseudonym.is_empty() {
+            scan(&self.by_citizen, &f.citizen_pseudonym)
+        } else if !f.officer.is_empty() {
+            scan(&self.by_officer, &f.officer)
+        } else if !f.unit.is_empty() {
+            scan(&self.by_unit, &f.unit)
+        } else if !f.procedure.is_empty() {
+            scan(&self.by_procedure, &f.procedure)
+        } else {
+            let from = time_key(f.from_us.unwrap_or(i64::MIN), 0);
+            let to = time_key(f.to_us.unwrap_or(i64::MAX), 0);
+            Box::new(
+                self.by_time
+                    .range(from..to)
+                    .keys()
+                    .filter_map(|k| k.ok().and_then(|k| seq_of(&k))),
+            )
+        }
+    }
+
+    /// The checkpoints at or after a sequence, oldest first.
+    pub fn checkpoints_from(&self, seq: u64) -> Vec<Checkpoint> {
+        self.checkpoints
+            .range(seq.to_be_bytes()..)
+            .values()
+            .filter_map(|v| v.ok().and_then(|v| Checkpoint::from_bytes(&v)))
+            .collect()
+    }
+}

@@ -1,0 +1,535 @@
+//! The trail on disk and its writer. Opening checks the whole chain (a torn last frame is cut
+//! with a warning; anything else inconsistent is an error naming the sequence and byte), brings
+//! the indexes up to date, and starts the group-commit writer: appends are batched, written and
+//! fsynced together, and each caller gets its receipt only once its record is on disk. A failed
+//! write fails that batch and every append after it (fail closed) until a restart re-checks the
+//! trail. Checkpoints are signed every N records or T seconds, and at shutdown.
+
+use super::frame::{self, FrameReader, Item, MAGIC};
+use super::index::{Filter, Index};
+use super::record::{Checkpoint, Entry, GENESIS, Hash, Record};
+use ed25519_dalek::SigningKey;
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::oneshot;
+
+/// Why the trail cannot be opened or written.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    #[error(
+        "the audit trail {path} is inconsistent at sequence {sequence} (byte {offset}): {problem}; it was not modified — restore it from backup or move it aside to start a new chain"
+    )]
+    Inconsistent {
+        path: PathBuf,
+        sequence: u64,
+        offset: u64,
+        problem: String,
+    },
+    #[error("audit trail I/O error on {path}: {problem}")]
+    Io { path: PathBuf, problem: String },
+    #[error("the audit trail cannot be written ({0}); nothing is served until it can")]
+    Unwritable(String),
+    #[error("the audit index failed: {0}")]
+    Index(String),
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub chain_id: Arc<str>,
+    pub sequence: u64,
+    pub hash: Hash,
+}
+
+/// How the trail is kept.
+#[derive(Clone)]
+pub struct Settings {
+    pub dir: PathBuf,
+    pub chain_id: String,
+    pub signing_key: SigningKey,
+    pub checkpoint_every: u64,
+    pub checkpoint_interval: Duration,
+    pub max_batch: usize,
+}
+
+enum Msg {
+    Append(Box<Entry>, oneshot::Sender<Result<Receipt, AuditError>>),
+    Stop(oneshot::Sender<()>),
+}
+
+/// The audit trail: append, read, query.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::Sender<Msg>,
+    chain_id: Arc<str>,
+    path: PathBuf,
+    index: Index,
+    failed: Arc<AtomicBool>,
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// The trail file of a chain in a directory.
+pub fn trail_path(dir: &Path, chain_id: &str) -> PathBuf {
+    dir.join(format!("{chain_id}.trail"))
+}
+
+struct Head {
+    next_seq: u64,
+    last_hash: Hash,
+    len: u64,
+    since_checkpoint: u64,
+}
+
+/// Reads the whole trail, checking the chain; cuts a torn tail. Calls `each` for every frame.
+fn recover(
+    path: &Path,
+    file: &File,
+    chain_id: &str,
+    mut each: impl FnMut(u64, &Item),
+) -> Result<Head, AuditError> {
+    let io = |e: std::io::Error| AuditError::Io {
+        path: path.to_owned(),
+        problem: e.to_string(),
+    };
+    let len = file.metadata().map_err(io)?.len();
+    let mut reader = FrameReader::new(BufReader::with_capacity(1 << 20, file), len).map_err(io)?;
+    let mut head = Head {
+        next_seq: 0,
+        last_hash: GENESIS,
+        len: if len == 0 { 0 } else { MAGIC.len() as u64 },
+        since_checkpoint: 0,
+    };
+    let inconsistent = |sequence: u64, offset: u64, problem: String| AuditError::Inconsistent {
+        path: path.to_owned(),
+        sequence,
+        offset,
+        problem,
+    };
+    let mut torn: Option<u64> = None;
+    for item in &mut reader {
+        match item {
+            Err(e) if e.at_end => {
+                torn = Some(e.offset);
+                tracing::warn!(offset = e.offset, problem = %e.problem, trail = %path.display(), "cutting a torn last record from the audit trail");
+                break;
+            }
+            Err(e) => return Err(inconsistent(head.next_seq, e.offset, e.problem)),
+            Ok((offset, item)) => {
+                match &item {
+                    Item::Record(r) => {
+                        if r.chain_id != chain_id {
+                            return Err(inconsistent(
+                                r.sequence,
+                                offset,
+                                format!(
+                                    "the record belongs to chain {:?}, this gateway is {chain_id:?}",
+                                    r.chain_id
+                                ),
+                            ));
+                        }
+                        if r.sequence != head.next_seq {
+                            return Err(inconsistent(
+                                head.next_seq,
+                                offset,
+                                format!(
+                                    "expected sequence {}, found {}",
+                                    head.next_seq, r.sequence
+                                ),
+                            ));
+                        }
+                        if r.prev_hash != head.last_hash || r.recompute() != r.hash {
+                            return Err(inconsistent(
+                                r.sequence,
+                                offset,
+                                "the hash chain does not hold".into(),
+                            ));
+                        }
+                        head.next_seq += 1;
+                        head.last_hash = r.hash;
+                        head.since_checkpoint += 1;
+                    }
+                    Item::Checkpoint(_) => head.since_checkpoint = 0,
+                }
+                each(offset, &item);
+            }
+        }
+    }
+    let good = reader.offset();
+    if let Some(offset) = torn {
+        file.set_len(offset).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        head.len = offset;
+    } else {
+        head.len = good.max(head.len);
+    }
+    Ok(head)
+}
+
+impl AuditLog {
+    /// Opens (or starts) the chain's trail in `settings.dir`, checks it, brings the indexes up
+    /// to date and starts the writer.
+    pub fn open(settings: Settings) -> Result<Self, AuditError> {
+        let path = trail_path(&settings.dir, &settings.chain_id);
+        let io = |e: std::io::Error| AuditError::Io {
+            path: path.clone(),
+            problem: e.to_string(),
+        };
+        std::fs::create_dir_all(&settings.dir).map_err(io)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io)?;
+        let index = Index::open(&settings.dir.join("index.sled"))
+            .map_err(|e| AuditError::Index(e.to_string()))?;
+        let indexed = index.head().map_err(|e| AuditError::Index(e.to_string()))?;
+        let mut frames: Vec<(u64, Record)> = Vec::new();
+        let mut checkpoints: Vec<Checkpoint> = Vec::new();
+        let mut hash_at_indexed: Option<Hash> = None;
+        let head = recover(
+            &path,
+            &file,
+            &settings.chain_id,
+            |offset, item| match item {
+                Item::Record(r) => {
+                    if indexed.is_some_and(|(s, _)| s == r.sequence) {
+                        hash_at_indexed = Some(r.hash);
+                    }
+                    if indexed.is_none_or(|(s, _)| r.sequence > s) {
+                        frames.push((offset, r.clone()));
+                    }
+                }
+                Item::Checkpoint(c) => checkpoints.push(c.clone()),
+            },
+        )?;
+        // The indexes are derived: reuse them only if they agree with the trail.
+        let fresh = match indexed {
+            None => true,
+            Some((_, h)) => hash_at_indexed != Some(h),
+        };
+        let ierr = |e: sled::Error| AuditError::Index(e.to_string());
+        if fresh && indexed.is_some() {
+            tracing::warn!("audit indexes disagree with the trail; rebuilding them");
+            index.clear().map_err(ierr)?;
+            frames.clear();
+            recover(&path, &file, &settings.chain_id, |offset, item| {
+                if let Item::Record(r) = item {
+                    frames.push((offset, r.clone()));
+                }
+            })?;
+        }
+        if !frames.is_empty() {
+            tracing::info!(records = frames.len(), "indexing the audit trail");
+        }
+        for (offset, r) in &frames {
+            index.add(r, *offset).map_err(ierr)?;
+        }
+        for c in &checkpoints {
+            index.add_checkpoint(c).map_err(ierr)?;
+        }
+        if head.next_seq > 0 {
+            index
+                .set_head(head.next_seq - 1, &head.last_hash)
+                .map_err(ierr)?;
+        }
+        index.flush().map_err(ierr)?;
+
+        let (tx, rx) = mpsc::channel();
+        let failed = Arc::new(AtomicBool::new(false));
+        let chain_id: Arc<str> = settings.chain_id.clone().into();
+        let writer = Writer {
+            file,
+            path: path.clone(),
+            chain_id: chain_id.clone(),
+            head,
+            index: index.clone(),
+            failed: failed.clone(),
+            last_checkpoint_at: Instant::now(),
+            settings,
+        };
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(io)?;
+        Ok(Self {
+            tx,
+            chain_id,
+            path,
+            index,
+            failed,
+        })
+    }
+
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends a record and waits until it is on disk.
+    pub async fn append(&self, entry: Entry) -> Result<Receipt, AuditError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(AuditError::Unwritable("an earlier write failed".into()));
+        }
+        let (reply, wait) = oneshot::channel();
+        self.tx
+            .send(Msg::Append(Box::new(entry), reply))
+            .map_err(|_| AuditError::Unwritable("the writer has stopped".into()))?;
+        wait.await
+            .map_err(|_| AuditError::Unwritable("the writer has stopped".into()))?
+    }
+
+    /// Signs a last checkpoint, syncs, and stops the writer.
+    pub async fn close(&self) {
+        let (reply, wait) = oneshot::channel();
+        if self.tx.send(Msg::Stop(reply)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// A record by sequence.
+    pub fn record(&self, seq: u64) -> Result<Option<Record>, AuditError> {
+        let Some(offset) = self
+            .index
+            .offset(seq)
+            .map_err(|e| AuditError::Index(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let file = File::open(&self.path).map_err(|e| AuditError::Io {
+            path: self.path.clone(),
+            problem: e.to_string(),
+        })?;
+        match frame::read_at(&file, offset) {
+            Ok(Item::Record(r)) => Ok(Some(r)),
+            Ok(Item::Checkpoint(_)) => {
+                Err(AuditError::Index("offset points at a checkpoint".into()))
+            }
+            Err(e) => Err(AuditError::Io {
+                path: self.path.clone(),
+                problem: e.to_string(),
+            }),
+        }
+    }
+
+    /// The records matching a filter, oldest first, at most `limit`.
+    pub fn query(&self, filter: &Filter, limit: usize) -> Result<Vec<Record>, AuditError> {
+        let file = File::open(&self.path).map_err(|e| AuditError::Io {
+            path: self.path.clone(),
+            problem: e.to_string(),
+        })?;
+        let mut out = Vec::new();
+        for seq in self.index.candidates(filter) {
+            let Some(offset) = self
+                .index
+                .offset(seq)
+                .map_err(|e| AuditError::Index(e.to_string()))?
+            else {
+                continue;
+            };
+            if let Ok(Item::Record(r)) = frame::read_at(&file, offset)
+                && filter.matches(&r)
+            {
+                out.push(r);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Signed checkpoints at or after a sequence.
+    pub fn checkpoints(&self, from: u64) -> Vec<Checkpoint> {
+        self.index.checkpoints_from(from)
+    }
+
+    /// Every frame of the trail as it is on disk now, for verification and export.
+    pub fn frames(&self) -> Result<FrameReader<BufReader<File>>, AuditError> {
+        let io = |e: std::io::Error| AuditError::Io {
+            path: self.path.clone(),
+            problem: e.to_string(),
+        };
+        let file = File::open(&self.path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        FrameReader::new(BufReader::with_capacity(1 << 20, file), len).map_err(io)
+    }
+}
+
+struct Writer {
+    file: File,
+    path: PathBuf,
+    chain_id: Arc<str>,
+    head: Head,
+    index: Index,
+    failed: Arc<AtomicBool>,
+    last_checkpoint_at: Instant,
+    settings: Settings,
+}
+
+type Pending = (Box<Entry>, oneshot::Sender<Result<Receipt, AuditError>>);
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        loop {
+            let wait = if self.head.since_checkpoint > 0 {
+                self.settings
+                    .checkpoint_interval
+                    .saturating_sub(self.last_checkpoint_at.elapsed())
+            } else {
+                Duration::from_secs(3600)
+            };
+            let first = match rx.recv_timeout(wait) {
+                Ok(m) => m,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.checkpoint();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.checkpoint();
+                    return;
+                }
+            };
+            let mut batch: Vec<Pending> = Vec::new();
+            let mut stop = None;
+            match first {
+                Msg::Append(e, r) => batch.push((e, r)),
+                Msg::Stop(r) => stop = Some(r),
+            }
+            while stop.is_none() && batch.len() < self.settings.max_batch {
+                match rx.try_recv() {
+                    Ok(Msg::Append(e, r)) => batch.push((e, r)),
+                    Ok(Msg::Stop(r)) => stop = Some(r),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(batch);
+            }
+            if self.head.since_checkpoint >= self.settings.checkpoint_every
+                || (self.head.since_checkpoint > 0
+                    && self.last_checkpoint_at.elapsed() >= self.settings.checkpoint_interval)
+            {
+                self.checkpoint();
+            }
+            if let Some(reply) = stop {
+                self.checkpoint();
+                let _ = self.index.flush();
+                let _ = reply.send(());
+                return;
+            }
+        }
+    }
+
+    /// Writes and fsyncs a batch; then answers every caller.
+    fn commit(&mut self, batch: Vec<Pending>) {
+        if self.failed.load(Ordering::Acquire) {
+            for (_, reply) in batch {
+                let _ = reply.send(Err(AuditError::Unwritable(
+                    "an earlier write failed".into(),
+                )));
+            }
+            return;
+        }
+        let mut buf = Vec::with_capacity(batch.len() * 512);
+        if self.head.len == 0 {
+            buf.extend_from_slice(MAGIC);
+        }
+        let mut records = Vec::with_capacity(batch.len());
+        let mut prev = self.head.last_hash;
+        for (i, (entry, _)) in batch.iter().enumerate() {
+            let r = Record::seal(
+                &self.chain_id,
+                self.head.next_seq + i as u64,
+                (**entry).clone(),
+                prev,
+            );
+            prev = r.hash;
+            let offset = self.head.len + buf.len() as u64;
+            buf.extend_from_slice(&frame::encode(&Item::Record(r.clone())));
+            records.push((offset, r));
+        }
+        if let Err(e) = self.write(&buf) {
+            tracing::error!(error = %e, trail = %self.path.display(), "audit trail write failed: failing closed");
+            self.failed.store(true, Ordering::Release);
+            for (_, reply) in batch {
+                let _ = reply.send(Err(AuditError::Unwritable(e.clone())));
+            }
+            return;
+        }
+        self.head.len += buf.len() as u64;
+        self.head.next_seq += records.len() as u64;
+        self.head.last_hash = prev;
+        self.head.since_checkpoint += records.len() as u64;
+        for ((_, reply), (_, r)) in batch.into_iter().zip(&records) {
+            let _ = reply.send(Ok(Receipt {
+                chain_id: self.chain_id.clone(),
+                sequence: r.sequence,
+                hash: r.hash,
+            }));
+        }
+        // The indexes are derived: a failure here is logged and repaired at the next start.
+        let indexed = records
+            .iter()
+            .try_for_each(|(offset, r)| self.index.add(r, *offset))
+            .and_then(|()| match records.last() {
+                Some((_, r)) => self.index.set_head(r.sequence, &r.hash),
+                None => Ok(()),
+            });
+        if let Err(e) = indexed {
+            tracing::error!(error = %e, "audit index update failed; it will be rebuilt at the next start");
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> Result<(), String> {
+        self.file.write_all(buf).map_err(|e| e.to_string())?;
+        self.file.sync_data().map_err(|e| e.to_string())
+    }
+
+    /// Signs and writes a checkpoint of the current head, if anything is uncovered.
+    fn checkpoint(&mut self) {
+        self.last_checkpoint_at = Instant::now();
+        if self.head.since_checkpoint == 0 || self.failed.load(Ordering::Acquire) {
+            return;
+        }
+        let c = Checkpoint::sign(
+            &self.settings.signing_key,
+            &self.chain_id,
+            self.head.next_seq - 1,
+            self.head.last_hash,
+            now_us(),
+        );
+        let buf = frame::encode(&Item::Checkpoint(c.clone()));
+        match self.write(&buf) {
+            Ok(()) => {
+                self.head.len += buf.len() as u64;
+                self.head.since_checkpoint = 0;
+                if let Err(e) = self.index.add_checkpoint(&c) {
+                    tracing::error!(error = %e, "audit index: checkpoint not indexed");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "audit checkpoint write failed: failing closed");
+                self.failed.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Microseconds since the epoch, now.
+pub fn timestamp_us() -> i64 {
+    now_us()
+}

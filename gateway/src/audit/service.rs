@@ -1,0 +1,320 @@
+//! `AuditService`, for officers with the auditor role only: query with filters (a personal ID is
+//! turned into its pseudonym here and never stored), verify the chain, list checkpoints, export
+//! a range with the checkpoint that covers it. Every call goes through the same pipeline as the
+//! citizen calls, so each is itself audited.
+
+use super::AuditSlot;
+use super::frame::Item;
+use super::index::Filter;
+use super::layer::{Auditor, Subject};
+use super::record::{Checkpoint, Record};
+use super::verify::{self, Options};
+use crate::catalog::Role;
+use crate::config::Environment;
+use crate::pipeline::policy;
+use crate::pipeline::rescue::Refusal;
+use crate::pipeline::{Caller, Officer};
+use ed25519_dalek::VerifyingKey;
+use lienthong_domain::PersonalId;
+use lienthong_proto::audit::v1 as pb;
+use pb::audit_service_server::AuditService;
+use std::pin::Pin;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// The reviewers' service.
+#[derive(Clone)]
+pub struct Audits {
+    environment: Environment,
+    auditor: Auditor,
+    key: VerifyingKey,
+}
+
+impl Audits {
+    pub fn new(environment: Environment, auditor: Auditor, key: VerifyingKey) -> Self {
+        Self {
+            environment,
+            auditor,
+            key,
+        }
+    }
+
+    /// Only approved units' auditors.
+    fn admit<T>(&self, request: &Request<T>) -> Result<AuditSlot, Status> {
+        let slot = request
+            .extensions()
+            .get::<AuditSlot>()
+            .cloned()
+            .unwrap_or_default();
+        let refuse = |r: Refusal| {
+            slot.note(|f| f.refusal = Some(r.clone()));
+            r.to_status()
+        };
+        let caller = request.extensions().get::<Caller>().cloned();
+        let officer = request.extensions().get::<Officer>().cloned();
+        let (Some(caller), Some(officer)) = (caller, officer) else {
+            return Err(refuse(Refusal::Internal(
+                "audit call without the pipeline".into(),
+            )));
+        };
+        policy::unit_approved(self.environment, &caller.unit).map_err(refuse)?;
+        if !officer.roles.contains(&Role::Auditor) {
+            return Err(refuse(Refusal::RoleNotAllowed {
+                procedure: "audit review".into(),
+                roles: "auditor".into(),
+            }));
+        }
+        slot.note(|f| f.purpose = "audit_review".into());
+        Ok(slot)
+    }
+}
+
+fn ts(us: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+fn us(t: &prost_types::Timestamp) -> i64 {
+    t.seconds * 1_000_000 + i64::from(t.nanos) / 1000
+}
+
+/// A record on the wire.
+pub fn record_to_pb(r: &Record) -> pb::AuditRecord {
+    let e = &r.entry;
+    pb::AuditRecord {
+        chain_id: r.chain_id.clone(),
+        sequence: r.sequence,
+        time: Some(ts(e.time_us)),
+        request_id: e.request_id.clone(),
+        unit_code: e.unit_code.clone(),
+        cert_fingerprint: e.cert_fingerprint.clone(),
+        peer_address: e.peer_address.clone(),
+        officer_code: e.officer_code.clone(),
+        roles: e.roles.clone(),
+        method: e.method.clone(),
+        procedure_code: e.procedure_code.clone(),
+        dossier_id: e.dossier_id.clone(),
+        purpose: e.purpose.clone(),
+        citizen_pseudonym: e.citizen_pseudonym.clone(),
+        citizen_masked_id: e.citizen_masked_id.clone(),
+        fields_disclosed: e.fields_disclosed.clone(),
+        outcome: Some(pb::Outcome {
+            code: e.outcome_code,
+            reason: e.outcome_reason.clone(),
+            message: e.outcome_message.clone(),
+        }),
+        latency_us: e.latency_us,
+        prev_hash: r.prev_hash.to_vec(),
+        hash: r.hash.to_vec(),
+    }
+}
+
+/// A record from the wire (an export), for offline verification.
+pub fn record_from_pb(r: &pb::AuditRecord) -> Option<Record> {
+    let outcome = r.outcome.clone().unwrap_or_default();
+    Some(Record {
+        chain_id: r.chain_id.clone(),
+        sequence: r.sequence,
+        entry: super::record::Entry {
+            time_us: r.time.as_ref().map(us).unwrap_or(0),
+            request_id: r.request_id.clone(),
+            unit_code: r.unit_code.clone(),
+            cert_fingerprint: r.cert_fingerprint.clone(),
+            peer_address: r.peer_address.clone(),
+            officer_code: r.officer_code.clone(),
+            roles: r.roles.clone(),
+            method: r.method.clone(),
+            procedure_code: r.procedure_code.clone(),
+            dossier_id: r.dossier_id.clone(),
+            purpose: r.purpose.clone(),
+            citizen_pseudonym: r.citizen_pseudonym.clone(),
+            citizen_masked_id: r.citizen_masked_id.clone(),
+            fields_disclosed: r.fields_disclosed.clone(),
+            outcome_code: outcome.code,
+            outcome_reason: outcome.reason,
+            outcome_message: outcome.message,
+            latency_us: r.latency_us,
+        },
+        prev_hash: r.prev_hash.as_slice().try_into().ok()?,
+        hash: r.hash.as_slice().try_into().ok()?,
+    })
+}
+
+pub fn checkpoint_to_pb(c: &Checkpoint) -> pb::Checkpoint {
+    pb::Checkpoint {
+        chain_id: c.chain_id.clone(),
+        sequence: c.sequence,
+        record_hash: c.record_hash.to_vec(),
+        time: Some(ts(c.time_us)),
+        key_id: c.key_id.clone(),
+        signature: c.signature.to_vec(),
+    }
+}
+
+pub fn checkpoint_from_pb(c: &pb::Checkpoint) -> Option<Checkpoint> {
+    Some(Checkpoint {
+        chain_id: c.chain_id.clone(),
+        sequence: c.sequence,
+        record_hash: c.record_hash.as_slice().try_into().ok()?,
+        time_us: c.time.as_ref().map(us).unwrap_or(0),
+        key_id: c.key_id.clone(),
+        signature: c.signature.as_slice().try_into().ok()?,
+    })
+}
+
+type RecordStream = Pin<Box<dyn Stream<Item = Result<pb::AuditRecord, Status>> + Send>>;
+type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportChunk, Status>> + Send>>;
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    Refusal::Internal(e.to_string()).to_status()
+}
+
+#[tonic::async_trait]
+impl AuditService for Audits {
+    type QueryStream = RecordStream;
+
+    async fn query(
+        &self,
+        request: Request<pb::QueryRequest>,
+    ) -> Result<Response<RecordStream>, Status> {
+        let slot = self.admit(&request)?;
+        let q = request.into_inner();
+        let mut filter = Filter {
+            officer: q.officer_code,
+            unit: q.unit_code,
+            procedure: q.procedure_code,
+            reason: q.reason,
+            served: match pb::OutcomeFilter::try_from(q.outcome) {
+                Ok(pb::OutcomeFilter::Served) => Some(true),
+                Ok(pb::OutcomeFilter::Refused) => Some(false),
+                _ => None,
+            },
+            from_us: q.from.as_ref().map(us),
+            to_us: q.to.as_ref().map(us),
+            ..Filter::default()
+        };
+        if !q.personal_id.is_empty() {
+            let id = PersonalId::parse(&q.personal_id).map_err(|e| {
+                let r = Refusal::invalid("personal_id", e);
+                slot.note(|f| f.refusal = Some(r.clone()));
+                r.to_status()
+            })?;
+            filter.citizen_pseudonym = self.auditor.pseudonyms.of(&id);
+            slot.note(|f| f.subject = Some(Subject::Personal(id)));
+        }
+        let limit = match q.limit {
+            0 => 1000,
+            n => n.min(100_000) as usize,
+        };
+        let log = self.auditor.log.clone();
+        let records = tokio::task::spawn_blocking(move || log.query(&filter, limit))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        let items: Vec<Result<pb::AuditRecord, Status>> =
+            records.iter().map(|r| Ok(record_to_pb(r))).collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(items))))
+    }
+
+    async fn verify(
+        &self,
+        request: Request<pb::VerifyRequest>,
+    ) -> Result<Response<pb::VerifyResponse>, Status> {
+        self.admit(&request)?;
+        let q = request.into_inner();
+        let log = self.auditor.log.clone();
+        let opts = Options {
+            key: self.key,
+            from_genesis: true,
+            to_sequence: (q.to_sequence > 0).then_some(q.to_sequence),
+            anchor: None,
+        };
+        let report = tokio::task::spawn_blocking(move || -> Result<_, super::AuditError> {
+            Ok(verify::verify(log.frames()?, &opts))
+        })
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+        let (first_bad, problem) = report.first_bad.clone().unwrap_or((0, String::new()));
+        Ok(Response::new(pb::VerifyResponse {
+            ok: report.ok(),
+            records_checked: report.records_checked,
+            checkpoints_checked: report.checkpoints_checked,
+            first_bad_sequence: first_bad,
+            problem,
+        }))
+    }
+
+    async fn list_checkpoints(
+        &self,
+        request: Request<pb::ListCheckpointsRequest>,
+    ) -> Result<Response<pb::ListCheckpointsResponse>, Status> {
+        self.admit(&request)?;
+        let from = request.into_inner().from_sequence;
+        Ok(Response::new(pb::ListCheckpointsResponse {
+            checkpoints: self
+                .auditor
+                .log
+                .checkpoints(from)
+                .iter()
+                .map(checkpoint_to_pb)
+                .collect(),
+        }))
+    }
+
+    type ExportStream = ExportStream;
+
+    async fn export(
+        &self,
+        request: Request<pb::ExportRequest>,
+    ) -> Result<Response<ExportStream>, Status> {
+        self.admit(&request)?;
+        let q = request.into_inner();
+        let log = self.auditor.log.clone();
+        let chunks = tokio::task::spawn_blocking(
+            move || -> Result<Vec<pb::ExportChunk>, super::AuditError> {
+                // The range ends at the first checkpoint at or after its last record, so the export
+                // carries its own proof.
+                let want_to = (q.to_sequence > 0).then_some(q.to_sequence);
+                let cover = log
+                    .checkpoints(want_to.unwrap_or(0))
+                    .into_iter()
+                    .find(|c| want_to.is_none_or(|t| c.sequence >= t));
+                let cover = match (want_to, cover) {
+                    (None, _) => log.checkpoints(0).into_iter().last(),
+                    (Some(_), c) => c,
+                };
+                let end = cover.as_ref().map(|c| c.sequence).or(want_to);
+                let mut out = Vec::new();
+                for item in log.frames()? {
+                    let Ok((_, Item::Record(r))) = item else {
+                        continue;
+                    };
+                    if r.sequence < q.from_sequence {
+                        continue;
+                    }
+                    if end.is_some_and(|e| r.sequence > e) {
+                        break;
+                    }
+                    out.push(pb::ExportChunk {
+                        item: Some(pb::export_chunk::Item::Record(record_to_pb(&r))),
+                    });
+                }
+                if let Some(c) = cover {
+                    out.push(pb::ExportChunk {
+                        item: Some(pb::export_chunk::Item::Checkpoint(checkpoint_to_pb(&c))),
+                    });
+                }
+                Ok(out)
+            },
+        )
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+        Ok(Response::new(Box::pin(tokio_stream::iter(
+            chunks.into_iter().map(Ok),
+        ))))
+    }
+}
