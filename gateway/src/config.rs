@@ -781,6 +781,11 @@ issuers = [{ issuer = "x", algorithm = "HS256", public_key = "k.pem" }]
 [limits]
 per_second = 0
 burst = 10
+[audit]
+dir = "audit"
+chain_id = "gw 1"
+signing_key = "missing-signing.key"
+pseudonym_key = "missing-pseudonym.key"
 [[units]]
 code = "H42"
 name = "x"
@@ -811,6 +816,8 @@ officer_rate = { per_second = 1, burst = 1 }
             "units[0].code: \"H42\" is not a valid unit code",
             "units[1] (000.00.00.H42).procedures: 9.999999 is not in the catalog",
             "units[1] (000.00.00.H42).rate.burst: must be at least 1",
+            "audit.chain_id: \"gw 1\" must be",
+            "audit.signing_key: cannot read",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
