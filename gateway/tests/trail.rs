@@ -1,0 +1,290 @@
+//! The trail on disk: each kind of tampering is found and the first bad sequence named; a torn
+//! last record is cut at start, damage in the middle stops the start with the sequence and byte.
+#![allow(clippy::unwrap_used)]
+
+use ed25519_dalek::SigningKey;
+use lienthong_gateway::audit::frame::{self, FrameReader, Item};
+use lienthong_gateway::audit::log::{AuditError, AuditLog, Settings, trail_path};
+use lienthong_gateway::audit::record::{Entry, Record};
+use lienthong_gateway::audit::verify::{Options, Report, verify};
+use std::io::BufReader;
+use std::path::Path;
+use std::time::Duration;
+
+fn key() -> SigningKey {
+    SigningKey::from_bytes(&[7; 32])
+}
+
+fn settings(dir: &Path) -> Settings {
+    Settings {
+        dir: dir.to_owned(),
+        chain_id: "gw-test".into(),
+        signing_key: key(),
+        checkpoint_every: 4,
+        checkpoint_interval: Duration::from_secs(3600),
+        max_batch: 3,
+    }
+}
+
+fn entry(i: u64) -> Entry {
+    Entry {
+        time_us: 1_795_000_000_000_000 + i as i64 * 1_000_000,
+        request_id: format!("r-{i}"),
+        unit_code: "000.00.00.H42".into(),
+        officer_code: format!("CB.H42.000{}", i % 3),
+        method: "/lienthong.gateway.v1.CitizenGateway/LookupCitizen".into(),
+        procedure_code: "1.004222".into(),
+        dossier_id: format!("D-{i}"),
+        citizen_pseudonym: format!("{:064x}", i % 5),
+        fields_disclosed: vec!["full_name".into()],
+        ..Entry::default()
+    }
+}
+
+/// A trail of `n` records (checkpoints every 4, and one at close).
+async fn trail(dir: &Path, n: u64) {
+    let log = AuditLog::open(settings(dir)).unwrap();
+    for i in 0..n {
+        let r = log.append(entry(i)).await.unwrap();
+        assert_eq!(r.sequence, i);
+    }
+    log.close().await;
+}
+
+fn items(path: &Path) -> Vec<Item> {
+    let file = std::fs::File::open(path).unwrap();
+    let len = file.metadata().unwrap().len();
+    FrameReader::new(BufReader::new(file), len)
+        .unwrap()
+        .map(|i| i.unwrap().1)
+        .collect()
+}
+
+fn write(path: &Path, items: &[Item]) {
+    let mut bytes = frame::MAGIC.to_vec();
+    for i in items {
+        bytes.extend(frame::encode(i));
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn check(path: &Path, anchor: Option<&Item>) -> Report {
+    let file = std::fs::File::open(path).unwrap();
+    let len = file.metadata().unwrap().len();
+    let opts = Options {
+        key: key().verifying_key(),
+        from_genesis: true,
+        to_sequence: None,
+        anchor: anchor.and_then(|a| match a {
+            Item::Checkpoint(c) => Some(c.clone()),
+            _ => None,
+        }),
+    };
+    verify(FrameReader::new(BufReader::new(file), len).unwrap(), &opts)
+}
+
+fn record_index(items: &[Item], seq: u64) -> usize {
+    items
+        .iter()
+        .position(|i| matches!(i, Item::Record(r) if r.sequence == seq))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_untouched_trail_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    trail(dir.path(), 10).await;
+    let path = trail_path(dir.path(), "gw-test");
+    let r = check(&path, None);
+    assert!(r.ok(), "{r:?}");
+    assert_eq!(r.records_checked, 10);
+    assert_eq!(r.checkpoints_checked, 3, "at 3, 7 and the closing one at 9");
+    assert_eq!(r.uncovered, 0);
+}
+
+#[tokio::test]
+async fn each_kind_of_tampering_names_the_first_bad_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    trail(dir.path(), 10).await;
+    let path = trail_path(dir.path(), "gw-test");
+    let original = items(&path);
+    let last_checkpoint = original.last().cloned();
+    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Item>)>, u64, &str)> = vec![
+        (
+            "edited",
+            Box::new(|v: &mut Vec<Item>| {
+                let i = record_index(v, 5);
+                if let Item::Record(r) = &mut v[i] {
+                    r.entry.officer_code = "CB.H42.9999".into();
+                }
+            }),
+            5,
+            "edited",
+        ),
+        (
+            "removed",
+            Box::new(|v: &mut Vec<Item>| {
+                let i = record_index(v, 5);
+                v.remove(i);
+            }),
+            5,
+            "removed",
+        ),
+        (
+            "reordered",
+            Box::new(|v: &mut Vec<Item>| {
+                let (a, b) = (record_index(v, 5), record_index(v, 6));
+                v.swap(a, b);
+            }),
+            5,
+            "",
+        ),
+        (
+            "inserted (a forged record with the next sequence and a valid hash)",
+            Box::new(|v: &mut Vec<Item>| {
+                let i = record_index(v, 5);
+                let Item::Record(prev) = &v[i - 1] else {
+                    panic!()
+                };
+                let forged = Record::seal("gw-test", 5, entry(99), prev.hash);
+                v.insert(i, Item::Record(forged));
+            }),
+            5,
+            "",
+        ),
+        (
+            "rewritten (every hash after the edit recomputed)",
+            Box::new(|v: &mut Vec<Item>| {
+                let mut prev = None;
+                for item in v.iter_mut() {
+                    if let Item::Record(r) = item {
+                        if r.sequence == 5 {
+                            r.entry.dossier_id = "FORGED".into();
+                        }
+                        if let Some(p) = prev {
+                            r.prev_hash = p;
+                        }
+                        r.hash = r.recompute();
+                        prev = Some(r.hash);
+                    }
+                }
+            }),
+            4,
+            "rewritten",
+        ),
+    ];
+    for (what, tamper, first_bad, says) in cases {
+        let mut v = original.clone();
+        tamper(&mut v);
+        write(&path, &v);
+        let r = check(&path, None);
+        let (seq, problem) = r
+            .first_bad
+            .clone()
+            .unwrap_or_else(|| panic!("{what}: not detected"));
+        assert_eq!(seq, first_bad, "{what}: {problem}");
+        assert!(problem.contains(says), "{what}: {problem}");
+    }
+
+    // Truncated at a frame boundary, closing checkpoint included: only an anchor (a checkpoint
+    // the reviewer kept, e.g. from ListCheckpoints or an export) shows what is missing.
+    let mut v = original.clone();
+    let cut = record_index(&v, 8);
+    v.truncate(cut);
+    write(&path, &v);
+    assert!(
+        check(&path, None).ok(),
+        "a prefix of a trail is a valid trail"
+    );
+    let r = check(&path, last_checkpoint.as_ref());
+    let (seq, problem) = r.first_bad.unwrap();
+    assert_eq!(seq, 8, "{problem}");
+    assert!(problem.contains("truncated"), "{problem}");
+
+    // Bytes changed in place without fixing the checksum.
+    write(&path, &original);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+    let r = check(&path, None);
+    assert!(r.first_bad.is_some());
+}
+
+#[tokio::test]
+async fn a_torn_last_record_is_cut_and_the_chain_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    trail(dir.path(), 6).await;
+    let path = trail_path(dir.path(), "gw-test");
+    let whole = std::fs::read(&path).unwrap();
+    // Half a record at the end, as a crash mid-write leaves it.
+    let half = frame::encode(&Item::Record(Record::seal("gw-test", 6, entry(6), [0; 32])));
+    let mut torn = whole.clone();
+    torn.extend_from_slice(&half[..half.len() / 2]);
+    std::fs::write(&path, &torn).unwrap();
+    let log = AuditLog::open(settings(dir.path())).unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap().len(),
+        whole.len(),
+        "torn tail cut"
+    );
+    let r = log.append(entry(6)).await.unwrap();
+    assert_eq!(r.sequence, 6);
+    log.close().await;
+    assert!(check(&path, None).ok());
+}
+
+#[tokio::test]
+async fn damage_in_the_middle_stops_the_start_and_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    trail(dir.path(), 6).await;
+    let path = trail_path(dir.path(), "gw-test");
+    let mut v = items(&path);
+    let i = record_index(&v, 2);
+    if let Item::Record(r) = &mut v[i] {
+        r.entry.fields_disclosed.push("phone".into());
+    }
+    write(&path, &v);
+    let before = std::fs::read(&path).unwrap();
+    match AuditLog::open(settings(dir.path())) {
+        Err(AuditError::Inconsistent { sequence, .. }) => assert_eq!(sequence, 2),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a damaged trail was opened"),
+    }
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the trail is left as it was"
+    );
+}
+
+#[tokio::test]
+async fn indexes_are_rebuilt_when_missing_and_answer_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    trail(dir.path(), 12).await;
+    std::fs::remove_dir_all(dir.path().join("index.sled")).unwrap();
+    let log = AuditLog::open(settings(dir.path())).unwrap();
+    let filter = lienthong_gateway::audit::index::Filter {
+        citizen_pseudonym: format!("{:064x}", 2),
+        ..Default::default()
+    };
+    let found: Vec<u64> = log
+        .query(&filter, 100)
+        .unwrap()
+        .iter()
+        .map(|r| r.sequence)
+        .collect();
+    assert_eq!(found, [2, 7]);
+    let by_officer = lienthong_gateway::audit::index::Filter {
+        officer: "CB.H42.0001".into(),
+        ..Default::default()
+    };
+    let found: Vec<u64> = log
+        .query(&by_officer, 2)
+        .unwrap()
+        .iter()
+        .map(|r| r.sequence)
+        .collect();
+    assert_eq!(found, [1, 4], "oldest first, limited");
+    log.close().await;
+}
