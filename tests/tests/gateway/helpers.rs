@@ -23,10 +23,19 @@ pub struct TestEnv {
     pub clock: FakeRelativeClock,
     pub dir: tempfile::TempDir,
     _stop: Vec<tokio::sync::oneshot::Sender<()>>,
+    gateway: Option<tokio::task::JoinHandle<Result<(), lienthong_gateway::AppError>>>,
 }
 
 /// Overrides of the development gateway configuration, as `KEY__SUB = value` pairs.
 pub async fn spawn_env_with(overrides: &[(&str, &str)]) -> TestEnv {
+    spawn_env_prepared(overrides, |_| {}).await
+}
+
+/// As `spawn_env_with`, running `prepare` on the environment directory before the gateway starts.
+pub async fn spawn_env_prepared(
+    overrides: &[(&str, &str)],
+    prepare: impl FnOnce(&std::path::Path),
+) -> TestEnv {
     let dir = tempfile::tempdir().unwrap();
     let (pki, _) = DevPki::ensure(dir.path()).unwrap();
     let store = mock_csdl::Store::open(&dir.path().join("csdl.sled")).unwrap();
@@ -50,6 +59,7 @@ pub async fn spawn_env_with(overrides: &[(&str, &str)]) -> TestEnv {
         let _ = rx.await;
     }));
     let config_file = ensure_gateway_config(dir.path()).unwrap();
+    prepare(dir.path());
     let mut env: Vec<(String, String)> = vec![
         (format!("{ENV_PREFIX}LISTEN"), "\"127.0.0.1:0\"".into()),
         (
@@ -67,7 +77,7 @@ pub async fn spawn_env_with(overrides: &[(&str, &str)]) -> TestEnv {
     let app = App::with_clock(config, clock.clone()).await.unwrap();
     let addr = app.local_addr();
     let (gw_stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
+    let gateway = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
     }));
     TestEnv {
@@ -76,6 +86,7 @@ pub async fn spawn_env_with(overrides: &[(&str, &str)]) -> TestEnv {
         clock,
         dir,
         _stop: vec![mock_stop, gw_stop],
+        gateway: Some(gateway),
     }
 }
 
@@ -90,6 +101,20 @@ fn unit_of(officer: &str) -> &'static sample::SampleUnit {
 }
 
 impl TestEnv {
+    /// Stops the gateway gracefully and waits until it has finished (closing checkpoint signed);
+    /// the directory stays.
+    pub async fn shutdown(&mut self) {
+        self._stop.clear();
+        if let Some(g) = self.gateway.take() {
+            g.await.unwrap().unwrap();
+        }
+    }
+
+    /// The gateway's trail file (development config: audit/gw-dev-1.trail).
+    pub fn trail(&self) -> std::path::PathBuf {
+        self.dir.path().join("audit").join("gw-dev-1.trail")
+    }
+
     pub fn unit_cert(&self, unit_key: &str) -> CertFiles {
         self.pki.unit(sample::unit(unit_key).unwrap())
     }

@@ -2,6 +2,7 @@
 //! TLS, driven by a client written against the proto alone.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod helpers;
 mod procedures;
 mod refusals;

@@ -1,0 +1,365 @@
+//! The audit trail end to end: receipts on every reply, a record for every refusal, a reviewer
+//! finding a citizen's accesses by personal ID, auditors only, exports that verify offline, and
+//! no data when the trail cannot be written.
+
+use crate::helpers::*;
+use audit::audit_service_client::AuditServiceClient;
+use lienthong_devtool::tokens::TokenSpec;
+use lienthong_gateway::audit::frame::{FrameError, FrameReader, Item};
+use lienthong_gateway::audit::service::{checkpoint_from_pb, record_from_pb};
+use lienthong_gateway::audit::verify::{Options, verify as verify_trail};
+use lienthong_proto::audit::v1 as audit;
+use lienthong_proto::gateway::v1 as pb;
+use std::collections::BTreeSet;
+use tonic::Code;
+use tonic::transport::Channel;
+
+fn public_key(env: &TestEnv) -> ed25519_dalek::VerifyingKey {
+    use ed25519_dalek::pkcs8::DecodePublicKey;
+    let pem = std::fs::read_to_string(&env.pki.audit_signing.public_key).unwrap();
+    ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).unwrap()
+}
+
+async fn auditor(env: &TestEnv) -> (AuditServiceClient<Channel>, String) {
+    let channel = env.channel(Some(&env.unit_cert("ha-tinh"))).await;
+    (AuditServiceClient::new(channel), env.token("CB.H42.KT01"))
+}
+
+async fn query(
+    client: &mut AuditServiceClient<Channel>,
+    token: &str,
+    q: audit::QueryRequest,
+) -> Vec<audit::AuditRecord> {
+    let mut stream = client.query(authed(token, q)).await.unwrap().into_inner();
+    let mut out = Vec::new();
+    while let Some(r) = stream.message().await.unwrap() {
+        out.push(r);
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_reply_carries_its_receipt() {
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let ok = s
+        .client
+        .lookup_citizen(authed(
+            &s.token,
+            lookup("1.004222", persona("complete-adult")),
+        ))
+        .await
+        .unwrap();
+    let md = ok.metadata();
+    assert_eq!(md.get("x-audit-chain").unwrap(), "gw-dev-1");
+    let first: u64 = md
+        .get("x-audit-sequence")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(md.get("x-audit-hash").unwrap().to_str().unwrap().len(), 64);
+    let refused = s
+        .client
+        .lookup_citizen(authed(
+            &s.token,
+            lookup("2.000488", persona("complete-adult")),
+        ))
+        .await
+        .unwrap_err();
+    let seq: u64 = refused
+        .metadata()
+        .get("x-audit-sequence")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(seq, first + 1);
+}
+
+#[tokio::test]
+async fn refusals_of_every_kind_are_recorded_and_a_reviewer_finds_a_citizens_accesses() {
+    let env = spawn_env_with(&[("UPSTREAM__TIMEOUT_MS", "300")]).await;
+    let adult = persona("complete-adult");
+    let mut h42 = env.officer("CB.H42.0001").await;
+    // Served.
+    h42.client
+        .lookup_citizen(authed(&h42.token, lookup("1.004222", adult)))
+        .await
+        .unwrap();
+    // Refused in each step of the pipeline.
+    let mut no_cert =
+        pb::citizen_gateway_client::CitizenGatewayClient::new(env.channel(None).await);
+    let _ = no_cert
+        .lookup_citizen(authed(&h42.token, lookup("1.004222", adult)))
+        .await
+        .unwrap_err();
+    let _ = h42
+        .client
+        .lookup_citizen(authed("junk", lookup("1.004222", adult)))
+        .await
+        .unwrap_err();
+    let thanh_hoa_token = env.token_with("CB.H42.0001", |t| TokenSpec {
+        unit: "000.00.00.H56".into(),
+        ..t
+    });
+    let _ = h42
+        .client
+        .lookup_citizen(authed(&thanh_hoa_token, lookup("1.004222", adult)))
+        .await
+        .unwrap_err();
+    let _ = h42
+        .client
+        .lookup_citizen(authed(&h42.token, lookup("2.000488", adult)))
+        .await
+        .unwrap_err();
+    let mut too_much = lookup("1.000656", adult);
+    too_much.fields = vec!["phone".into()];
+    let _ = h42
+        .client
+        .lookup_citizen(authed(&h42.token, too_much))
+        .await
+        .unwrap_err();
+    let _ = h42
+        .client
+        .lookup_citizen(authed(
+            &h42.token,
+            lookup("1.004222", persona("chaos-fail")),
+        ))
+        .await
+        .unwrap_err();
+    let mut no_dossier = lookup("1.004222", adult);
+    no_dossier.context.as_mut().unwrap().dossier_id.clear();
+    let _ = h42
+        .client
+        .lookup_citizen(authed(&h42.token, no_dossier))
+        .await
+        .unwrap_err();
+    let mut pending = env.officer("CB.P01.0001").await;
+    let _ = pending
+        .client
+        .lookup_citizen(authed(&pending.token, lookup("1.004222", adult)))
+        .await
+        .unwrap_err();
+    // Rate limited: the commune officer's burst is 5.
+    let mut commune = env.officer("CB.XTS.0001").await;
+    let mut limited = false;
+    for _ in 0..7 {
+        if let Err(s) = commune
+            .client
+            .lookup_citizen(authed(&commune.token, lookup("1.004227", adult)))
+            .await
+        {
+            limited |= s.code() == Code::ResourceExhausted;
+        }
+    }
+    assert!(limited);
+
+    let (mut client, token) = auditor(&env).await;
+    let refused = query(
+        &mut client,
+        &token,
+        audit::QueryRequest {
+            outcome: audit::OutcomeFilter::Refused as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    let reasons: BTreeSet<&str> = refused
+        .iter()
+        .map(|r| r.outcome.as_ref().unwrap().reason.as_str())
+        .collect();
+    for expected in [
+        "NO_CLIENT_CERTIFICATE",
+        "BAD_TOKEN",
+        "UNIT_MISMATCH",
+        "ROLE_NOT_ALLOWED",
+        "FIELD_NOT_ALLOWED",
+        "UPSTREAM_UNAVAILABLE",
+        "INVALID_ARGUMENT",
+        "UNIT_NOT_APPROVED",
+        "RATE_LIMITED",
+    ] {
+        assert!(
+            reasons.contains(expected),
+            "no {expected} record in {reasons:?}"
+        );
+    }
+    let no_dossier = refused
+        .iter()
+        .find(|r| r.outcome.as_ref().unwrap().reason == "INVALID_ARGUMENT")
+        .unwrap();
+    assert_eq!(no_dossier.dossier_id, "");
+    assert_eq!(no_dossier.officer_code, "CB.H42.0001");
+
+    // Who looked at this citizen, when and why: by personal ID (the server hashes it).
+    let accesses = query(
+        &mut client,
+        &token,
+        audit::QueryRequest {
+            personal_id: adult.into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(accesses.len() >= 5, "{}", accesses.len());
+    let served: Vec<_> = accesses
+        .iter()
+        .filter(|r| r.outcome.as_ref().unwrap().code == 0)
+        .collect();
+    assert_eq!(
+        served.len(),
+        1 + 5,
+        "the lookup and the commune officer's five"
+    );
+    let first = served[0];
+    assert_eq!(first.officer_code, "CB.H42.0001");
+    assert_eq!(first.unit_code, "000.00.00.H42");
+    assert_eq!(first.procedure_code, "1.004222");
+    assert_eq!(first.dossier_id, "H42.01-251123-0001");
+    assert_eq!(first.citizen_masked_id, "042•••••••005");
+    assert_eq!(first.cert_fingerprint.len(), 64);
+    assert!(first.fields_disclosed.contains(&"full_name".to_owned()));
+    assert!(!first.peer_address.is_empty());
+    for r in &accesses {
+        assert!(
+            !format!("{r:?}").contains(adult),
+            "a full personal ID in the trail"
+        );
+    }
+
+    // The reviewer's own query is on the trail too, with the citizen it was about.
+    let own = query(
+        &mut client,
+        &token,
+        audit::QueryRequest {
+            officer_code: "CB.H42.KT01".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(own.iter().any(|r| r.method.ends_with("AuditService/Query")
+        && r.citizen_pseudonym == first.citizen_pseudonym));
+
+    // Verify, checkpoints, export, and the export checked offline with the public key.
+    let v = client
+        .verify(authed(&token, audit::VerifyRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.ok, "{v:?}");
+    assert!(v.records_checked >= 15);
+    let mut export = client
+        .export(authed(&token, audit::ExportRequest::default()))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut items: Vec<Result<(u64, Item), FrameError>> = Vec::new();
+    while let Some(chunk) = export.message().await.unwrap() {
+        items.push(Ok((
+            0,
+            match chunk.item.unwrap() {
+                audit::export_chunk::Item::Record(r) => Item::Record(record_from_pb(&r).unwrap()),
+                audit::export_chunk::Item::Checkpoint(c) => {
+                    Item::Checkpoint(checkpoint_from_pb(&c).unwrap())
+                }
+            },
+        )));
+    }
+    // No checkpoint yet (1,000 records or 60 s): the export says so by ending without one.
+    let opts = Options {
+        key: public_key(&env),
+        from_genesis: true,
+        to_sequence: None,
+        anchor: None,
+    };
+    let report = verify_trail(items, &opts);
+    assert!(report.ok(), "{report:?}");
+}
+
+#[tokio::test]
+async fn only_auditors_read_the_trail() {
+    let env = spawn_env().await;
+    let channel = env.channel(Some(&env.unit_cert("ha-tinh"))).await;
+    let mut client = AuditServiceClient::new(channel);
+    let s = client
+        .query(authed(
+            &env.token("CB.H42.0002"),
+            audit::QueryRequest::default(),
+        ))
+        .await
+        .unwrap_err();
+    assert_refused(&s, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    let s = client
+        .query(tonic::Request::new(audit::QueryRequest::default()))
+        .await
+        .unwrap_err();
+    assert_refused(&s, Code::Unauthenticated, "MISSING_TOKEN");
+}
+
+#[tokio::test]
+async fn the_trail_on_disk_verifies_with_the_public_key_after_shutdown() {
+    let mut env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    for _ in 0..3 {
+        let claims = [("full_name", "Nguyễn Văn Hà")];
+        s.client
+            .verify_citizen(authed(
+                &s.token,
+                verify("1.004222", persona("similar-name"), &claims),
+            ))
+            .await
+            .unwrap();
+    }
+    env.shutdown().await;
+    let file = std::fs::File::open(env.trail()).unwrap();
+    let len = file.metadata().unwrap().len();
+    let frames = FrameReader::new(std::io::BufReader::new(file), len).unwrap();
+    let opts = Options {
+        key: public_key(&env),
+        from_genesis: true,
+        to_sequence: None,
+        anchor: None,
+    };
+    let report = verify_trail(frames, &opts);
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.records_checked, 3);
+    assert_eq!(report.checkpoints_checked, 1, "the closing checkpoint");
+    assert_eq!(report.uncovered, 0);
+}
+
+#[tokio::test]
+async fn with_a_full_disk_nothing_is_served() {
+    // The trail is /dev/full: every write fails with ENOSPC, as on a full disk.
+    let env = spawn_env_prepared(&[], |dir| {
+        let audit = dir.join("audit");
+        std::fs::create_dir_all(&audit).unwrap();
+        std::os::unix::fs::symlink("/dev/full", audit.join("gw-dev-1.trail")).unwrap();
+    })
+    .await;
+    let mut s = env.officer("CB.H42.0001").await;
+    for _ in 0..2 {
+        let e = s
+            .client
+            .lookup_citizen(authed(
+                &s.token,
+                lookup("1.004222", persona("complete-adult")),
+            ))
+            .await
+            .unwrap_err();
+        assert_refused(&e, Code::Unavailable, "AUDIT_UNAVAILABLE");
+        assert!(!e.message().contains("Trần"), "{}", e.message());
+    }
+    // Refusals too: nothing is answered without its record.
+    let e = s
+        .client
+        .lookup_citizen(authed(
+            "junk",
+            lookup("1.004222", persona("complete-adult")),
+        ))
+        .await
+        .unwrap_err();
+    assert_refused(&e, Code::Unavailable, "AUDIT_UNAVAILABLE");
+}
