@@ -43,6 +43,8 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(addr = %app.local_addr(), environment = environment.as_str(), "gateway listening");
+    // For scripts and supervisors: the one line that says where it listens.
+    println!("lienthong-gateway listening on {}", app.local_addr());
     tokio::spawn(reload_on_sighup(args.config.clone(), app.authn()));
     match app.run_until_stopped(stop_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
