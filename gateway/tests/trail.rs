@@ -109,7 +109,8 @@ async fn each_kind_of_tampering_names_the_first_bad_sequence() {
     let path = trail_path(dir.path(), "gw-test");
     let original = items(&path);
     let last_checkpoint = original.last().cloned();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Item>)>, u64, &str)> = vec![
+    type Tamper = Box<dyn Fn(&mut Vec<Item>)>;
+    let cases: Vec<(&str, Tamper, u64, &str)> = vec![
         (
             "edited",
             Box::new(|v: &mut Vec<Item>| {

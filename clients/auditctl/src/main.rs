@@ -1,0 +1,564 @@
+//! `auditctl`: the security reviewer's tool. `query`, `export` and `checkpoints` talk to the
+//! gateway's AuditService (auditor role); `verify` and `report` work offline on trail files or
+//! exports, with only the public key.
+
+mod json;
+mod report;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::pkcs8::DecodePublicKey;
+use lienthong_devtool::client::mtls_channel;
+use lienthong_devtool::env::DevPki;
+use lienthong_devtool::pki::CertFiles;
+use lienthong_devtool::sample;
+use lienthong_devtool::tokens::{TokenSpec, mint};
+use lienthong_gateway::audit::frame::{FrameError, FrameReader, Item};
+use lienthong_gateway::audit::record::Record;
+use lienthong_gateway::audit::service::{checkpoint_from_pb, record_from_pb};
+use lienthong_gateway::audit::verify::{Options, verify};
+use lienthong_proto::audit::v1 as pb;
+use pb::audit_service_client::AuditServiceClient;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tonic::transport::Channel;
+
+#[derive(Parser)]
+#[command(
+    name = "auditctl",
+    version,
+    about = "Liên Thông audit trail: query, verify, export, report"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How to reach the gateway's AuditService as an auditor.
+#[derive(clap::Args)]
+struct Connect {
+    #[arg(long, default_value = "https://127.0.0.1:50051")]
+    endpoint: String,
+    /// CA certificate of the gateway (PEM).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Your unit's client certificate and key (PEM).
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// A file holding your officer token (auditor role).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Development: take the CA and certificate from this `lienthong-dev` directory and mint a
+    /// token for `--as-officer`.
+    #[arg(long)]
+    dev_dir: Option<PathBuf>,
+    /// Development: the sample auditor to act as.
+    #[arg(long, default_value = "CB.H42.KT01")]
+    as_officer: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutcomeArg {
+    Any,
+    Served,
+    Refused,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Records matching filters, oldest first.
+    Query {
+        #[command(flatten)]
+        connect: Connect,
+        #[arg(long)]
+        officer: Option<String>,
+        #[arg(long)]
+        unit: Option<String>,
+        /// A citizen's personal ID: the gateway turns it into the pseudonym (and records your query).
+        #[arg(long)]
+        personal_id: Option<String>,
+        #[arg(long)]
+        procedure: Option<String>,
+        #[arg(long, value_enum, default_value = "any")]
+        outcome: OutcomeArg,
+        #[arg(long)]
+        reason: Option<String>,
+        /// From this local date/time (UTC+7), "2026-11-23" or "2026-11-23T08:00".
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this local date/time (exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Check a trail file or an export offline: hashes, links, sequence, checkpoint signatures.
+    Verify {
+        /// A trail file (`<chain>.trail`).
+        #[arg(long, conflicts_with = "export")]
+        trail: Option<PathBuf>,
+        /// An export (JSON lines from `auditctl export`).
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// The gateway's checkpoint public key (PEM).
+        #[arg(long)]
+        public_key: PathBuf,
+        /// A checkpoint kept earlier (JSON, from `checkpoints --save`): the trail must reach it.
+        #[arg(long)]
+        anchor: Option<PathBuf>,
+    },
+    /// Export a range with the checkpoint that covers it, as JSON lines.
+    Export {
+        #[command(flatten)]
+        connect: Connect,
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Last sequence; 0 for everything covered by a checkpoint.
+        #[arg(long, default_value_t = 0)]
+        to: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The signed checkpoints; `--save` keeps the latest as an anchor for later checks.
+    Checkpoints {
+        #[command(flatten)]
+        connect: Connect,
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
+    /// Misuse signals from a trail file or an export.
+    Report {
+        #[arg(long, conflicts_with = "export")]
+        trail: Option<PathBuf>,
+        #[arg(long)]
+        export: Option<PathBuf>,
+        #[arg(long, default_value_t = 30)]
+        dormant_days: i64,
+        #[arg(long, default_value_t = 10)]
+        burst_count: usize,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("auditctl: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("auditctl: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn connect(c: &Connect) -> Result<(AuditServiceClient<Channel>, String), Error> {
+    let (ca, identity, token) = if let Some(dir) = &c.dev_dir {
+        let pki = DevPki::layout(dir);
+        let officer =
+            sample::officer(&c.as_officer).ok_or("--as-officer is not a sample officer")?;
+        let unit = sample::unit(officer.unit).ok_or("sample table inconsistent")?;
+        let cert = pki.unit(unit);
+        let spec =
+            TokenSpec::new(officer.code, unit.code, officer.roles).bound_to_file(&cert.cert)?;
+        (pki.ca.clone(), cert, mint(&pki.issuer.key, &spec)?)
+    } else {
+        let need = |o: &Option<PathBuf>, what: &str| {
+            o.clone().ok_or_else(|| {
+                format!("give --{what} (or --dev-dir for a development environment)")
+            })
+        };
+        let token = std::fs::read_to_string(need(&c.token_file, "token-file")?)?;
+        (
+            need(&c.ca, "ca")?,
+            CertFiles {
+                cert: need(&c.cert, "cert")?,
+                key: need(&c.key, "key")?,
+            },
+            token.trim().to_owned(),
+        )
+    };
+    let channel = mtls_channel(&c.endpoint, &ca, Some(&identity)).await?;
+    Ok((AuditServiceClient::new(channel), token))
+}
+
+fn authed<T>(token: &str, m: T) -> Result<tonic::Request<T>, Error> {
+    let mut r = tonic::Request::new(m);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(r)
+}
+
+fn refused(s: tonic::Status) -> Error {
+    lienthong_devtool::call::describe(&s).into()
+}
+
+/// "2026-11-23" or "2026-11-23T08:00", local time (UTC+7) → microseconds since the epoch.
+fn parse_local(s: &str) -> Result<prost_types::Timestamp, Error> {
+    let (date, time) = s.split_once('T').unwrap_or((s, "00:00"));
+    let d: Vec<i64> = date.split('-').map(str::parse).collect::<Result<_, _>>()?;
+    let t: Vec<i64> = time.split(':').map(str::parse).collect::<Result<_, _>>()?;
+    let ([y, m, dd], [h, min]) = (d.as_slice(), t.as_slice()) else {
+        return Err(format!("{s:?}: use 2026-11-23 or 2026-11-23T08:00").into());
+    };
+    let days = lienthong_domain::date::days_from_civil(*y as i32, *m as u32, *dd as u32);
+    Ok(prost_types::Timestamp {
+        seconds: days * 86_400 + h * 3600 + min * 60 - 7 * 3600,
+        nanos: 0,
+    })
+}
+
+fn print_records(records: &[Record], format: Format) {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Jsonl => {
+            for r in records {
+                let _ = writeln!(out, "{}", json::record(r));
+            }
+        }
+        Format::Csv => {
+            let _ = writeln!(
+                out,
+                "sequence,time,officer,unit,peer,method,procedure,dossier,citizen,outcome,reason,fields"
+            );
+            let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            for r in records {
+                let e = &r.entry;
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{},{},{},{}",
+                    r.sequence,
+                    q(&report::local_time(e.time_us)),
+                    q(&e.officer_code),
+                    q(&e.unit_code),
+                    q(&e.peer_address),
+                    q(&e.method),
+                    q(&e.procedure_code),
+                    q(&e.dossier_id),
+                    q(&e.citizen_masked_id),
+                    e.outcome_code,
+                    q(&e.outcome_reason),
+                    q(&e.fields_disclosed.join(";"))
+                );
+            }
+        }
+        Format::Table => {
+            let _ = writeln!(
+                out,
+                "{:>6}  {:<25} {:<12} {:<14} {:<16} {:<11} {:<18} {:<14} outcome / fields",
+                "seq",
+                "time (UTC+7)",
+                "officer",
+                "unit",
+                "method",
+                "procedure",
+                "dossier",
+                "citizen"
+            );
+            for r in records {
+                let e = &r.entry;
+                let method = e.method.rsplit('/').next().unwrap_or_default();
+                let outcome = if e.outcome_code == 0 {
+                    format!("OK {}", e.fields_disclosed.join(","))
+                } else {
+                    format!("{} {}", e.outcome_code, e.outcome_reason)
+                };
+                let _ = writeln!(
+                    out,
+                    "{:>6}  {:<25} {:<12} {:<14} {:<16} {:<11} {:<18} {:<14} {}",
+                    r.sequence,
+                    report::local_time(e.time_us),
+                    e.officer_code,
+                    e.unit_code,
+                    method,
+                    e.procedure_code,
+                    e.dossier_id,
+                    e.citizen_masked_id,
+                    outcome
+                );
+            }
+        }
+    }
+}
+
+type Frames = Vec<Result<(u64, Item), FrameError>>;
+
+/// Frames from a trail file or an export.
+fn frames(trail: Option<&Path>, export: Option<&Path>) -> Result<(Frames, bool), Error> {
+    match (trail, export) {
+        (Some(t), _) => {
+            let file =
+                std::fs::File::open(t).map_err(|e| format!("cannot open {}: {e}", t.display()))?;
+            let len = file.metadata()?.len();
+            Ok((
+                FrameReader::new(BufReader::with_capacity(1 << 20, file), len)?.collect(),
+                true,
+            ))
+        }
+        (None, Some(x)) => {
+            let file =
+                std::fs::File::open(x).map_err(|e| format!("cannot open {}: {e}", x.display()))?;
+            let mut items = Vec::new();
+            for (n, line) in BufReader::new(file).lines().enumerate() {
+                let line = line?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let item = serde_json::from_str(&line)
+                    .ok()
+                    .and_then(|v| json::item_from(&v));
+                items.push(item.map(|i| (n as u64, i)).ok_or(FrameError {
+                    offset: n as u64 + 1,
+                    at_end: false,
+                    problem: format!("line {} is not a record or checkpoint", n + 1),
+                }));
+            }
+            Ok((items, false))
+        }
+        (None, None) => Err("give --trail or --export".into()),
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode, Error> {
+    match command {
+        Command::Query {
+            connect: c,
+            officer,
+            unit,
+            personal_id,
+            procedure,
+            outcome,
+            reason,
+            from,
+            to,
+            limit,
+            format,
+        } => {
+            let (mut client, token) = connect(&c).await?;
+            let req = pb::QueryRequest {
+                officer_code: officer.unwrap_or_default(),
+                unit_code: unit.unwrap_or_default(),
+                personal_id: personal_id.unwrap_or_default(),
+                procedure_code: procedure.unwrap_or_default(),
+                outcome: match outcome {
+                    OutcomeArg::Any => pb::OutcomeFilter::Any,
+                    OutcomeArg::Served => pb::OutcomeFilter::Served,
+                    OutcomeArg::Refused => pb::OutcomeFilter::Refused,
+                } as i32,
+                reason: reason.unwrap_or_default(),
+                from: from.as_deref().map(parse_local).transpose()?,
+                to: to.as_deref().map(parse_local).transpose()?,
+                limit,
+            };
+            let mut stream = client
+                .query(authed(&token, req)?)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let mut records = Vec::new();
+            while let Some(r) = stream.message().await.map_err(refused)? {
+                records.push(record_from_pb(&r).ok_or("the gateway sent a malformed record")?);
+            }
+            print_records(&records, format);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify {
+            trail,
+            export,
+            public_key,
+            anchor,
+        } => {
+            let pem = std::fs::read_to_string(&public_key)
+                .map_err(|e| format!("cannot read {}: {e}", public_key.display()))?;
+            let key = VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
+                format!("{} is not an Ed25519 public key: {e}", public_key.display())
+            })?;
+            let anchor = match anchor {
+                Some(p) => {
+                    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p)?)?;
+                    Some(
+                        json::checkpoint_from(&v)
+                            .ok_or_else(|| format!("{} is not a checkpoint", p.display()))?,
+                    )
+                }
+                None => None,
+            };
+            let started = std::time::Instant::now();
+            let (items, whole) = frames(trail.as_deref(), export.as_deref())?;
+            let report = verify(
+                items,
+                &Options {
+                    key,
+                    from_genesis: whole,
+                    to_sequence: None,
+                    anchor,
+                },
+            );
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{} records and {} checkpoints checked in {:.2} s ({:.0} records/s)",
+                report.records_checked,
+                report.checkpoints_checked,
+                secs,
+                report.records_checked as f64 / secs.max(1e-9)
+            );
+            if let Some((seq, hash)) = report.head {
+                println!(
+                    "head: sequence {seq}, hash {}",
+                    lienthong_gateway::audit::record::hex(&hash)
+                );
+            }
+            if report.uncovered > 0 {
+                println!(
+                    "note: the last {} record(s) are not yet covered by a signed checkpoint",
+                    report.uncovered
+                );
+            }
+            match report.first_bad {
+                None => {
+                    println!("OK: the chain holds and every checkpoint signature verifies");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some((seq, problem)) => {
+                    println!("BAD at sequence {seq}: {problem}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Export {
+            connect: c,
+            from,
+            to,
+            out,
+        } => {
+            let (mut client, token) = connect(&c).await?;
+            let mut stream = client
+                .export(authed(
+                    &token,
+                    pb::ExportRequest {
+                        from_sequence: from,
+                        to_sequence: to,
+                    },
+                )?)
+                .await
+                .map_err(refused)?
+                .into_inner();
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&out)?);
+            let (mut records, mut checkpoint) = (0u64, None);
+            while let Some(chunk) = stream.message().await.map_err(refused)? {
+                let item = match chunk.item {
+                    Some(pb::export_chunk::Item::Record(r)) => {
+                        records += 1;
+                        Item::Record(record_from_pb(&r).ok_or("malformed record")?)
+                    }
+                    Some(pb::export_chunk::Item::Checkpoint(c)) => {
+                        let c = checkpoint_from_pb(&c).ok_or("malformed checkpoint")?;
+                        checkpoint = Some(c.sequence);
+                        Item::Checkpoint(c)
+                    }
+                    None => continue,
+                };
+                writeln!(file, "{}", json::export_line(&item))?;
+            }
+            file.flush()?;
+            match checkpoint {
+                Some(seq) => println!(
+                    "exported {records} records to {}, covered by the checkpoint at {seq}",
+                    out.display()
+                ),
+                None => println!(
+                    "exported {records} records to {}; no checkpoint covers them yet",
+                    out.display()
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkpoints { connect: c, save } => {
+            let (mut client, token) = connect(&c).await?;
+            let list = client
+                .list_checkpoints(authed(&token, pb::ListCheckpointsRequest::default())?)
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .checkpoints;
+            for c in &list {
+                let c = checkpoint_from_pb(c).ok_or("malformed checkpoint")?;
+                println!(
+                    "{:>8}  {}  key {}  {}",
+                    c.sequence,
+                    report::local_time(c.time_us),
+                    c.key_id,
+                    lienthong_gateway::audit::record::hex(&c.record_hash)
+                );
+            }
+            if let Some(path) = save {
+                let last = list
+                    .last()
+                    .and_then(checkpoint_from_pb)
+                    .ok_or("no checkpoint to save yet")?;
+                std::fs::write(&path, json::checkpoint(&last).to_string())?;
+                println!(
+                    "saved the checkpoint at {} to {}",
+                    last.sequence,
+                    path.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            trail,
+            export,
+            dormant_days,
+            burst_count,
+            format,
+        } => {
+            let (items, _) = frames(trail.as_deref(), export.as_deref())?;
+            let records: Vec<Record> = items
+                .into_iter()
+                .filter_map(|i| match i {
+                    Ok((_, Item::Record(r))) => Some(r),
+                    _ => None,
+                })
+                .collect();
+            let thresholds = report::Thresholds {
+                dormant_days,
+                burst_count,
+                ..Default::default()
+            };
+            let signals = report::signals(&records, &thresholds);
+            match format {
+                Format::Table => print!("{}", report::render(&signals, records.len())),
+                Format::Jsonl | Format::Csv => {
+                    for s in &signals {
+                        println!(
+                            "{}",
+                            serde_json::json!({"kind": s.kind, "subject": s.subject, "detail": s.detail, "sequences": s.sequences})
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
