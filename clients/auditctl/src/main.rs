@@ -302,7 +302,7 @@ fn print_records(records: &[Record], format: Format) {
     }
 }
 
-type Frames = Vec<Result<(u64, Item), FrameError>>;
+type Frames = Box<dyn Iterator<Item = Result<(u64, Item), FrameError>>>;
 
 /// Frames from a trail file or an export.
 fn frames(trail: Option<&Path>, export: Option<&Path>) -> Result<(Frames, bool), Error> {
@@ -312,7 +312,10 @@ fn frames(trail: Option<&Path>, export: Option<&Path>) -> Result<(Frames, bool),
                 std::fs::File::open(t).map_err(|e| format!("cannot open {}: {e}", t.display()))?;
             let len = file.metadata()?.len();
             Ok((
-                FrameReader::new(BufReader::with_capacity(1 << 20, file), len)?.collect(),
+                Box::new(FrameReader::new(
+                    BufReader::with_capacity(1 << 20, file),
+                    len,
+                )?),
                 true,
             ))
         }
@@ -334,7 +337,7 @@ fn frames(trail: Option<&Path>, export: Option<&Path>) -> Result<(Frames, bool),
                     problem: format!("line {} is not a record or checkpoint", n + 1),
                 }));
             }
-            Ok((items, false))
+            Ok((Box::new(items.into_iter()), false))
         }
         (None, None) => Err("give --trail or --export".into()),
     }

@@ -364,6 +364,26 @@ fn print_connection_info(
         );
     }
     println!();
+    let dir = config_file.parent().unwrap_or(std::path::Path::new("."));
+    println!("  Audit trail (lienthong.audit.v1.AuditService, auditor role: CB.H42.KT01)");
+    println!(
+        "    trail             {}",
+        dir.join("audit/gw-dev-1.trail").display()
+    );
+    println!(
+        "    public key        {}   (verifies the checkpoints)",
+        pki.audit_signing.public_key.display()
+    );
+    println!(
+        "    query             cargo run -q -p lienthong-auditctl --bin auditctl -- query --dev-dir {} --personal-id 042188999005",
+        dir.display()
+    );
+    println!(
+        "    verify offline    cargo run -q -p lienthong-auditctl --bin auditctl -- verify --trail {} --public-key {}",
+        dir.join("audit/gw-dev-1.trail").display(),
+        pki.audit_signing.public_key.display()
+    );
+    println!();
     println!("  Mock population database (csdl.v1): https://{mock}");
     println!(
         "    population        {} citizens, seed {}{}",

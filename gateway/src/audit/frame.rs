@@ -70,6 +70,7 @@ pub struct FrameReader<R> {
     offset: u64,
     len: u64,
     done: bool,
+    buf: Vec<u8>,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -81,6 +82,7 @@ impl<R: Read> FrameReader<R> {
                 offset: 0,
                 len,
                 done: true,
+                buf: Vec::new(),
             });
         }
         let mut magic = [0u8; 8];
@@ -101,6 +103,7 @@ impl<R: Read> FrameReader<R> {
             offset: MAGIC.len() as u64,
             len,
             done: false,
+            buf: Vec::with_capacity(1024),
         })
     }
 
@@ -142,13 +145,17 @@ impl<R: Read> Iterator for FrameReader<R> {
         if total > remaining {
             return fail(self, true, "incomplete frame".into());
         }
-        let mut frame = vec![0u8; total as usize];
+        let mut frame = std::mem::take(&mut self.buf);
+        frame.clear();
+        frame.resize(total as usize, 0);
         frame[..5].copy_from_slice(&head);
         if let Err(e) = self.inner.read_exact(&mut frame[5..]) {
             return fail(self, true, format!("unreadable: {e}"));
         }
         let at_end = start + total == self.len;
-        match decode(&frame) {
+        let decoded = decode(&frame);
+        self.buf = frame;
+        match decoded {
             Ok(item) => {
                 self.offset = start + total;
                 Some(Ok((start, item)))

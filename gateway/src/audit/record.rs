@@ -51,19 +51,61 @@ pub struct Record {
     pub hash: Hash,
 }
 
-struct Encoder(Vec<u8>);
+/// Where canonical bytes go: a buffer, or straight into a hash.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
 
-impl Encoder {
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+struct Encoder<S>(S);
+
+impl<S: Sink> Encoder<S> {
     fn str(&mut self, s: &str) {
-        self.0.extend_from_slice(&(s.len() as u32).to_be_bytes());
-        self.0.extend_from_slice(s.as_bytes());
+        self.0.put(&(s.len() as u32).to_be_bytes());
+        self.0.put(s.as_bytes());
     }
     fn list(&mut self, l: &[String]) {
-        self.0.extend_from_slice(&(l.len() as u32).to_be_bytes());
+        self.0.put(&(l.len() as u32).to_be_bytes());
         for s in l {
             self.str(s);
         }
     }
+}
+
+/// Writes the canonical encoding of a record into a sink.
+fn encode_record<S: Sink>(w: &mut Encoder<S>, chain_id: &str, sequence: u64, e: &Entry) {
+    w.0.put(&[RECORD_VERSION]);
+    w.str(chain_id);
+    w.0.put(&sequence.to_be_bytes());
+    w.0.put(&e.time_us.to_be_bytes());
+    w.str(&e.request_id);
+    w.str(&e.unit_code);
+    w.str(&e.cert_fingerprint);
+    w.str(&e.peer_address);
+    w.str(&e.officer_code);
+    w.list(&e.roles);
+    w.str(&e.method);
+    w.str(&e.procedure_code);
+    w.str(&e.dossier_id);
+    w.str(&e.purpose);
+    w.str(&e.citizen_pseudonym);
+    w.str(&e.citizen_masked_id);
+    w.list(&e.fields_disclosed);
+    w.0.put(&e.outcome_code.to_be_bytes());
+    w.str(&e.outcome_reason);
+    w.str(&e.outcome_message);
+    w.0.put(&e.latency_us.to_be_bytes());
 }
 
 /// Reads a canonical encoding back.
@@ -105,28 +147,8 @@ impl Record {
     /// the entry's fields in declaration order; strings and lists length-prefixed (u32 BE),
     /// integers big-endian.
     pub fn canonical(chain_id: &str, sequence: u64, e: &Entry) -> Vec<u8> {
-        let mut w = Encoder(Vec::with_capacity(256));
-        w.0.push(RECORD_VERSION);
-        w.str(chain_id);
-        w.0.extend_from_slice(&sequence.to_be_bytes());
-        w.0.extend_from_slice(&e.time_us.to_be_bytes());
-        w.str(&e.request_id);
-        w.str(&e.unit_code);
-        w.str(&e.cert_fingerprint);
-        w.str(&e.peer_address);
-        w.str(&e.officer_code);
-        w.list(&e.roles);
-        w.str(&e.method);
-        w.str(&e.procedure_code);
-        w.str(&e.dossier_id);
-        w.str(&e.purpose);
-        w.str(&e.citizen_pseudonym);
-        w.str(&e.citizen_masked_id);
-        w.list(&e.fields_disclosed);
-        w.0.extend_from_slice(&e.outcome_code.to_be_bytes());
-        w.str(&e.outcome_reason);
-        w.str(&e.outcome_message);
-        w.0.extend_from_slice(&e.latency_us.to_be_bytes());
+        let mut w = Encoder(Vec::with_capacity(512));
+        encode_record(&mut w, chain_id, sequence, e);
         w.0
     }
 
@@ -152,12 +174,14 @@ impl Record {
         }
     }
 
-    /// The record's hash as recomputed from its contents.
+    /// The record's hash as recomputed from its contents (encoded straight into the hash).
     pub fn recompute(&self) -> Hash {
-        Self::chain_hash(
-            &self.prev_hash,
-            &Self::canonical(&self.chain_id, self.sequence, &self.entry),
-        )
+        let mut h = Sha256::new();
+        h.update([0x00]);
+        h.update(self.prev_hash);
+        let mut w = Encoder(h);
+        encode_record(&mut w, &self.chain_id, self.sequence, &self.entry);
+        w.0.finalize().into()
     }
 
     /// The stored form: canonical ‖ prev_hash ‖ hash.
@@ -239,11 +263,11 @@ impl Checkpoint {
     ) -> Vec<u8> {
         let mut w = Encoder(Vec::with_capacity(128));
         w.0.push(0x01);
-        w.0.extend_from_slice(CHECKPOINT_DOMAIN);
+        w.0.put(CHECKPOINT_DOMAIN);
         w.str(chain_id);
-        w.0.extend_from_slice(&sequence.to_be_bytes());
-        w.0.extend_from_slice(record_hash);
-        w.0.extend_from_slice(&time_us.to_be_bytes());
+        w.0.put(&sequence.to_be_bytes());
+        w.0.put(record_hash);
+        w.0.put(&time_us.to_be_bytes());
         w.str(key_id);
         w.0
     }
