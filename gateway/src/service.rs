@@ -87,6 +87,11 @@ fn refuse(slot: &AuditSlot, r: Refusal) -> Status {
     r.to_status()
 }
 
+/// A handler's result as the reply, its refusal noted for the audit record.
+fn answer<T>(slot: &AuditSlot, result: Result<T, Refusal>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(|r| refuse(slot, r))
+}
+
 fn note_subject(slot: &AuditSlot, key: &CitizenKey) {
     let subject = match key {
         CitizenKey::PersonalId(p) => Subject::Personal(p.clone()),
@@ -578,10 +583,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         request: Request<pb::LookupCitizenRequest>,
     ) -> Result<Response<pb::LookupCitizenResponse>, Status> {
         let slot = slot_of(&request);
-        self.lookup(&slot, request)
-            .await
-            .map(Response::new)
-            .map_err(|r| refuse(&slot, r))
+        answer(&slot, self.lookup(&slot, request).await)
     }
 
     async fn verify_citizen(
@@ -589,10 +591,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         request: Request<pb::VerifyCitizenRequest>,
     ) -> Result<Response<pb::VerifyCitizenResponse>, Status> {
         let slot = slot_of(&request);
-        self.verify(&slot, request)
-            .await
-            .map(Response::new)
-            .map_err(|r| refuse(&slot, r))
+        answer(&slot, self.verify(&slot, request).await)
     }
 
     async fn autofill_form(
@@ -600,10 +599,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         request: Request<pb::AutofillFormRequest>,
     ) -> Result<Response<pb::AutofillFormResponse>, Status> {
         let slot = slot_of(&request);
-        self.autofill(&slot, request)
-            .await
-            .map(Response::new)
-            .map_err(|r| refuse(&slot, r))
+        answer(&slot, self.autofill(&slot, request).await)
     }
 
     async fn get_household(
@@ -611,10 +607,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         request: Request<pb::GetHouseholdRequest>,
     ) -> Result<Response<pb::GetHouseholdResponse>, Status> {
         let slot = slot_of(&request);
-        self.household(&slot, request)
-            .await
-            .map(Response::new)
-            .map_err(|r| refuse(&slot, r))
+        answer(&slot, self.household(&slot, request).await)
     }
 
     type VerifyBatchStream = BatchStream;
@@ -774,8 +767,6 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         request: Request<pb::ListProceduresRequest>,
     ) -> Result<Response<pb::ListProceduresResponse>, Status> {
         let slot = slot_of(&request);
-        self.procedures(request)
-            .map(Response::new)
-            .map_err(|r| refuse(&slot, r))
+        answer(&slot, self.procedures(request))
     }
 }

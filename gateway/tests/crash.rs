@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use lienthong_devtool::call;
-use lienthong_devtool::env::{DevPki, bind_mock, ensure_gateway_config};
+use lienthong_devtool::env::{DevPki, ensure_gateway_config, spawn_mock};
 use lienthong_gateway::audit::frame::{FrameReader, Item};
 use lienthong_gateway::audit::record::hex;
-use lienthong_gateway::audit::verify::{Options, verify};
+use lienthong_gateway::audit::verify::{Options, public_key_from_pem, verify};
 use lienthong_proto::gateway::v1 as pb;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -15,6 +15,15 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+fn sequence_of(md: &tonic::metadata::MetadataMap) -> u64 {
+    md.get("x-audit-sequence")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
 
 /// Starts the gateway binary and returns it with the address it reports.
 fn start_gateway(config: &Path, upstream: &str) -> (Child, String) {
@@ -46,26 +55,8 @@ fn start_gateway(config: &Path, upstream: &str) -> (Child, String) {
 async fn a_killed_gateway_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     let (pki, _) = DevPki::ensure(dir.path()).unwrap();
-    let store = mock_csdl::Store::open(&dir.path().join("csdl.sled")).unwrap();
-    store
-        .generate(
-            mock_csdl::Spec {
-                seed: 3,
-                citizens: 100,
-                province: None,
-            },
-            false,
-            |_| {},
-        )
-        .unwrap();
-    let mock = bind_mock(store, &pki, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let upstream = format!("https://{}", mock.local_addr());
-    let (_stop_mock, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(mock.run_until_stopped(async {
-        let _ = rx.await;
-    }));
+    let mock = spawn_mock(dir.path(), &pki, 3, 100).await.unwrap();
+    let upstream = format!("https://{}", mock.addr);
     let config = ensure_gateway_config(dir.path()).unwrap();
 
     let (mut gateway, endpoint) = start_gateway(&config, &upstream);
@@ -87,13 +78,7 @@ async fn a_killed_gateway_loses_no_acknowledged_record() {
                 match caller.client.lookup_citizen(req).await {
                     Ok(reply) => {
                         let md = reply.metadata();
-                        let seq = md
-                            .get("x-audit-sequence")
-                            .unwrap()
-                            .to_str()
-                            .unwrap()
-                            .parse()
-                            .unwrap();
+                        let seq = sequence_of(md);
                         let hash = md.get("x-audit-hash").unwrap().to_str().unwrap().to_owned();
                         acked.lock().unwrap().insert(seq, hash);
                     }
@@ -131,14 +116,7 @@ async fn a_killed_gateway_loses_no_acknowledged_record() {
         }))
         .await
         .unwrap();
-    let after: u64 = reply
-        .metadata()
-        .get("x-audit-sequence")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let after = sequence_of(reply.metadata());
     assert!(after > *acked.keys().max().unwrap());
     gateway.kill().unwrap();
     gateway.wait().unwrap();
@@ -146,9 +124,8 @@ async fn a_killed_gateway_loses_no_acknowledged_record() {
     let trail = dir.path().join("audit/gw-dev-1.trail");
     let file = std::fs::File::open(&trail).unwrap();
     let len = file.metadata().unwrap().len();
-    let pem = std::fs::read_to_string(&pki.audit_signing.public_key).unwrap();
-    use ed25519_dalek::pkcs8::DecodePublicKey;
-    let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).unwrap();
+    let key = public_key_from_pem(&std::fs::read_to_string(&pki.audit_signing.public_key).unwrap())
+        .unwrap();
     let frames: Vec<_> = FrameReader::new(BufReader::new(file), len)
         .unwrap()
         .collect();

@@ -6,8 +6,6 @@ mod json;
 mod report;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ed25519_dalek::VerifyingKey;
-use ed25519_dalek::pkcs8::DecodePublicKey;
 use lienthong_devtool::client::mtls_channel;
 use lienthong_devtool::env::DevPki;
 use lienthong_devtool::pki::CertFiles;
@@ -16,7 +14,7 @@ use lienthong_devtool::tokens::{TokenSpec, mint};
 use lienthong_gateway::audit::frame::{FrameError, FrameReader, Item};
 use lienthong_gateway::audit::record::Record;
 use lienthong_gateway::audit::service::{checkpoint_from_pb, record_from_pb};
-use lienthong_gateway::audit::verify::{Options, verify};
+use lienthong_gateway::audit::verify::{Options, public_key_from_pem, verify};
 use lienthong_proto::audit::v1 as pb;
 use pb::audit_service_client::AuditServiceClient;
 use std::io::{BufRead, BufReader, Write};
@@ -394,9 +392,8 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
         } => {
             let pem = std::fs::read_to_string(&public_key)
                 .map_err(|e| format!("cannot read {}: {e}", public_key.display()))?;
-            let key = VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
-                format!("{} is not an Ed25519 public key: {e}", public_key.display())
-            })?;
+            let key =
+                public_key_from_pem(&pem).map_err(|e| format!("{}: {e}", public_key.display()))?;
             let anchor = match anchor {
                 Some(p) => {
                     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p)?)?;

@@ -3,9 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use lienthong_devtool::call;
-use lienthong_devtool::env::{DevPki, bind_gateway, bind_mock, ensure_gateway_config};
+use lienthong_devtool::env::{DevPki, bind_gateway, ensure_gateway_config, spawn_mock};
 use lienthong_proto::gateway::v1 as pb;
-use std::path::Path;
 use std::process::{Command, Output};
 
 fn auditctl(args: &[&str]) -> Output {
@@ -28,15 +27,8 @@ async fn a_reviewer_queries_exports_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (pki, _) = DevPki::ensure(d).unwrap();
-    let store = mock_csdl_store(d);
-    let mock = bind_mock(store, &pki, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let mock_addr = mock.local_addr();
-    let (_m, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(mock.run_until_stopped(async {
-        let _ = rx.await;
-    }));
+    let mock = spawn_mock(d, &pki, 2, 50).await.unwrap();
+    let mock_addr = mock.addr;
     let config = ensure_gateway_config(d).unwrap();
     let start = || async {
         let gateway = bind_gateway(&config, "127.0.0.1:0".parse().unwrap(), mock_addr)
@@ -158,20 +150,4 @@ async fn a_reviewer_queries_exports_and_verifies() {
     let v = verify(&["--trail", t]);
     assert_eq!(v.status.code(), Some(1), "{}", text(&v));
     assert!(text(&v).contains("BAD at sequence 1"), "{}", text(&v));
-}
-
-fn mock_csdl_store(d: &Path) -> mock_csdl::Store {
-    let store = mock_csdl::Store::open(&d.join("csdl.sled")).unwrap();
-    store
-        .generate(
-            mock_csdl::Spec {
-                seed: 2,
-                citizens: 50,
-                province: None,
-            },
-            false,
-            |_| {},
-        )
-        .unwrap();
-    store
 }

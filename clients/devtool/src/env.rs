@@ -225,3 +225,36 @@ pub async fn bind_gateway(
     let config = Config::load(config_file, env)?;
     Ok(App::build(config).await?)
 }
+
+/// A mock database serving in the background (tests and tools): a store of `citizens` generated
+/// with `seed` under `dir`, mutual TLS on a random port. Dropping the handle stops it.
+pub struct RunningMock {
+    pub addr: SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Generates a small store and serves it on 127.0.0.1, port 0.
+pub async fn spawn_mock(
+    dir: &Path,
+    pki: &DevPki,
+    seed: u64,
+    citizens: u64,
+) -> Result<RunningMock, EnvError> {
+    let store = Store::open(&dir.join("csdl.sled"))?;
+    store.generate(
+        Spec {
+            seed,
+            citizens,
+            province: None,
+        },
+        false,
+        |_| {},
+    )?;
+    let mock = bind_mock(store, pki, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let addr = mock.local_addr();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(mock.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    Ok(RunningMock { addr, _stop: stop })
+}

@@ -231,3 +231,30 @@ pub fn verify(
     }
     report
 }
+
+/// A public key from its PEM (SubjectPublicKeyInfo), as `audit-signing.pub.pem` holds it.
+pub fn public_key_from_pem(pem: &str) -> Result<VerifyingKey, String> {
+    use ed25519_dalek::pkcs8::DecodePublicKey;
+    VerifyingKey::from_public_key_pem(pem).map_err(|e| format!("not an Ed25519 public key: {e}"))
+}
+
+/// Checks a trail file from its first record.
+pub fn verify_file(
+    path: &std::path::Path,
+    key: VerifyingKey,
+    anchor: Option<Checkpoint>,
+) -> std::io::Result<Report> {
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let frames =
+        super::frame::FrameReader::new(std::io::BufReader::with_capacity(1 << 20, file), len)?;
+    Ok(verify(
+        frames,
+        &Options {
+            key,
+            from_genesis: true,
+            to_sequence: None,
+            anchor,
+        },
+    ))
+}

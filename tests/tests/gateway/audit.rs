@@ -5,9 +5,9 @@
 use crate::helpers::*;
 use audit::audit_service_client::AuditServiceClient;
 use lienthong_devtool::tokens::TokenSpec;
-use lienthong_gateway::audit::frame::{FrameError, FrameReader, Item};
+use lienthong_gateway::audit::frame::{FrameError, Item};
 use lienthong_gateway::audit::service::{checkpoint_from_pb, record_from_pb};
-use lienthong_gateway::audit::verify::{Options, verify as verify_trail};
+use lienthong_gateway::audit::verify::{Options, verify as verify_trail, verify_file};
 use lienthong_proto::audit::v1 as audit;
 use lienthong_proto::gateway::v1 as pb;
 use std::collections::BTreeSet;
@@ -15,9 +15,8 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 fn public_key(env: &TestEnv) -> ed25519_dalek::VerifyingKey {
-    use ed25519_dalek::pkcs8::DecodePublicKey;
     let pem = std::fs::read_to_string(&env.pki.audit_signing.public_key).unwrap();
-    ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).unwrap()
+    lienthong_gateway::audit::verify::public_key_from_pem(&pem).unwrap()
 }
 
 async fn auditor(env: &TestEnv) -> (AuditServiceClient<Channel>, String) {
@@ -43,39 +42,18 @@ async fn every_reply_carries_its_receipt() {
     let env = spawn_env().await;
     let mut s = env.officer("CB.H42.0001").await;
     let ok = s
-        .client
-        .lookup_citizen(authed(
-            &s.token,
-            lookup("1.004222", persona("complete-adult")),
-        ))
+        .lookup("1.004222", persona("complete-adult"))
         .await
         .unwrap();
     let md = ok.metadata();
     assert_eq!(md.get("x-audit-chain").unwrap(), "gw-dev-1");
-    let first: u64 = md
-        .get("x-audit-sequence")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let first = receipt_sequence(md);
     assert_eq!(md.get("x-audit-hash").unwrap().to_str().unwrap().len(), 64);
     let refused = s
-        .client
-        .lookup_citizen(authed(
-            &s.token,
-            lookup("2.000488", persona("complete-adult")),
-        ))
+        .lookup("2.000488", persona("complete-adult"))
         .await
         .unwrap_err();
-    let seq: u64 = refused
-        .metadata()
-        .get("x-audit-sequence")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let seq = receipt_sequence(refused.metadata());
     assert_eq!(seq, first + 1);
 }
 
@@ -85,10 +63,7 @@ async fn refusals_of_every_kind_are_recorded_and_a_reviewer_finds_a_citizens_acc
     let adult = persona("complete-adult");
     let mut h42 = env.officer("CB.H42.0001").await;
     // Served.
-    h42.client
-        .lookup_citizen(authed(&h42.token, lookup("1.004222", adult)))
-        .await
-        .unwrap();
+    h42.lookup("1.004222", adult).await.unwrap();
     // Refused in each step of the pipeline.
     let mut no_cert =
         pb::citizen_gateway_client::CitizenGatewayClient::new(env.channel(None).await);
@@ -110,11 +85,7 @@ async fn refusals_of_every_kind_are_recorded_and_a_reviewer_finds_a_citizens_acc
         .lookup_citizen(authed(&thanh_hoa_token, lookup("1.004222", adult)))
         .await
         .unwrap_err();
-    let _ = h42
-        .client
-        .lookup_citizen(authed(&h42.token, lookup("2.000488", adult)))
-        .await
-        .unwrap_err();
+    let _ = h42.lookup("2.000488", adult).await.unwrap_err();
     let mut too_much = lookup("1.000656", adult);
     too_much.fields = vec!["phone".into()];
     let _ = h42
@@ -123,11 +94,7 @@ async fn refusals_of_every_kind_are_recorded_and_a_reviewer_finds_a_citizens_acc
         .await
         .unwrap_err();
     let _ = h42
-        .client
-        .lookup_citizen(authed(
-            &h42.token,
-            lookup("1.004222", persona("chaos-fail")),
-        ))
+        .lookup("1.004222", persona("chaos-fail"))
         .await
         .unwrap_err();
     let mut no_dossier = lookup("1.004222", adult);
@@ -138,20 +105,12 @@ async fn refusals_of_every_kind_are_recorded_and_a_reviewer_finds_a_citizens_acc
         .await
         .unwrap_err();
     let mut pending = env.officer("CB.P01.0001").await;
-    let _ = pending
-        .client
-        .lookup_citizen(authed(&pending.token, lookup("1.004222", adult)))
-        .await
-        .unwrap_err();
+    let _ = pending.lookup("1.004222", adult).await.unwrap_err();
     // Rate limited: the commune officer's burst is 5.
     let mut commune = env.officer("CB.XTS.0001").await;
     let mut limited = false;
     for _ in 0..7 {
-        if let Err(s) = commune
-            .client
-            .lookup_citizen(authed(&commune.token, lookup("1.004227", adult)))
-            .await
-        {
+        if let Err(s) = commune.lookup("1.004227", adult).await {
             limited |= s.code() == Code::ResourceExhausted;
         }
     }
@@ -305,25 +264,12 @@ async fn the_trail_on_disk_verifies_with_the_public_key_after_shutdown() {
     let mut s = env.officer("CB.H42.0001").await;
     for _ in 0..3 {
         let claims = [("full_name", "Nguyễn Văn Hà")];
-        s.client
-            .verify_citizen(authed(
-                &s.token,
-                verify("1.004222", persona("similar-name"), &claims),
-            ))
+        s.verify("1.004222", persona("similar-name"), &claims)
             .await
             .unwrap();
     }
     env.shutdown().await;
-    let file = std::fs::File::open(env.trail()).unwrap();
-    let len = file.metadata().unwrap().len();
-    let frames = FrameReader::new(std::io::BufReader::new(file), len).unwrap();
-    let opts = Options {
-        key: public_key(&env),
-        from_genesis: true,
-        to_sequence: None,
-        anchor: None,
-    };
-    let report = verify_trail(frames, &opts);
+    let report = verify_file(&env.trail(), public_key(&env), None).unwrap();
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.records_checked, 3);
     assert_eq!(report.checkpoints_checked, 1, "the closing checkpoint");
@@ -342,11 +288,7 @@ async fn with_a_full_disk_nothing_is_served() {
     let mut s = env.officer("CB.H42.0001").await;
     for _ in 0..2 {
         let e = s
-            .client
-            .lookup_citizen(authed(
-                &s.token,
-                lookup("1.004222", persona("complete-adult")),
-            ))
+            .lookup("1.004222", persona("complete-adult"))
             .await
             .unwrap_err();
         assert_refused(&e, Code::Unavailable, "AUDIT_UNAVAILABLE");

@@ -4,7 +4,7 @@
 
 use governor::clock::FakeRelativeClock;
 use lienthong_devtool::client::mtls_channel;
-use lienthong_devtool::env::{DevPki, bind_mock, ensure_gateway_config};
+use lienthong_devtool::env::{DevPki, ensure_gateway_config, spawn_mock};
 use lienthong_devtool::pki::CertFiles;
 use lienthong_devtool::sample;
 use lienthong_devtool::tokens::{TokenSpec, mint};
@@ -22,7 +22,8 @@ pub struct TestEnv {
     pub pki: DevPki,
     pub clock: FakeRelativeClock,
     pub dir: tempfile::TempDir,
-    _stop: Vec<tokio::sync::oneshot::Sender<()>>,
+    _mock: lienthong_devtool::env::RunningMock,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     gateway: Option<tokio::task::JoinHandle<Result<(), lienthong_gateway::AppError>>>,
 }
 
@@ -38,26 +39,8 @@ pub async fn spawn_env_prepared(
 ) -> TestEnv {
     let dir = tempfile::tempdir().unwrap();
     let (pki, _) = DevPki::ensure(dir.path()).unwrap();
-    let store = mock_csdl::Store::open(&dir.path().join("csdl.sled")).unwrap();
-    store
-        .generate(
-            mock_csdl::Spec {
-                seed: 7,
-                citizens: 200,
-                province: None,
-            },
-            false,
-            |_| {},
-        )
-        .unwrap();
-    let mock = bind_mock(store, &pki, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let mock_addr = mock.local_addr();
-    let (mock_stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(mock.run_until_stopped(async {
-        let _ = rx.await;
-    }));
+    let mock = spawn_mock(dir.path(), &pki, 7, 200).await.unwrap();
+    let mock_addr = mock.addr;
     let config_file = ensure_gateway_config(dir.path()).unwrap();
     prepare(dir.path());
     let mut env: Vec<(String, String)> = vec![
@@ -85,7 +68,8 @@ pub async fn spawn_env_prepared(
         pki,
         clock,
         dir,
-        _stop: vec![mock_stop, gw_stop],
+        _mock: mock,
+        stop: Some(gw_stop),
         gateway: Some(gateway),
     }
 }
@@ -104,7 +88,7 @@ impl TestEnv {
     /// Stops the gateway gracefully and waits until it has finished (closing checkpoint signed);
     /// the directory stays.
     pub async fn shutdown(&mut self) {
-        self._stop.clear();
+        self.stop.take();
         if let Some(g) = self.gateway.take() {
             g.await.unwrap().unwrap();
         }
@@ -158,6 +142,46 @@ impl TestEnv {
 pub struct Session {
     pub client: CitizenGatewayClient<Channel>,
     pub token: String,
+}
+
+impl Session {
+    pub async fn lookup(
+        &mut self,
+        procedure: &str,
+        personal_id: &str,
+    ) -> Result<tonic::Response<pb::LookupCitizenResponse>, Status> {
+        let req = authed(&self.token, lookup(procedure, personal_id));
+        self.client.lookup_citizen(req).await
+    }
+
+    pub async fn autofill(
+        &mut self,
+        procedure: &str,
+        personal_id: &str,
+    ) -> Result<pb::AutofillFormResponse, Status> {
+        let req = authed(&self.token, autofill(procedure, personal_id));
+        Ok(self.client.autofill_form(req).await?.into_inner())
+    }
+
+    pub async fn verify(
+        &mut self,
+        procedure: &str,
+        personal_id: &str,
+        claims: &[(&str, &str)],
+    ) -> Result<pb::VerifyCitizenResponse, Status> {
+        let req = authed(&self.token, verify(procedure, personal_id, claims));
+        Ok(self.client.verify_citizen(req).await?.into_inner())
+    }
+}
+
+/// The audit sequence of a reply's receipt.
+pub fn receipt_sequence(md: &tonic::metadata::MetadataMap) -> u64 {
+    md.get("x-audit-sequence")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {

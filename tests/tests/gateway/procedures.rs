@@ -36,8 +36,7 @@ async fn every_procedure_discloses_exactly_its_fields_and_fills_its_form() {
         let allowed: BTreeSet<&str> = p.allowed_fields.iter().map(String::as_str).collect();
 
         let found = s
-            .client
-            .lookup_citizen(authed(&s.token, lookup(&p.code, subject)))
+            .lookup(&p.code, subject)
             .await
             .unwrap_or_else(|e| panic!("{}: {e:?}", p.code))
             .into_inner();
@@ -128,15 +127,7 @@ async fn the_birth_bundle_fills_the_newborns_form_from_both_parents() {
     let env = spawn_env().await;
     let mut s = env.officer("CB.H42.0001").await;
     for declaring in ["household-spouse", "household-head"] {
-        let form = s
-            .client
-            .autofill_form(authed(
-                &s.token,
-                autofill("LT.KHAISINH", persona(declaring)),
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let form = s.autofill("LT.KHAISINH", persona(declaring)).await.unwrap();
         assert_eq!(
             value(&form, "ho_ten_me"),
             Some("Phạm Thị Lan"),
@@ -176,12 +167,7 @@ async fn autofill_says_why_a_field_is_empty() {
     let env = spawn_env().await;
     let mut s = env.officer("CB.H42.0001").await;
     // No phone in her own name.
-    let form = s
-        .client
-        .autofill_form(authed(&s.token, autofill("1.004222", persona("no-phone"))))
-        .await
-        .unwrap()
-        .into_inner();
+    let form = s.autofill("1.004222", persona("no-phone")).await.unwrap();
     assert_eq!(
         reason(&form, "so_dien_thoai"),
         Some(pb::UnfilledReason::NotOnRecord)
@@ -189,39 +175,24 @@ async fn autofill_says_why_a_field_is_empty() {
     assert!(value(&form, "ho_ten").is_some());
     // Birth date known by year only.
     let form = s
-        .client
-        .autofill_form(authed(
-            &s.token,
-            autofill("1.004222", persona("partial-birth-date")),
-        ))
+        .autofill("1.004222", persona("partial-birth-date"))
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(
         reason(&form, "ngay_sinh"),
         Some(pb::UnfilledReason::PartialValue)
     );
     // A child without a card: the marriage form's card fields.
     let form = s
-        .client
-        .autofill_form(authed(
-            &s.token,
-            autofill("1.000894", persona("child-under-6")),
-        ))
+        .autofill("1.000894", persona("child-under-6"))
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(
         reason(&form, "ngay_cap"),
         Some(pb::UnfilledReason::NotOnRecord)
     );
     // The deceased's date of death fills the death-registration form.
-    let form = s
-        .client
-        .autofill_form(authed(&s.token, autofill("1.000656", persona("deceased"))))
-        .await
-        .unwrap()
-        .into_inner();
+    let form = s.autofill("1.000656", persona("deceased")).await.unwrap();
     assert_eq!(value(&form, "ngay_chet"), Some("30/09/2026"));
 }
 

@@ -246,12 +246,9 @@ async fn policy_refuses_with_the_rule_that_refused() {
     assert!(s.message().contains("phone, card"), "{}", s.message());
 
     // Nor may a claim be verified outside the procedure's fields.
+    let claims = [("phone", "0912345678")];
     let s = receiver
-        .client
-        .verify_citizen(authed(
-            &receiver.token,
-            verify("1.000656", persona("deceased"), &[("phone", "0912345678")]),
-        ))
+        .verify("1.000656", persona("deceased"), &claims)
         .await
         .unwrap_err();
     assert_refused(&s, Code::PermissionDenied, "FIELD_NOT_ALLOWED");
@@ -290,8 +287,7 @@ async fn policy_refuses_with_the_rule_that_refused() {
         .clone();
     assert_eq!(violations[0].field, "context.dossier_id");
     let s = receiver
-        .client
-        .lookup_citizen(authed(&receiver.token, lookup("1.004222", "04218899900")))
+        .lookup("1.004222", "04218899900")
         .await
         .unwrap_err();
     assert_refused(&s, Code::InvalidArgument, "");
@@ -306,8 +302,7 @@ async fn policy_refuses_with_the_rule_that_refused() {
 
     // A well-formed number nobody holds.
     let s = receiver
-        .client
-        .lookup_citizen(authed(&receiver.token, lookup("1.004222", "042188000000")))
+        .lookup("1.004222", "042188000000")
         .await
         .unwrap_err();
     assert_refused(&s, Code::NotFound, "CITIZEN_NOT_FOUND");
@@ -322,22 +317,14 @@ async fn a_production_gateway_refuses_sandbox_credentials() {
     assert!(s.message().contains("sandbox"), "{}", s.message());
     // While a production unit is served.
     let mut h42 = env.officer("CB.H42.0001").await;
-    h42.client
-        .lookup_citizen(authed(
-            &h42.token,
-            lookup("1.004222", persona("complete-adult")),
-        ))
+    h42.lookup("1.004222", persona("complete-adult"))
         .await
         .unwrap();
     // And the sandbox gateway serves the sandbox unit.
     let env = spawn_env().await;
     let mut sandbox = env.officer("CB.S01.0001").await;
     sandbox
-        .client
-        .lookup_citizen(authed(
-            &sandbox.token,
-            lookup("1.004222", persona("complete-adult")),
-        ))
+        .lookup("1.004222", persona("complete-adult"))
         .await
         .unwrap();
 }
@@ -417,26 +404,14 @@ async fn the_global_limit_protects_the_database() {
     let env = spawn_env_with(&[("LIMITS__PER_SECOND", "1"), ("LIMITS__BURST", "2")]).await;
     let mut h42 = env.officer("CB.H42.0001").await;
     let mut h56 = env.officer("CB.H56.0001").await;
-    h42.client
-        .lookup_citizen(authed(
-            &h42.token,
-            lookup("1.004222", persona("complete-adult")),
-        ))
+    h42.lookup("1.004222", persona("complete-adult"))
         .await
         .unwrap();
-    h56.client
-        .lookup_citizen(authed(
-            &h56.token,
-            lookup("1.004222", persona("thanh-hoa-adult")),
-        ))
+    h56.lookup("1.004222", persona("thanh-hoa-adult"))
         .await
         .unwrap();
     let s = h56
-        .client
-        .lookup_citizen(authed(
-            &h56.token,
-            lookup("1.004222", persona("thanh-hoa-adult")),
-        ))
+        .lookup("1.004222", persona("thanh-hoa-adult"))
         .await
         .unwrap_err();
     assert_refused(&s, Code::ResourceExhausted, "RATE_LIMITED");

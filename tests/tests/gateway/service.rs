@@ -187,19 +187,14 @@ async fn the_breaker_opens_after_repeated_failures_and_says_when_to_retry() {
     let mut s = env.officer("CB.H42.0001").await;
     for _ in 0..2 {
         let e = s
-            .client
-            .lookup_citizen(authed(&s.token, lookup("1.004222", persona("chaos-fail"))))
+            .lookup("1.004222", persona("chaos-fail"))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::Unavailable);
     }
     // Now even a healthy citizen's lookup fails fast, without reaching the database.
     let e = s
-        .client
-        .lookup_citizen(authed(
-            &s.token,
-            lookup("1.004222", persona("complete-adult")),
-        ))
+        .lookup("1.004222", persona("complete-adult"))
         .await
         .unwrap_err();
     assert_refused(&e, Code::Unavailable, "UPSTREAM_CIRCUIT_OPEN");

@@ -11,14 +11,9 @@ async fn check(
     persona_key: &str,
     claims: &[(&str, &str)],
 ) -> pb::VerifyCitizenResponse {
-    s.client
-        .verify_citizen(authed(
-            &s.token,
-            verify("1.004222", persona(persona_key), claims),
-        ))
+    s.verify("1.004222", persona(persona_key), claims)
         .await
         .unwrap()
-        .into_inner()
 }
 
 fn result(r: &pb::VerifyCitizenResponse) -> (O, Vec<(R, Vec<N>)>) {
@@ -189,16 +184,9 @@ async fn partial_birth_dates() {
     .await;
     assert_eq!(outcome(r), R::NotOnRecord);
     // A malformed date is a bad request naming the claim.
+    let claims = [("date_of_birth", "March 1948")];
     let status = s
-        .client
-        .verify_citizen(authed(
-            &s.token,
-            verify(
-                "1.004222",
-                persona("partial-birth-date"),
-                &[("date_of_birth", "March 1948")],
-            ),
-        ))
+        .verify("1.004222", persona("partial-birth-date"), &claims)
         .await
         .unwrap_err();
     assert_refused(&status, tonic::Code::InvalidArgument, "");
@@ -208,19 +196,11 @@ async fn partial_birth_dates() {
 async fn a_deceased_subject_is_flagged_where_the_procedure_sees_life_status() {
     let env = spawn_env().await;
     let mut s = env.officer("CB.H42.0001").await;
+    let claims = [("full_name", "Hoàng Văn Tám")];
     let r = s
-        .client
-        .verify_citizen(authed(
-            &s.token,
-            verify(
-                "1.000656",
-                persona("deceased"),
-                &[("full_name", "Hoàng Văn Tám")],
-            ),
-        ))
+        .verify("1.000656", persona("deceased"), &claims)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(r.subject_deceased);
     let r = check(&mut s, "deceased", &[("full_name", "Hoàng Văn Tám")]).await;
     assert!(
