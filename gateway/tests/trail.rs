@@ -289,3 +289,32 @@ async fn indexes_are_rebuilt_when_missing_and_answer_queries() {
     assert_eq!(found, [1, 4], "oldest first, limited");
     log.close().await;
 }
+
+#[tokio::test]
+async fn indexes_that_disagree_with_the_trail_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    trail(dir.path(), 8).await;
+    {
+        // Indexes from another history: same length, another head hash, a bogus entry.
+        let index =
+            lienthong_gateway::audit::index::Index::open(&dir.path().join("index.sled")).unwrap();
+        index.set_head(7, &[9; 32]).unwrap();
+        index.clear().unwrap();
+        index.set_head(7, &[9; 32]).unwrap();
+        index.flush().unwrap();
+    }
+    let log = AuditLog::open(settings(dir.path())).unwrap();
+    let filter = lienthong_gateway::audit::index::Filter {
+        officer: "CB.H42.0002".into(),
+        ..Default::default()
+    };
+    let found: Vec<u64> = log
+        .query(&filter, 100)
+        .unwrap()
+        .iter()
+        .map(|r| r.sequence)
+        .collect();
+    assert_eq!(found, [2, 5]);
+    assert_eq!(log.record(7).unwrap().unwrap().entry.request_id, "r-7");
+    log.close().await;
+}

@@ -76,11 +76,23 @@ fn seq_of(k: &[u8]) -> Option<u64> {
 }
 
 impl Index {
+    /// Opens the indexes. A lock still held by a process (or an instance in this process) that
+    /// is shutting down is waited for, up to two seconds.
     pub fn open(path: &Path) -> sled::Result<Self> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
-            .cache_capacity(64 * 1024 * 1024)
-            .open()?;
+            .cache_capacity(64 * 1024 * 1024);
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) if attempts < 40 && e.to_string().contains("lock") => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         Ok(Self {
             offsets: db.open_tree("offsets")?,
             by_officer: db.open_tree("by_officer")?,

@@ -10,7 +10,7 @@ use super::index::{Filter, Index};
 use super::record::{Checkpoint, Entry, GENESIS, Hash, Record};
 use ed25519_dalek::SigningKey;
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -102,7 +102,10 @@ fn recover(
         problem: e.to_string(),
     };
     let len = file.metadata().map_err(io)?.len();
-    let mut reader = FrameReader::new(BufReader::with_capacity(1 << 20, file), len).map_err(io)?;
+    let mut from_start = file;
+    from_start.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut reader =
+        FrameReader::new(BufReader::with_capacity(1 << 20, from_start), len).map_err(io)?;
     let mut head = Head {
         next_seq: 0,
         last_hash: GENESIS,
@@ -428,6 +431,8 @@ impl Writer {
             if let Some(reply) = stop {
                 self.checkpoint();
                 let _ = self.index.flush();
+                // Release the file and the index before saying so.
+                drop(self);
                 let _ = reply.send(());
                 return;
             }
