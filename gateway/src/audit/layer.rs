@@ -221,6 +221,14 @@ where
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();
+            // A refusal from tonic itself (a message over the size limit, a malformed frame)
+            // carries no details: give it the gateway's reason and Vietnamese message.
+            if code != 0
+                && facts.refusal.is_none()
+                && !headers.contains_key("grpc-status-details-bin")
+            {
+                response = transport_refusal(code, &message).into_http();
+            }
             let latency = started.elapsed().as_micros() as u64;
             let entry = auditor.entry(
                 &facts,
@@ -252,6 +260,43 @@ where
             }
         })
     }
+}
+
+/// A transport-level refusal in the gateway's shape: ErrorInfo `TRANSPORT` and a vi-VN message.
+fn transport_refusal(code: i32, message: &str) -> tonic::Status {
+    use tonic_types::{ErrorDetails, StatusExt};
+    let message = percent_decode(message);
+    let mut details = ErrorDetails::new();
+    details.set_error_info(
+        "TRANSPORT",
+        super::super::pipeline::rescue::DOMAIN,
+        std::collections::HashMap::new(),
+    );
+    details.set_localized_message(
+        "vi-VN",
+        format!("yêu cầu bị từ chối ở tầng giao thức gRPC (ví dụ: thông điệp quá lớn): {message}"),
+    );
+    tonic::Status::with_error_details(tonic::Code::from_i32(code), message, details)
+}
+
+/// grpc-message is percent-encoded on the wire.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        if let (b'%', Some(Ok(b))) = (bytes[i], hex.map(|h| u8::from_str_radix(h, 16))) {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A reply body that adds the audit receipt to its trailers.

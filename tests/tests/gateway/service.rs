@@ -213,8 +213,14 @@ async fn an_oversize_request_is_refused_not_decoded() {
         .lookup_citizen(authed(&s.token, req))
         .await
         .unwrap_err();
+    assert_refused(&e, e.code(), "TRANSPORT");
     assert!(
         matches!(e.code(), Code::ResourceExhausted | Code::OutOfRange),
         "{e:?}"
+    );
+    assert!(
+        e.message().contains("message length too large"),
+        "{}",
+        e.message()
     );
 }
