@@ -6,7 +6,7 @@ use ed25519_dalek::SigningKey;
 use lienthong_gateway::audit::frame::{self, FrameReader, Item};
 use lienthong_gateway::audit::log::{AuditError, AuditLog, Settings, trail_path};
 use lienthong_gateway::audit::record::{Entry, Record};
-use lienthong_gateway::audit::verify::{Options, Report, verify};
+use lienthong_gateway::audit::verify::{Options, Report, verify, verify_file};
 use std::io::BufReader;
 use std::path::Path;
 use std::time::Duration;
@@ -68,19 +68,25 @@ fn write(path: &Path, items: &[Item]) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// Checks a trail both ways — decoding every record, and hashing the stored bytes as the fast
+/// path does — and insists that they agree.
 fn check(path: &Path, anchor: Option<&Item>) -> Report {
+    let anchor = anchor.and_then(|a| match a {
+        Item::Checkpoint(c) => Some(c.clone()),
+        _ => None,
+    });
     let file = std::fs::File::open(path).unwrap();
     let len = file.metadata().unwrap().len();
     let opts = Options {
         key: key().verifying_key(),
         from_genesis: true,
         to_sequence: None,
-        anchor: anchor.and_then(|a| match a {
-            Item::Checkpoint(c) => Some(c.clone()),
-            _ => None,
-        }),
+        anchor: anchor.clone(),
     };
-    verify(FrameReader::new(BufReader::new(file), len).unwrap(), &opts)
+    let decoded = verify(FrameReader::new(BufReader::new(file), len).unwrap(), &opts);
+    let fast = verify_file(path, key().verifying_key(), anchor).unwrap();
+    assert_eq!(fast, decoded, "the two ways of checking disagree");
+    fast
 }
 
 fn record_index(items: &[Item], seq: u64) -> usize {

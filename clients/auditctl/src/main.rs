@@ -14,7 +14,7 @@ use lienthong_devtool::tokens::{TokenSpec, mint};
 use lienthong_gateway::audit::frame::{FrameError, FrameReader, Item};
 use lienthong_gateway::audit::record::Record;
 use lienthong_gateway::audit::service::{checkpoint_from_pb, record_from_pb};
-use lienthong_gateway::audit::verify::{Options, public_key_from_pem, verify};
+use lienthong_gateway::audit::verify::{Options, public_key_from_pem, verify, verify_file};
 use lienthong_proto::audit::v1 as pb;
 use pb::audit_service_client::AuditServiceClient;
 use std::io::{BufRead, BufReader, Write};
@@ -405,16 +405,22 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                 None => None,
             };
             let started = std::time::Instant::now();
-            let (items, whole) = frames(trail.as_deref(), export.as_deref())?;
-            let report = verify(
-                items,
-                &Options {
-                    key,
-                    from_genesis: whole,
-                    to_sequence: None,
-                    anchor,
-                },
-            );
+            let report = match (&trail, &export) {
+                (Some(t), _) => verify_file(t, key, anchor)
+                    .map_err(|e| format!("cannot read {}: {e}", t.display()))?,
+                _ => {
+                    let (items, whole) = frames(None, export.as_deref())?;
+                    verify(
+                        items,
+                        &Options {
+                            key,
+                            from_genesis: whole,
+                            to_sequence: None,
+                            anchor,
+                        },
+                    )
+                }
+            };
             let secs = started.elapsed().as_secs_f64();
             println!(
                 "{} records and {} checkpoints checked in {:.2} s ({:.0} records/s)",

@@ -3,7 +3,7 @@
 //! checkpoint. The checksum tells a torn write from a whole frame; the hash chain and the
 //! signatures, not the checksum, are what make the trail tamper-evident.
 
-use super::record::{Checkpoint, Record};
+use super::record::{Checkpoint, Hash, Record};
 use std::io::{self, Read};
 
 /// The first bytes of every trail file.
@@ -113,10 +113,48 @@ impl<R: Read> FrameReader<R> {
     }
 }
 
-impl<R: Read> Iterator for FrameReader<R> {
-    type Item = Result<(u64, Item), FrameError>;
+/// A record frame seen without decoding its fields: enough to check the chain, since the
+/// stored canonical bytes are exactly the bytes that were hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawRecord<'a> {
+    pub chain_id: &'a str,
+    pub sequence: u64,
+    pub canonical: &'a [u8],
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
+/// A frame without the record decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawItem<'a> {
+    Record(RawRecord<'a>),
+    Checkpoint(Checkpoint),
+}
+
+fn raw_record(payload: &[u8]) -> Option<RawRecord<'_>> {
+    let split = payload.len().checked_sub(64)?;
+    let (canonical, hashes) = payload.split_at(split);
+    let chain_len = u32::from_be_bytes(canonical.get(1..5)?.try_into().ok()?) as usize;
+    let chain_id = std::str::from_utf8(canonical.get(5..5 + chain_len)?).ok()?;
+    let sequence = u64::from_be_bytes(
+        canonical
+            .get(5 + chain_len..13 + chain_len)?
+            .try_into()
+            .ok()?,
+    );
+    Some(RawRecord {
+        chain_id,
+        sequence,
+        canonical,
+        prev_hash: hashes[..32].try_into().ok()?,
+        hash: hashes[32..].try_into().ok()?,
+    })
+}
+
+impl<R: Read> FrameReader<R> {
+    /// Reads the next frame's bytes into the buffer and checks its checksum; returns its
+    /// offset and whether it ends the file.
+    fn read_frame(&mut self) -> Option<Result<u64, FrameError>> {
         if self.done || self.offset >= self.len {
             return None;
         }
@@ -145,22 +183,79 @@ impl<R: Read> Iterator for FrameReader<R> {
         if total > remaining {
             return fail(self, true, "incomplete frame".into());
         }
-        let mut frame = std::mem::take(&mut self.buf);
-        frame.clear();
-        frame.resize(total as usize, 0);
-        frame[..5].copy_from_slice(&head);
-        if let Err(e) = self.inner.read_exact(&mut frame[5..]) {
+        self.buf.clear();
+        self.buf.resize(total as usize, 0);
+        self.buf[..5].copy_from_slice(&head);
+        if let Err(e) = self.inner.read_exact(&mut self.buf[5..]) {
             return fail(self, true, format!("unreadable: {e}"));
         }
         let at_end = start + total == self.len;
-        let decoded = decode(&frame);
-        self.buf = frame;
-        match decoded {
-            Ok(item) => {
-                self.offset = start + total;
-                Some(Ok((start, item)))
-            }
-            Err(problem) => fail(self, at_end, problem),
+        let (body, crc) = self.buf.split_at(self.buf.len() - 4);
+        if crc32fast::hash(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+            return fail(self, at_end, "checksum mismatch".into());
+        }
+        self.offset = start + total;
+        Some(Ok(start))
+    }
+
+    fn malformed(&mut self, start: u64, problem: String) -> FrameError {
+        self.done = true;
+        self.offset = start;
+        FrameError {
+            offset: start,
+            at_end: start + self.buf.len() as u64 == self.len,
+            problem,
+        }
+    }
+
+    /// The next frame with its record left undecoded (for fast verification).
+    pub fn next_raw(&mut self) -> Option<Result<(u64, RawItem<'_>), FrameError>> {
+        let start = match self.read_frame()? {
+            Ok(start) => start,
+            Err(e) => return Some(Err(e)),
+        };
+        let kind = self.buf[0];
+        let payload_end = self.buf.len() - 4;
+        let item = match kind {
+            KIND_RECORD => raw_record(&self.buf[5..payload_end]).map(|_| ()),
+            KIND_CHECKPOINT => Some(()),
+            _ => None,
+        };
+        if item.is_none() {
+            let problem = format!("malformed frame of kind {kind}");
+            return Some(Err(self.malformed(start, problem)));
+        }
+        if kind == KIND_CHECKPOINT {
+            return match Checkpoint::from_bytes(&self.buf[5..payload_end]) {
+                Some(c) => Some(Ok((start, RawItem::Checkpoint(c)))),
+                None => Some(Err(self.malformed(start, "malformed checkpoint".into()))),
+            };
+        }
+        raw_record(&self.buf[5..payload_end]).map(|r| Ok((start, RawItem::Record(r))))
+    }
+}
+
+impl<R: Read> Iterator for FrameReader<R> {
+    type Item = Result<(u64, Item), FrameError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let start = match self.read_frame()? {
+            Ok(start) => start,
+            Err(e) => return Some(Err(e)),
+        };
+        let payload = &self.buf[5..self.buf.len() - 4];
+        let item = match self.buf[0] {
+            KIND_RECORD => Record::from_bytes(payload)
+                .map(Item::Record)
+                .ok_or("malformed record"),
+            KIND_CHECKPOINT => Checkpoint::from_bytes(payload)
+                .map(Item::Checkpoint)
+                .ok_or("malformed checkpoint"),
+            _ => Err("unknown frame kind"),
+        };
+        match item {
+            Ok(item) => Some(Ok((start, item))),
+            Err(problem) => Some(Err(self.malformed(start, problem.into()))),
         }
     }
 }

@@ -2,8 +2,8 @@
 //! the sequence, the checkpoint signatures and what they cover, and optionally an anchor (a
 //! checkpoint obtained earlier) that the trail must still reach. Names the first bad sequence.
 
-use super::frame::{FrameError, Item};
-use super::record::{Checkpoint, GENESIS, Hash, key_id};
+use super::frame::{FrameError, Item, RawItem};
+use super::record::{Checkpoint, GENESIS, Hash, Record, key_id};
 use ed25519_dalek::VerifyingKey;
 use std::collections::HashMap;
 
@@ -39,197 +39,216 @@ pub struct Options {
     pub anchor: Option<Checkpoint>,
 }
 
+/// A record as the checker sees it: its place, its stored hashes, and the hash recomputed from
+/// its contents.
+struct Seen<'a> {
+    chain_id: &'a str,
+    sequence: u64,
+    prev_hash: Hash,
+    hash: Hash,
+    computed: Hash,
+}
+
+/// The checker's state, fed one frame at a time. Each step returns false to stop.
+struct Verifier<'o> {
+    opts: &'o Options,
+    kid: String,
+    report: Report,
+    expected: Option<u64>,
+    last_hash: Option<Hash>,
+    chain_id: Option<String>,
+    since_checkpoint: HashMap<u64, Hash>,
+    last_checkpoint: Option<u64>,
+    anchor_hash: Option<Hash>,
+}
+
+impl<'o> Verifier<'o> {
+    fn new(opts: &'o Options) -> Self {
+        Self {
+            kid: key_id(&opts.key),
+            report: Report::default(),
+            expected: opts.from_genesis.then_some(0),
+            last_hash: opts.from_genesis.then_some(GENESIS),
+            chain_id: None,
+            since_checkpoint: HashMap::new(),
+            last_checkpoint: None,
+            anchor_hash: None,
+            opts,
+        }
+    }
+
+    fn bad(&mut self, seq: u64, problem: String) -> bool {
+        self.report.first_bad = Some((seq, problem));
+        false
+    }
+
+    fn damaged(&mut self, e: FrameError) -> bool {
+        let what = if e.at_end {
+            format!(
+                "the trail ends with an incomplete or damaged record at byte {} ({}): torn write or truncation",
+                e.offset, e.problem
+            )
+        } else {
+            format!(
+                "record damaged at byte {} ({}): edited",
+                e.offset, e.problem
+            )
+        };
+        self.bad(self.expected.unwrap_or(0), what)
+    }
+
+    fn record(&mut self, r: Seen<'_>) -> bool {
+        if self.opts.to_sequence.is_some_and(|to| r.sequence > to) {
+            return false;
+        }
+        match &self.chain_id {
+            Some(c) if c != r.chain_id => {
+                let problem = format!(
+                    "record belongs to chain {:?}, not {c:?}: inserted",
+                    r.chain_id
+                );
+                return self.bad(r.sequence, problem);
+            }
+            Some(_) => {}
+            None => self.chain_id = Some(r.chain_id.to_owned()),
+        }
+        if let Some(exp) = self.expected {
+            if r.sequence > exp {
+                let problem = format!(
+                    "sequence gap: expected {exp}, found {}: record {exp} removed or moved",
+                    r.sequence
+                );
+                return self.bad(exp, problem);
+            }
+            if r.sequence < exp {
+                let problem = format!(
+                    "sequence {} appears again after {}: record reordered or inserted",
+                    r.sequence,
+                    exp - 1
+                );
+                return self.bad(r.sequence, problem);
+            }
+        }
+        if self.last_hash.is_some_and(|prev| r.prev_hash != prev) {
+            return self.bad(r.sequence, "chain broken: prev_hash is not the previous record's hash (record removed, reordered or inserted)".into());
+        }
+        if r.computed != r.hash {
+            return self.bad(r.sequence, "hash mismatch: record edited".into());
+        }
+        self.report.records_checked += 1;
+        self.report.head = Some((r.sequence, r.hash));
+        self.since_checkpoint.insert(r.sequence, r.hash);
+        if self
+            .opts
+            .anchor
+            .as_ref()
+            .is_some_and(|a| a.sequence == r.sequence)
+        {
+            self.anchor_hash = Some(r.hash);
+        }
+        self.expected = Some(r.sequence + 1);
+        self.last_hash = Some(r.hash);
+        true
+    }
+
+    fn checkpoint(&mut self, c: &Checkpoint) -> bool {
+        let first_covered = self.last_checkpoint.map(|s| s + 1).unwrap_or(0);
+        if c.key_id != self.kid || !c.verify(&self.opts.key) {
+            let problem = format!(
+                "checkpoint at {} does not verify with key {} (signed by {}): forged or edited",
+                c.sequence, self.kid, c.key_id
+            );
+            return self.bad(c.sequence, problem);
+        }
+        match self.since_checkpoint.get(&c.sequence) {
+            Some(h) if *h == c.record_hash => {}
+            Some(_) => {
+                let problem = format!(
+                    "records {first_covered}..={} do not match the signed checkpoint at {}: rewritten",
+                    c.sequence, c.sequence
+                );
+                return self.bad(first_covered, problem);
+            }
+            None if self.opts.to_sequence.is_some_and(|to| c.sequence > to) => return false,
+            None => {
+                let problem = format!(
+                    "checkpoint at {} covers a record that is not before it: records removed or reordered",
+                    c.sequence
+                );
+                return self.bad(c.sequence, problem);
+            }
+        }
+        self.report.checkpoints_checked += 1;
+        self.last_checkpoint = Some(c.sequence);
+        self.since_checkpoint.clear();
+        true
+    }
+
+    fn finish(mut self) -> Report {
+        if self.report.first_bad.is_some() {
+            return self.report;
+        }
+        self.report.uncovered = self.since_checkpoint.len() as u64;
+        if let Some(a) = self.opts.anchor.clone() {
+            if a.key_id != self.kid || !a.verify(&self.opts.key) {
+                self.bad(
+                    a.sequence,
+                    "the anchor checkpoint does not verify with this key".into(),
+                );
+            } else {
+                match self.report.head {
+                    Some((head, _)) if head < a.sequence => {
+                        let problem = format!(
+                            "trail truncated: it ends at {head} but a signed checkpoint covers {}",
+                            a.sequence
+                        );
+                        self.bad(head + 1, problem);
+                    }
+                    None => {
+                        let problem = format!(
+                            "trail truncated: it is empty but a signed checkpoint covers {}",
+                            a.sequence
+                        );
+                        self.bad(0, problem);
+                    }
+                    _ if self.anchor_hash.is_some_and(|h| h != a.record_hash) => {
+                        let problem = format!(
+                            "record {} does not match the anchor checkpoint: rewritten",
+                            a.sequence
+                        );
+                        self.bad(a.sequence, problem);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.report
+    }
+}
+
 /// Checks a sequence of frames, in file order.
 pub fn verify(
     items: impl IntoIterator<Item = Result<(u64, Item), FrameError>>,
     opts: &Options,
 ) -> Report {
-    let mut report = Report::default();
-    let kid = key_id(&opts.key);
-    let mut expected: Option<u64> = if opts.from_genesis { Some(0) } else { None };
-    let mut last_hash: Option<Hash> = if opts.from_genesis {
-        Some(GENESIS)
-    } else {
-        None
-    };
-    let mut chain_id: Option<String> = None;
-    let mut since_checkpoint: HashMap<u64, Hash> = HashMap::new();
-    let mut last_checkpoint: Option<u64> = None;
-    let mut anchor_hash: Option<Hash> = None;
-    let bad = |report: &mut Report, seq: u64, problem: String| {
-        report.first_bad = Some((seq, problem));
-    };
+    let mut v = Verifier::new(opts);
     for item in items {
-        let next = expected.unwrap_or(0);
-        match item {
-            Err(e) => {
-                let what = if e.at_end {
-                    format!(
-                        "the trail ends with an incomplete or damaged record at byte {} ({}): torn write or truncation",
-                        e.offset, e.problem
-                    )
-                } else {
-                    format!(
-                        "record damaged at byte {} ({}): edited",
-                        e.offset, e.problem
-                    )
-                };
-                bad(&mut report, next, what);
-                return report;
-            }
-            Ok((_, Item::Record(r))) => {
-                if opts.to_sequence.is_some_and(|to| r.sequence > to) {
-                    break;
-                }
-                if let Some(c) = &chain_id {
-                    if *c != r.chain_id {
-                        bad(
-                            &mut report,
-                            r.sequence,
-                            format!(
-                                "record belongs to chain {:?}, not {c:?}: inserted",
-                                r.chain_id
-                            ),
-                        );
-                        return report;
-                    }
-                } else {
-                    chain_id = Some(r.chain_id.clone());
-                }
-                if let Some(exp) = expected {
-                    if r.sequence > exp {
-                        bad(
-                            &mut report,
-                            exp,
-                            format!(
-                                "sequence gap: expected {exp}, found {}: record {exp} removed or moved",
-                                r.sequence
-                            ),
-                        );
-                        return report;
-                    }
-                    if r.sequence < exp {
-                        bad(
-                            &mut report,
-                            r.sequence,
-                            format!(
-                                "sequence {} appears again after {}: record reordered or inserted",
-                                r.sequence,
-                                exp - 1
-                            ),
-                        );
-                        return report;
-                    }
-                }
-                if last_hash.is_some_and(|prev| r.prev_hash != prev) {
-                    bad(&mut report, r.sequence, "chain broken: prev_hash is not the previous record's hash (record removed, reordered or inserted)".into());
-                    return report;
-                }
-                if r.recompute() != r.hash {
-                    bad(
-                        &mut report,
-                        r.sequence,
-                        "hash mismatch: record edited".into(),
-                    );
-                    return report;
-                }
-                report.records_checked += 1;
-                report.head = Some((r.sequence, r.hash));
-                since_checkpoint.insert(r.sequence, r.hash);
-                if opts
-                    .anchor
-                    .as_ref()
-                    .is_some_and(|a| a.sequence == r.sequence)
-                {
-                    anchor_hash = Some(r.hash);
-                }
-                expected = Some(r.sequence + 1);
-                last_hash = Some(r.hash);
-            }
-            Ok((_, Item::Checkpoint(c))) => {
-                let first_covered = last_checkpoint.map(|s| s + 1).unwrap_or(0);
-                if c.key_id != kid || !c.verify(&opts.key) {
-                    bad(
-                        &mut report,
-                        c.sequence,
-                        format!(
-                            "checkpoint at {} does not verify with key {kid} (signed by {}): forged or edited",
-                            c.sequence, c.key_id
-                        ),
-                    );
-                    return report;
-                }
-                match since_checkpoint.get(&c.sequence) {
-                    Some(h) if *h == c.record_hash => {}
-                    Some(_) => {
-                        bad(
-                            &mut report,
-                            first_covered,
-                            format!(
-                                "records {first_covered}..={} do not match the signed checkpoint at {}: rewritten",
-                                c.sequence, c.sequence
-                            ),
-                        );
-                        return report;
-                    }
-                    None if opts.to_sequence.is_some_and(|to| c.sequence > to) => break,
-                    None => {
-                        bad(
-                            &mut report,
-                            c.sequence,
-                            format!(
-                                "checkpoint at {} covers a record that is not before it: records removed or reordered",
-                                c.sequence
-                            ),
-                        );
-                        return report;
-                    }
-                }
-                report.checkpoints_checked += 1;
-                last_checkpoint = Some(c.sequence);
-                since_checkpoint.clear();
-            }
+        let go_on = match item {
+            Err(e) => v.damaged(e),
+            Ok((_, Item::Record(r))) => v.record(Seen {
+                chain_id: &r.chain_id,
+                sequence: r.sequence,
+                prev_hash: r.prev_hash,
+                hash: r.hash,
+                computed: r.recompute(),
+            }),
+            Ok((_, Item::Checkpoint(c))) => v.checkpoint(&c),
+        };
+        if !go_on {
+            break;
         }
     }
-    report.uncovered = since_checkpoint.len() as u64;
-    if let Some(a) = &opts.anchor {
-        if a.key_id != kid || !a.verify(&opts.key) {
-            bad(
-                &mut report,
-                a.sequence,
-                "the anchor checkpoint does not verify with this key".into(),
-            );
-        } else {
-            match report.head {
-                Some((head, _)) if head < a.sequence => bad(
-                    &mut report,
-                    head + 1,
-                    format!(
-                        "trail truncated: it ends at {head} but a signed checkpoint covers {}",
-                        a.sequence
-                    ),
-                ),
-                None => bad(
-                    &mut report,
-                    0,
-                    format!(
-                        "trail truncated: it is empty but a signed checkpoint covers {}",
-                        a.sequence
-                    ),
-                ),
-                _ if anchor_hash.is_some_and(|h| h != a.record_hash) => bad(
-                    &mut report,
-                    a.sequence,
-                    format!(
-                        "record {} does not match the anchor checkpoint: rewritten",
-                        a.sequence
-                    ),
-                ),
-                _ => {}
-            }
-        }
-    }
-    report
+    v.finish()
 }
 
 /// A public key from its PEM (SubjectPublicKeyInfo), as `audit-signing.pub.pem` holds it.
@@ -238,7 +257,8 @@ pub fn public_key_from_pem(pem: &str) -> Result<VerifyingKey, String> {
     VerifyingKey::from_public_key_pem(pem).map_err(|e| format!("not an Ed25519 public key: {e}"))
 }
 
-/// Checks a trail file from its first record.
+/// Checks a trail file from its first record. Records are not decoded: each stored canonical
+/// encoding is hashed as it is, which is what was hashed when it was written.
 pub fn verify_file(
     path: &std::path::Path,
     key: VerifyingKey,
@@ -246,15 +266,30 @@ pub fn verify_file(
 ) -> std::io::Result<Report> {
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    let frames =
+    let mut frames =
         super::frame::FrameReader::new(std::io::BufReader::with_capacity(1 << 20, file), len)?;
-    Ok(verify(
-        frames,
-        &Options {
-            key,
-            from_genesis: true,
-            to_sequence: None,
-            anchor,
-        },
-    ))
+    let opts = Options {
+        key,
+        from_genesis: true,
+        to_sequence: None,
+        anchor,
+    };
+    let mut v = Verifier::new(&opts);
+    while let Some(frame) = frames.next_raw() {
+        let go_on = match frame {
+            Err(e) => v.damaged(e),
+            Ok((_, RawItem::Record(r))) => v.record(Seen {
+                chain_id: r.chain_id,
+                sequence: r.sequence,
+                prev_hash: r.prev_hash,
+                hash: r.hash,
+                computed: Record::chain_hash(&r.prev_hash, r.canonical),
+            }),
+            Ok((_, RawItem::Checkpoint(c))) => v.checkpoint(&c),
+        };
+        if !go_on {
+            break;
+        }
+    }
+    Ok(v.finish())
 }
