@@ -451,6 +451,23 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
             }
         }
         let form = autofill::fill(template, &subject, &related);
+        // The other people whose own records were read get records of their own, so a search
+        // by their personal ID finds this access too.
+        for (link, person) in [
+            (Link::Father, &related.father),
+            (Link::Mother, &related.mother),
+            (Link::Spouse, &related.spouse),
+        ] {
+            let Some(person) = person else { continue };
+            let fields: Vec<String> = form
+                .filled
+                .iter()
+                .filter(|f| autofill::link(&subject, template.subject, f.attribute.person) == link)
+                .map(|f| f.attribute.to_string())
+                .collect();
+            self.audit_related(slot, &caller, link, person, fields)
+                .await?;
+        }
         slot.note(|f| {
             f.fields = form
                 .filled
@@ -500,6 +517,45 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                 })
                 .collect(),
         })
+    }
+
+    /// Records, durably, that a related person's record was read for this request.
+    async fn audit_related(
+        &self,
+        slot: &AuditSlot,
+        caller: &Caller,
+        link: Link,
+        person: &CitizenRecord,
+        fields: Vec<String>,
+    ) -> Result<(), Refusal> {
+        let mut facts = slot.facts();
+        // Named as the form names them ("father" for a declaring mother's spouse).
+        let role = fields
+            .first()
+            .and_then(|f| f.split_once('.'))
+            .map(|(person, _)| person.to_owned())
+            .unwrap_or_else(|| format!("{link:?}").to_lowercase());
+        facts.request_id = format!("{}#{role}", facts.request_id);
+        facts.subject = Some(Subject::Personal(person.personal_id.clone()));
+        facts.fields = fields;
+        let peer = caller.peer.map(|p| p.to_string()).unwrap_or_default();
+        let entry = self.auditor.entry(
+            &facts,
+            &Call {
+                method: AUTOFILL_METHOD,
+                peer: &peer,
+                time_us: timestamp_us(),
+                latency_us: 0,
+                code: 0,
+                message: "",
+            },
+        );
+        self.auditor
+            .log
+            .append(entry)
+            .await
+            .map(|_| ())
+            .map_err(|_| Refusal::AuditUnavailable)
     }
 
     async fn household(
@@ -573,6 +629,7 @@ pub async fn drained(draining: &mut watch::Receiver<bool>) {
 }
 
 const BATCH_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/VerifyBatch";
+const AUTOFILL_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/AutofillForm";
 
 type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::VerifyBatchResponse, Status>> + Send>>;
 

@@ -305,3 +305,34 @@ async fn with_a_full_disk_nothing_is_served() {
         .unwrap_err();
     assert_refused(&e, Code::Unavailable, "AUDIT_UNAVAILABLE");
 }
+
+#[tokio::test]
+async fn reading_the_other_parents_record_is_found_under_their_id() {
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    // The mother declares the birth; the form reads the father's own record.
+    s.autofill("LT.KHAISINH", persona("household-spouse"))
+        .await
+        .unwrap();
+    let (mut client, token) = auditor(&env).await;
+    let father = query(
+        &mut client,
+        &token,
+        audit::QueryRequest {
+            personal_id: persona("household-head").into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(father.len(), 1, "{father:?}");
+    let r = &father[0];
+    assert!(r.method.ends_with("/AutofillForm"));
+    assert!(r.request_id.ends_with("#father"), "{}", r.request_id);
+    assert_eq!(r.citizen_masked_id, "042•••••••001");
+    assert!(
+        r.fields_disclosed.contains(&"father.ethnicity".to_owned()),
+        "{:?}",
+        r.fields_disclosed
+    );
+    assert!(r.fields_disclosed.iter().all(|f| f.starts_with("father.")));
+}
