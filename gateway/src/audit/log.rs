@@ -196,50 +196,43 @@ impl AuditLog {
             .map_err(io)?;
         let index = Index::open(&settings.dir.join("index.sled"))
             .map_err(|e| AuditError::Index(e.to_string()))?;
-        let indexed = index.head().map_err(|e| AuditError::Index(e.to_string()))?;
-        let mut frames: Vec<(u64, Record)> = Vec::new();
-        let mut checkpoints: Vec<Checkpoint> = Vec::new();
-        let mut hash_at_indexed: Option<Hash> = None;
-        let head = recover(
-            &path,
-            &file,
-            &settings.chain_id,
-            |offset, item| match item {
-                Item::Record(r) => {
-                    if indexed.is_some_and(|(s, _)| s == r.sequence) {
-                        hash_at_indexed = Some(r.hash);
-                    }
-                    if indexed.is_none_or(|(s, _)| r.sequence > s) {
-                        frames.push((offset, r.clone()));
-                    }
-                }
-                Item::Checkpoint(c) => checkpoints.push(c.clone()),
-            },
-        )?;
-        // The indexes are derived: reuse them only if they agree with the trail.
-        let fresh = match indexed {
-            None => true,
-            Some((_, h)) => hash_at_indexed != Some(h),
-        };
         let ierr = |e: sled::Error| AuditError::Index(e.to_string());
-        if fresh && indexed.is_some() {
-            tracing::warn!("audit indexes disagree with the trail; rebuilding them");
-            index.clear().map_err(ierr)?;
-            frames.clear();
-            recover(&path, &file, &settings.chain_id, |offset, item| {
-                if let Item::Record(r) = item {
-                    frames.push((offset, r.clone()));
+        // The indexes are derived: reuse them only if the record they say they end at is in
+        // the trail with the same hash; otherwise start them again.
+        let indexed = match index.head().map_err(ierr)? {
+            Some((seq, hash)) => {
+                let agrees = index.offset(seq).map_err(ierr)?.is_some_and(|offset| {
+                    matches!(frame::read_at(&file, offset), Ok(Item::Record(r)) if r.sequence == seq && r.hash == hash)
+                });
+                if !agrees {
+                    tracing::warn!("audit indexes disagree with the trail; rebuilding them");
+                    index.clear().map_err(ierr)?;
                 }
-            })?;
+                agrees.then_some(seq)
+            }
+            None => None,
+        };
+        // One pass: check the chain and index what the indexes do not cover yet.
+        let mut failure: Option<sled::Error> = None;
+        let mut added = 0u64;
+        let head = recover(&path, &file, &settings.chain_id, |offset, item| {
+            let result = match item {
+                Item::Record(r) if indexed.is_none_or(|s| r.sequence > s) => {
+                    added += 1;
+                    index.add(r, offset)
+                }
+                Item::Record(_) => Ok(()),
+                Item::Checkpoint(c) => index.add_checkpoint(c),
+            };
+            if let Err(e) = result {
+                failure.get_or_insert(e);
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(ierr(e));
         }
-        if !frames.is_empty() {
-            tracing::info!(records = frames.len(), "indexing the audit trail");
-        }
-        for (offset, r) in &frames {
-            index.add(r, *offset).map_err(ierr)?;
-        }
-        for c in &checkpoints {
-            index.add_checkpoint(c).map_err(ierr)?;
+        if added > 0 {
+            tracing::info!(records = added, "indexed the audit trail");
         }
         if head.next_seq > 0 {
             index
