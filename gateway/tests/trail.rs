@@ -89,6 +89,19 @@ fn check(path: &Path, anchor: Option<&Item>) -> Report {
     fast
 }
 
+/// The sequences a query finds.
+fn sequences(
+    log: &AuditLog,
+    filter: &lienthong_gateway::audit::index::Filter,
+    limit: usize,
+) -> Vec<u64> {
+    log.query(filter, limit)
+        .unwrap()
+        .iter()
+        .map(|r| r.sequence)
+        .collect()
+}
+
 fn record_index(items: &[Item], seq: u64) -> usize {
     items
         .iter()
@@ -275,23 +288,13 @@ async fn indexes_are_rebuilt_when_missing_and_answer_queries() {
         citizen_pseudonym: format!("{:064x}", 2),
         ..Default::default()
     };
-    let found: Vec<u64> = log
-        .query(&filter, 100)
-        .unwrap()
-        .iter()
-        .map(|r| r.sequence)
-        .collect();
+    let found = sequences(&log, &filter, 100);
     assert_eq!(found, [2, 7]);
     let by_officer = lienthong_gateway::audit::index::Filter {
         officer: "CB.H42.0001".into(),
         ..Default::default()
     };
-    let found: Vec<u64> = log
-        .query(&by_officer, 2)
-        .unwrap()
-        .iter()
-        .map(|r| r.sequence)
-        .collect();
+    let found = sequences(&log, &by_officer, 2);
     assert_eq!(found, [1, 4], "oldest first, limited");
     log.close().await;
 }
@@ -301,10 +304,9 @@ async fn indexes_that_disagree_with_the_trail_are_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     trail(dir.path(), 8).await;
     {
-        // Indexes from another history: same length, another head hash, a bogus entry.
+        // Indexes from another history: emptied, with a head that is not this trail's.
         let index =
             lienthong_gateway::audit::index::Index::open(&dir.path().join("index.sled")).unwrap();
-        index.set_head(7, &[9; 32]).unwrap();
         index.clear().unwrap();
         index.set_head(7, &[9; 32]).unwrap();
         index.flush().unwrap();
@@ -314,12 +316,7 @@ async fn indexes_that_disagree_with_the_trail_are_rebuilt() {
         officer: "CB.H42.0002".into(),
         ..Default::default()
     };
-    let found: Vec<u64> = log
-        .query(&filter, 100)
-        .unwrap()
-        .iter()
-        .map(|r| r.sequence)
-        .collect();
+    let found = sequences(&log, &filter, 100);
     assert_eq!(found, [2, 5]);
     assert_eq!(log.record(7).unwrap().unwrap().entry.request_id, "r-7");
     log.close().await;
