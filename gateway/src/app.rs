@@ -138,7 +138,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         let audits = AuditServiceServer::new(Audits::new(
             config.environment,
             self.auditor.clone(),
-            config.audit.signing_key.verifying_key(),
+            std::iter::once(config.audit.signing_key.verifying_key())
+                .chain(config.audit.previous_keys.iter().copied())
+                .collect(),
         ))
         .max_decoding_message_size(config.max_message_bytes);
         health.set_serving::<AuditServiceServer<Audits>>().await;

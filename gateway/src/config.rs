@@ -179,6 +179,8 @@ pub struct Audit {
     pub chain_id: String,
     /// Signs the checkpoints.
     pub signing_key: ed25519_dalek::SigningKey,
+    /// Public keys of retired signing keys, so checkpoints signed before a rotation still verify.
+    pub previous_keys: Vec<ed25519_dalek::VerifyingKey>,
     /// Keys the citizen pseudonyms (HMAC-SHA-256).
     pub pseudonym_key: Vec<u8>,
     pub checkpoint_every: u64,
@@ -240,6 +242,8 @@ struct RawAudit {
     dir: PathBuf,
     chain_id: String,
     signing_key: PathBuf,
+    #[serde(default)]
+    previous_public_keys: Vec<PathBuf>,
     pseudonym_key: PathBuf,
     #[serde(default = "default_checkpoint_every")]
     checkpoint_every: u64,
@@ -621,6 +625,20 @@ fn validate_audit(c: &mut Check<'_>, raw: RawAudit) -> Audit {
             }
             ed25519_dalek::SigningKey::from_bytes(&[0; 32])
         });
+    let mut previous_keys = Vec::new();
+    for (i, path) in raw.previous_public_keys.iter().enumerate() {
+        let key = format!("audit.previous_public_keys[{i}]");
+        let pem = c.pem(&key, path);
+        if pem.bytes.is_empty() {
+            continue;
+        }
+        match crate::audit::verify::public_key_from_pem(&String::from_utf8_lossy(&pem.bytes)) {
+            Ok(k) => previous_keys.push(k),
+            Err(e) => c
+                .problems
+                .push(format!("{key}: {}: {e}", pem.path.display())),
+        }
+    }
     let secret = c.pem("audit.pseudonym_key", &raw.pseudonym_key);
     let text = String::from_utf8_lossy(&secret.bytes);
     let hex = text.trim();
@@ -643,6 +661,7 @@ fn validate_audit(c: &mut Check<'_>, raw: RawAudit) -> Audit {
         dir: c.base.join(&raw.dir),
         chain_id: raw.chain_id,
         signing_key,
+        previous_keys,
         pseudonym_key,
         checkpoint_every: raw.checkpoint_every.max(1),
         checkpoint_interval: c.ms("audit.checkpoint_interval_ms", raw.checkpoint_interval_ms),

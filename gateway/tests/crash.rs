@@ -139,7 +139,7 @@ async fn a_killed_gateway_loses_no_acknowledged_record() {
     let report = verify(
         frames.into_iter().take_while(|f| f.is_ok()),
         &Options {
-            key,
+            keys: vec![key],
             from_genesis: true,
             to_sequence: None,
             anchor: None,

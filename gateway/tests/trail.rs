@@ -78,13 +78,13 @@ fn check(path: &Path, anchor: Option<&Item>) -> Report {
     let file = std::fs::File::open(path).unwrap();
     let len = file.metadata().unwrap().len();
     let opts = Options {
-        key: key().verifying_key(),
+        keys: vec![key().verifying_key()],
         from_genesis: true,
         to_sequence: None,
         anchor: anchor.clone(),
     };
     let decoded = verify(FrameReader::new(BufReader::new(file), len).unwrap(), &opts);
-    let fast = verify_file(path, key().verifying_key(), anchor).unwrap();
+    let fast = verify_file(path, vec![key().verifying_key()], anchor).unwrap();
     assert_eq!(fast, decoded, "the two ways of checking disagree");
     fast
 }
@@ -320,4 +320,33 @@ async fn indexes_that_disagree_with_the_trail_are_rebuilt() {
     assert_eq!(found, [2, 5]);
     assert_eq!(log.record(7).unwrap().unwrap().entry.request_id, "r-7");
     log.close().await;
+}
+
+#[tokio::test]
+async fn checkpoints_signed_before_a_key_rotation_verify_with_the_retired_key() {
+    let dir = tempfile::tempdir().unwrap();
+    trail(dir.path(), 5).await;
+    let new_key = SigningKey::from_bytes(&[8; 32]);
+    let log = AuditLog::open(Settings {
+        signing_key: new_key.clone(),
+        ..settings(dir.path())
+    })
+    .unwrap();
+    for i in 5..9 {
+        log.append(entry(i)).await.unwrap();
+    }
+    log.close().await;
+    let path = trail_path(dir.path(), "gw-test");
+    let only_new = verify_file(&path, vec![new_key.verifying_key()], None).unwrap();
+    let (seq, problem) = only_new.first_bad.unwrap();
+    assert_eq!(seq, 3, "the first checkpoint, signed with the old key");
+    assert!(problem.contains("known keys"), "{problem}");
+    let both = verify_file(
+        &path,
+        vec![new_key.verifying_key(), key().verifying_key()],
+        None,
+    )
+    .unwrap();
+    assert!(both.ok(), "{both:?}");
+    assert_eq!(both.checkpoints_checked, 3, "at 3 and 4 with the old key, at 8 with the new");
 }

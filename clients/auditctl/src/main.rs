@@ -110,9 +110,9 @@ enum Command {
         /// An export (JSON lines from `auditctl export`).
         #[arg(long)]
         export: Option<PathBuf>,
-        /// The gateway's checkpoint public key (PEM).
-        #[arg(long)]
-        public_key: PathBuf,
+        /// The gateway's checkpoint public key (PEM); repeat it for keys retired by a rotation.
+        #[arg(long = "public-key", required = true)]
+        public_keys: Vec<PathBuf>,
         /// A checkpoint kept earlier (JSON, from `checkpoints --save`): the trail must reach it.
         #[arg(long)]
         anchor: Option<PathBuf>,
@@ -387,13 +387,17 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
         Command::Verify {
             trail,
             export,
-            public_key,
+            public_keys,
             anchor,
         } => {
-            let pem = std::fs::read_to_string(&public_key)
-                .map_err(|e| format!("cannot read {}: {e}", public_key.display()))?;
-            let key =
-                public_key_from_pem(&pem).map_err(|e| format!("{}: {e}", public_key.display()))?;
+            let mut keys = Vec::new();
+            for path in &public_keys {
+                let pem = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                keys.push(
+                    public_key_from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
+                );
+            }
             let anchor = match anchor {
                 Some(p) => {
                     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p)?)?;
@@ -406,14 +410,14 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
             };
             let started = std::time::Instant::now();
             let report = match (&trail, &export) {
-                (Some(t), _) => verify_file(t, key, anchor)
+                (Some(t), _) => verify_file(t, keys, anchor)
                     .map_err(|e| format!("cannot read {}: {e}", t.display()))?,
                 _ => {
                     let (items, whole) = frames(None, export.as_deref())?;
                     verify(
                         items,
                         &Options {
-                            key,
+                            keys,
                             from_genesis: whole,
                             to_sequence: None,
                             anchor,

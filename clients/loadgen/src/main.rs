@@ -370,7 +370,7 @@ async fn audit(
     log.close().await;
     // Verify, single thread, from the file.
     let started = Instant::now();
-    let report = verify_file(log.path(), key.verifying_key(), None)?;
+    let report = verify_file(log.path(), vec![key.verifying_key()], None)?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "verify: {} records, {} checkpoints in {:.2}s = {:.0} records/s ({})",

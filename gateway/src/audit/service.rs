@@ -27,15 +27,16 @@ use tonic::{Request, Response, Status};
 pub struct Audits {
     environment: Environment,
     auditor: Auditor,
-    key: VerifyingKey,
+    /// The current checkpoint key and any retired ones.
+    keys: Vec<VerifyingKey>,
 }
 
 impl Audits {
-    pub fn new(environment: Environment, auditor: Auditor, key: VerifyingKey) -> Self {
+    pub fn new(environment: Environment, auditor: Auditor, keys: Vec<VerifyingKey>) -> Self {
         Self {
             environment,
             auditor,
-            key,
+            keys,
         }
     }
 
@@ -226,7 +227,7 @@ impl AuditService for Audits {
         let q = request.into_inner();
         let log = self.auditor.log.clone();
         let opts = Options {
-            key: self.key,
+            keys: self.keys.clone(),
             from_genesis: true,
             to_sequence: (q.to_sequence > 0).then_some(q.to_sequence),
             anchor: None,

@@ -29,7 +29,9 @@ impl Report {
 /// How to check.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub key: VerifyingKey,
+    /// The checkpoint keys: the current one and any retired ones. A checkpoint is checked
+    /// with the key its key id names.
+    pub keys: Vec<VerifyingKey>,
     /// The chain must start at sequence 0 from the genesis hash (a whole trail); false for an
     /// export, which starts wherever it starts.
     pub from_genesis: bool,
@@ -52,7 +54,7 @@ struct Seen<'a> {
 /// The checker's state, fed one frame at a time. Each step returns false to stop.
 struct Verifier<'o> {
     opts: &'o Options,
-    kid: String,
+    keys: Vec<(String, VerifyingKey)>,
     report: Report,
     expected: Option<u64>,
     last_hash: Option<Hash>,
@@ -65,7 +67,7 @@ struct Verifier<'o> {
 impl<'o> Verifier<'o> {
     fn new(opts: &'o Options) -> Self {
         Self {
-            kid: key_id(&opts.key),
+            keys: opts.keys.iter().map(|k| (key_id(k), *k)).collect(),
             report: Report::default(),
             expected: opts.from_genesis.then_some(0),
             last_hash: opts.from_genesis.then_some(GENESIS),
@@ -75,6 +77,18 @@ impl<'o> Verifier<'o> {
             anchor_hash: None,
             opts,
         }
+    }
+
+    /// Whether the checkpoint verifies under the known key its key id names.
+    fn signed(&self, c: &Checkpoint) -> bool {
+        self.keys
+            .iter()
+            .any(|(id, k)| *id == c.key_id && c.verify(k))
+    }
+
+    fn known(&self) -> String {
+        let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
+        ids.join(", ")
     }
 
     fn bad(&mut self, seq: u64, problem: String) -> bool {
@@ -153,10 +167,12 @@ impl<'o> Verifier<'o> {
 
     fn checkpoint(&mut self, c: &Checkpoint) -> bool {
         let first_covered = self.last_checkpoint.map(|s| s + 1).unwrap_or(0);
-        if c.key_id != self.kid || !c.verify(&self.opts.key) {
+        if !self.signed(c) {
             let problem = format!(
-                "checkpoint at {} does not verify with key {} (signed by {}): forged or edited",
-                c.sequence, self.kid, c.key_id
+                "checkpoint at {} does not verify (it names key {}; known keys: {}): forged or edited",
+                c.sequence,
+                c.key_id,
+                self.known()
             );
             return self.bad(c.sequence, problem);
         }
@@ -190,7 +206,7 @@ impl<'o> Verifier<'o> {
         }
         self.report.uncovered = self.since_checkpoint.len() as u64;
         if let Some(a) = self.opts.anchor.clone() {
-            if a.key_id != self.kid || !a.verify(&self.opts.key) {
+            if !self.signed(&a) {
                 self.bad(
                     a.sequence,
                     "the anchor checkpoint does not verify with this key".into(),
@@ -261,7 +277,7 @@ pub fn public_key_from_pem(pem: &str) -> Result<VerifyingKey, String> {
 /// encoding is hashed as it is, which is what was hashed when it was written.
 pub fn verify_file(
     path: &std::path::Path,
-    key: VerifyingKey,
+    keys: Vec<VerifyingKey>,
     anchor: Option<Checkpoint>,
 ) -> std::io::Result<Report> {
     let file = std::fs::File::open(path)?;
@@ -269,7 +285,7 @@ pub fn verify_file(
     let mut frames =
         super::frame::FrameReader::new(std::io::BufReader::with_capacity(1 << 20, file), len)?;
     let opts = Options {
-        key,
+        keys,
         from_genesis: true,
         to_sequence: None,
         anchor,

@@ -229,7 +229,7 @@ async fn refusals_of_every_kind_are_recorded_and_a_reviewer_finds_a_citizens_acc
     }
     // No checkpoint yet (1,000 records or 60 s): the export says so by ending without one.
     let opts = Options {
-        key: public_key(&env),
+        keys: vec![public_key(&env)],
         from_genesis: true,
         to_sequence: None,
         anchor: None,
@@ -269,7 +269,7 @@ async fn the_trail_on_disk_verifies_with_the_public_key_after_shutdown() {
             .unwrap();
     }
     env.shutdown().await;
-    let report = verify_file(&env.trail(), public_key(&env), None).unwrap();
+    let report = verify_file(&env.trail(), vec![public_key(&env)], None).unwrap();
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.records_checked, 3);
     assert_eq!(report.checkpoints_checked, 1, "the closing checkpoint");
