@@ -147,7 +147,12 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         let service = CitizenGatewayServer::new(gateway)
             .max_decoding_message_size(config.max_message_bytes)
             .max_encoding_message_size(4 * config.max_message_bytes);
-        let housekeeping = tokio::spawn(housekeeping(self.limits.clone(), drain_rx));
+        let housekeeping = tokio::spawn(housekeeping(self.limits.clone(), drain_rx.clone()));
+        let trail_watch = tokio::spawn(watch_trail::<C>(
+            health.clone(),
+            self.auditor.log.clone(),
+            drain_rx,
+        ));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let serve = Server::builder()
             .tls_config(tls::server_config(&config))
@@ -192,9 +197,27 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             }
         };
         housekeeping.abort();
+        trail_watch.abort();
         // Last: the final checkpoint is signed once no call can add a record.
         log.close().await;
         result
+    }
+}
+
+/// Reports NOT_SERVING on the health service once the audit trail has failed, so that a load
+/// balancer sends calls elsewhere while this replica refuses them.
+async fn watch_trail<C: Clock + Clone + Send + Sync + 'static>(
+    health: tonic_health::server::HealthReporter,
+    log: AuditLog,
+    mut draining: watch::Receiver<bool>,
+) {
+    tokio::select! {
+        () = log.failed() => {
+            tracing::error!("the audit trail cannot be written: reporting NOT_SERVING until a restart");
+            health.set_not_serving::<CitizenGatewayServer<Gateway<C>>>().await;
+            health.set_not_serving::<AuditServiceServer<Audits>>().await;
+        }
+        () = crate::service::drained(&mut draining) => {}
     }
 }
 

@@ -348,5 +348,8 @@ async fn checkpoints_signed_before_a_key_rotation_verify_with_the_retired_key() 
     )
     .unwrap();
     assert!(both.ok(), "{both:?}");
-    assert_eq!(both.checkpoints_checked, 3, "at 3 and 4 with the old key, at 8 with the new");
+    assert_eq!(
+        both.checkpoints_checked, 3,
+        "at 3 and 4 with the old key, at 8 with the new"
+    );
 }

@@ -69,6 +69,7 @@ pub struct AuditLog {
     path: PathBuf,
     index: Index,
     failed: Arc<AtomicBool>,
+    failures: tokio::sync::watch::Receiver<bool>,
 }
 
 fn now_us() -> i64 {
@@ -243,6 +244,7 @@ impl AuditLog {
 
         let (tx, rx) = mpsc::channel();
         let failed = Arc::new(AtomicBool::new(false));
+        let (failures_tx, failures) = tokio::sync::watch::channel(false);
         let chain_id: Arc<str> = settings.chain_id.clone().into();
         let writer = Writer {
             file,
@@ -251,6 +253,7 @@ impl AuditLog {
             head,
             index: index.clone(),
             failed: failed.clone(),
+            failures: failures_tx,
             last_checkpoint_at: Instant::now(),
             settings,
         };
@@ -264,7 +267,19 @@ impl AuditLog {
             path,
             index,
             failed,
+            failures,
         })
+    }
+
+    /// Whether a write has failed: nothing is served until a restart.
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// Resolves once a write has failed.
+    pub async fn failed(&self) {
+        let mut rx = self.failures.clone();
+        let _ = rx.wait_for(|f| *f).await;
     }
 
     pub fn chain_id(&self) -> &str {
@@ -372,6 +387,7 @@ struct Writer {
     head: Head,
     index: Index,
     failed: Arc<AtomicBool>,
+    failures: tokio::sync::watch::Sender<bool>,
     last_checkpoint_at: Instant,
     settings: Settings,
 }
@@ -462,7 +478,7 @@ impl Writer {
         }
         if let Err(e) = self.write(&buf) {
             tracing::error!(error = %e, trail = %self.path.display(), "audit trail write failed: failing closed");
-            self.failed.store(true, Ordering::Release);
+            self.fail();
             for (_, reply) in batch {
                 let _ = reply.send(Err(AuditError::Unwritable(e.clone())));
             }
@@ -490,6 +506,12 @@ impl Writer {
         if let Err(e) = indexed {
             tracing::error!(error = %e, "audit index update failed; it will be rebuilt at the next start");
         }
+    }
+
+    /// From now on every append fails, until a restart re-checks the trail.
+    fn fail(&self) {
+        self.failed.store(true, Ordering::Release);
+        self.failures.send_replace(true);
     }
 
     fn write(&mut self, buf: &[u8]) -> Result<(), String> {
@@ -521,7 +543,7 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, "audit checkpoint write failed: failing closed");
-                self.failed.store(true, Ordering::Release);
+                self.fail();
             }
         }
     }

@@ -304,6 +304,25 @@ async fn with_a_full_disk_nothing_is_served() {
         .await
         .unwrap_err();
     assert_refused(&e, Code::Unavailable, "AUDIT_UNAVAILABLE");
+    // And health says so, for the load balancer.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(env.channel(None).await);
+    let not_serving = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
+    let mut status = 0;
+    for _ in 0..100 {
+        status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "lienthong.gateway.v1.CitizenGateway".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        if status == not_serving {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, not_serving);
 }
 
 #[tokio::test]
