@@ -92,3 +92,111 @@ pub fn describe(status: &tonic::Status) -> String {
     }
     out
 }
+
+/// Splits one CSV line: commas, fields optionally in double quotes (`""` inside is a quote).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    out.push(field);
+    out
+}
+
+/// A batch for VerifyBatch from CSV: a header `item_id,personal_id,<field>,…` naming citizen
+/// fields, then one row per declaration. An empty cell is sent as an empty value (NOT_PROVIDED).
+pub fn batch_from_csv(
+    text: &str,
+    procedure: &str,
+    dossier: &str,
+) -> Result<Vec<pb::VerifyBatchRequest>, String> {
+    let mut lines = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.trim().is_empty());
+    let header = csv_fields(lines.next().ok_or("the file is empty")?);
+    if header.len() < 3 || header[0] != "item_id" || header[1] != "personal_id" {
+        return Err(
+            "the header must be item_id,personal_id, then the fields declared (e.g. full_name,date_of_birth)".into(),
+        );
+    }
+    let mut items = Vec::new();
+    for (n, line) in lines.enumerate() {
+        let cells = csv_fields(line);
+        if cells.len() != header.len() {
+            return Err(format!(
+                "row {} has {} cells, the header has {}",
+                n + 2,
+                cells.len(),
+                header.len()
+            ));
+        }
+        items.push(pb::VerifyBatchRequest {
+            context: if items.is_empty() {
+                context(procedure, dossier)
+            } else {
+                None
+            },
+            item_id: cells[0].clone(),
+            personal_id: cells[1].clone(),
+            claims: header[2..]
+                .iter()
+                .zip(&cells[2..])
+                .map(|(field, value)| pb::Claim {
+                    field: field.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+        });
+    }
+    if items.is_empty() {
+        return Err("the file has a header but no rows".into());
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_file_becomes_requests() {
+        let text = "item_id,personal_id,full_name,date_of_birth\r\n\
+                    r1,042188999005,Trần Thị Minh Thư,\n\
+                    r2,042092999014,\"Nguyễn Văn \"\"Hà\"\"\",08/08/1992\n";
+        let items = batch_from_csv(text, "1.004227", "D-1").unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(
+            items[0].context.as_ref().unwrap().procedure_code,
+            "1.004227"
+        );
+        assert!(items[1].context.is_none());
+        assert_eq!(items[0].claims[1].field, "date_of_birth");
+        assert_eq!(items[0].claims[1].value, "");
+        assert_eq!(items[1].claims[0].value, "Nguyễn Văn \"Hà\"");
+    }
+
+    #[test]
+    fn bad_batch_files_say_what_is_wrong() {
+        assert!(batch_from_csv("", "p", "d").unwrap_err().contains("empty"));
+        assert!(
+            batch_from_csv("id,pid,full_name\n", "p", "d")
+                .unwrap_err()
+                .contains("header")
+        );
+        let e = batch_from_csv("item_id,personal_id,full_name\nr1,042188999005\n", "p", "d")
+            .unwrap_err();
+        assert!(e.contains("row 2 has 2 cells"), "{e}");
+    }
+}

@@ -120,6 +120,9 @@ enum GatewayCall {
         #[arg(long)]
         all: bool,
     },
+    /// VerifyBatch from a CSV file: header `item_id,personal_id,<field>,…`, one row per
+    /// declaration; prints one line per item.
+    Batch { file: PathBuf },
 }
 
 /// Which calls a fault applies to.
@@ -427,6 +430,32 @@ fn print_connection_info(
     println!("Press Ctrl-C to stop.");
 }
 
+/// One batch result: the item, the overall result, each field's result.
+fn batch_line(r: &gw::VerifyBatchResponse) -> String {
+    match &r.outcome {
+        Some(gw::verify_batch_response::Outcome::Result(v)) => {
+            let overall = gw::OverallResult::try_from(v.result)
+                .map(|o| o.as_str_name().trim_start_matches("OVERALL_RESULT_"))
+                .unwrap_or("?");
+            let fields: Vec<String> = v
+                .fields
+                .iter()
+                .map(|f| {
+                    let result = gw::FieldResult::try_from(f.result)
+                        .map(|r| r.as_str_name().trim_start_matches("FIELD_RESULT_"))
+                        .unwrap_or("?");
+                    format!("{}={result}", f.field)
+                })
+                .collect();
+            format!("{:<12} {:<13} {}\n", r.item_id, overall, fields.join(" "))
+        }
+        Some(gw::verify_batch_response::Outcome::Error(e)) => {
+            format!("{:<12} ERROR {} {}\n", r.item_id, e.reason, e.message_vi)
+        }
+        None => format!("{:<12} (no outcome)\n", r.item_id),
+    }
+}
+
 async fn gateway_call(
     dir: &std::path::Path,
     endpoint: &str,
@@ -513,6 +542,29 @@ async fn gateway_call(
                 .get_household(req)
                 .await
                 .map(|r| format!("{:#?}", r.into_inner()))
+        }
+        GatewayCall::Batch { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let items = call::batch_from_csv(&text, procedure, dossier)?;
+            let req = caller.request(tokio_stream::iter(items));
+            match caller.client.verify_batch(req).await {
+                Err(s) => Err(s),
+                Ok(reply) => {
+                    let mut stream = reply.into_inner();
+                    let mut out = String::new();
+                    loop {
+                        match stream.message().await {
+                            Ok(Some(r)) => out.push_str(&batch_line(&r)),
+                            Ok(None) => break Ok(out),
+                            Err(s) => {
+                                out.push_str(&call::describe(&s));
+                                break Ok(out);
+                            }
+                        }
+                    }
+                }
+            }
         }
         GatewayCall::Procedures { all } => {
             let req = caller.request(gw::ListProceduresRequest {
