@@ -25,6 +25,8 @@ async fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        // Logs on stderr; stdout carries only the "listening on" line, for scripts.
+        .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
     let config = match Config::load(&args.config, std::env::vars()) {
