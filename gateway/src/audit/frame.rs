@@ -45,22 +45,22 @@ pub fn encode(item: &Item) -> Vec<u8> {
     out
 }
 
-/// Decodes one frame's bytes (kind, len, payload, crc); the length is known to fit.
-fn decode(frame: &[u8]) -> Result<Item, String> {
+/// Whether a frame's checksum (over kind, len and payload) holds.
+fn checksum_holds(frame: &[u8]) -> bool {
     let (body, crc) = frame.split_at(frame.len() - 4);
-    let stored = u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]);
-    if crc32fast::hash(body) != stored {
-        return Err("checksum mismatch".into());
-    }
-    let payload = &body[5..];
-    match body[0] {
+    crc32fast::hash(body) == u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]])
+}
+
+/// Decodes a frame's payload by its kind.
+fn decode_payload(kind: u8, payload: &[u8]) -> Result<Item, &'static str> {
+    match kind {
         KIND_RECORD => Record::from_bytes(payload)
             .map(Item::Record)
-            .ok_or_else(|| "malformed record".into()),
+            .ok_or("malformed record"),
         KIND_CHECKPOINT => Checkpoint::from_bytes(payload)
             .map(Item::Checkpoint)
-            .ok_or_else(|| "malformed checkpoint".into()),
-        k => Err(format!("unknown frame kind {k}")),
+            .ok_or("malformed checkpoint"),
+        _ => Err("unknown frame kind"),
     }
 }
 
@@ -190,8 +190,7 @@ impl<R: Read> FrameReader<R> {
             return fail(self, true, format!("unreadable: {e}"));
         }
         let at_end = start + total == self.len;
-        let (body, crc) = self.buf.split_at(self.buf.len() - 4);
-        if crc32fast::hash(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+        if !checksum_holds(&self.buf) {
             return fail(self, at_end, "checksum mismatch".into());
         }
         self.offset = start + total;
@@ -214,24 +213,20 @@ impl<R: Read> FrameReader<R> {
             Ok(start) => start,
             Err(e) => return Some(Err(e)),
         };
-        let kind = self.buf[0];
-        let payload_end = self.buf.len() - 4;
-        let item = match kind {
-            KIND_RECORD => raw_record(&self.buf[5..payload_end]).map(|_| ()),
-            KIND_CHECKPOINT => Some(()),
-            _ => None,
+        let payload = 5..self.buf.len() - 4;
+        let problem = match self.buf[0] {
+            KIND_RECORD if raw_record(&self.buf[payload.clone()]).is_some() => None,
+            KIND_RECORD => Some("malformed record"),
+            KIND_CHECKPOINT => match Checkpoint::from_bytes(&self.buf[payload.clone()]) {
+                Some(c) => return Some(Ok((start, RawItem::Checkpoint(c)))),
+                None => Some("malformed checkpoint"),
+            },
+            _ => Some("unknown frame kind"),
         };
-        if item.is_none() {
-            let problem = format!("malformed frame of kind {kind}");
-            return Some(Err(self.malformed(start, problem)));
+        if let Some(problem) = problem {
+            return Some(Err(self.malformed(start, problem.into())));
         }
-        if kind == KIND_CHECKPOINT {
-            return match Checkpoint::from_bytes(&self.buf[5..payload_end]) {
-                Some(c) => Some(Ok((start, RawItem::Checkpoint(c)))),
-                None => Some(Err(self.malformed(start, "malformed checkpoint".into()))),
-            };
-        }
-        raw_record(&self.buf[5..payload_end]).map(|r| Ok((start, RawItem::Record(r))))
+        raw_record(&self.buf[payload]).map(|r| Ok((start, RawItem::Record(r))))
     }
 }
 
@@ -243,17 +238,7 @@ impl<R: Read> Iterator for FrameReader<R> {
             Ok(start) => start,
             Err(e) => return Some(Err(e)),
         };
-        let payload = &self.buf[5..self.buf.len() - 4];
-        let item = match self.buf[0] {
-            KIND_RECORD => Record::from_bytes(payload)
-                .map(Item::Record)
-                .ok_or("malformed record"),
-            KIND_CHECKPOINT => Checkpoint::from_bytes(payload)
-                .map(Item::Checkpoint)
-                .ok_or("malformed checkpoint"),
-            _ => Err("unknown frame kind"),
-        };
-        match item {
+        match decode_payload(self.buf[0], &self.buf[5..self.buf.len() - 4]) {
             Ok(item) => Some(Ok((start, item))),
             Err(problem) => Some(Err(self.malformed(start, problem.into()))),
         }
@@ -275,5 +260,9 @@ pub fn read_at(file: &std::fs::File, offset: u64) -> io::Result<Item> {
     let mut frame = vec![0u8; 5 + len as usize + 4];
     frame[..5].copy_from_slice(&head);
     file.read_exact_at(&mut frame[5..], offset + 5)?;
-    decode(&frame).map_err(|p| io::Error::new(io::ErrorKind::InvalidData, p))
+    let invalid = |p: &str| io::Error::new(io::ErrorKind::InvalidData, p.to_owned());
+    if !checksum_holds(&frame) {
+        return Err(invalid("checksum mismatch"));
+    }
+    decode_payload(frame[0], &frame[5..frame.len() - 4]).map_err(invalid)
 }
