@@ -12,7 +12,6 @@ use ed25519_dalek::SigningKey;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
@@ -68,11 +67,12 @@ pub struct AuditLog {
     chain_id: Arc<str>,
     path: PathBuf,
     index: Index,
-    failed: Arc<AtomicBool>,
-    failures: tokio::sync::watch::Receiver<bool>,
+    /// Turns true, for good, when a write fails.
+    failed: tokio::sync::watch::Receiver<bool>,
 }
 
-fn now_us() -> i64 {
+/// Microseconds since the epoch, now.
+pub fn timestamp_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
@@ -243,8 +243,7 @@ impl AuditLog {
         index.flush().map_err(ierr)?;
 
         let (tx, rx) = mpsc::channel();
-        let failed = Arc::new(AtomicBool::new(false));
-        let (failures_tx, failures) = tokio::sync::watch::channel(false);
+        let (failed_tx, failed) = tokio::sync::watch::channel(false);
         let chain_id: Arc<str> = settings.chain_id.clone().into();
         let writer = Writer {
             file,
@@ -252,8 +251,7 @@ impl AuditLog {
             chain_id: chain_id.clone(),
             head,
             index: index.clone(),
-            failed: failed.clone(),
-            failures: failures_tx,
+            failed: failed_tx,
             last_checkpoint_at: Instant::now(),
             settings,
         };
@@ -267,18 +265,12 @@ impl AuditLog {
             path,
             index,
             failed,
-            failures,
         })
-    }
-
-    /// Whether a write has failed: nothing is served until a restart.
-    pub fn is_failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
     }
 
     /// Resolves once a write has failed.
     pub async fn failed(&self) {
-        let mut rx = self.failures.clone();
+        let mut rx = self.failed.clone();
         let _ = rx.wait_for(|f| *f).await;
     }
 
@@ -292,7 +284,7 @@ impl AuditLog {
 
     /// Appends a record and waits until it is on disk.
     pub async fn append(&self, entry: Entry) -> Result<Receipt, AuditError> {
-        if self.failed.load(Ordering::Acquire) {
+        if *self.failed.borrow() {
             return Err(AuditError::Unwritable("an earlier write failed".into()));
         }
         let (reply, wait) = oneshot::channel();
@@ -386,8 +378,8 @@ struct Writer {
     chain_id: Arc<str>,
     head: Head,
     index: Index,
-    failed: Arc<AtomicBool>,
-    failures: tokio::sync::watch::Sender<bool>,
+    /// Set, for good, when a write fails; every append fails from then on.
+    failed: tokio::sync::watch::Sender<bool>,
     last_checkpoint_at: Instant,
     settings: Settings,
 }
@@ -450,7 +442,7 @@ impl Writer {
 
     /// Writes and fsyncs a batch; then answers every caller.
     fn commit(&mut self, batch: Vec<Pending>) {
-        if self.failed.load(Ordering::Acquire) {
+        if *self.failed.borrow() {
             for (_, reply) in batch {
                 let _ = reply.send(Err(AuditError::Unwritable(
                     "an earlier write failed".into(),
@@ -510,8 +502,7 @@ impl Writer {
 
     /// From now on every append fails, until a restart re-checks the trail.
     fn fail(&self) {
-        self.failed.store(true, Ordering::Release);
-        self.failures.send_replace(true);
+        self.failed.send_replace(true);
     }
 
     fn write(&mut self, buf: &[u8]) -> Result<(), String> {
@@ -522,7 +513,7 @@ impl Writer {
     /// Signs and writes a checkpoint of the current head, if anything is uncovered.
     fn checkpoint(&mut self) {
         self.last_checkpoint_at = Instant::now();
-        if self.head.since_checkpoint == 0 || self.failed.load(Ordering::Acquire) {
+        if self.head.since_checkpoint == 0 || *self.failed.borrow() {
             return;
         }
         let c = Checkpoint::sign(
@@ -530,7 +521,7 @@ impl Writer {
             &self.chain_id,
             self.head.next_seq - 1,
             self.head.last_hash,
-            now_us(),
+            timestamp_us(),
         );
         let buf = frame::encode(&Item::Checkpoint(c.clone()));
         match self.write(&buf) {
@@ -547,9 +538,4 @@ impl Writer {
             }
         }
     }
-}
-
-/// Microseconds since the epoch, now.
-pub fn timestamp_us() -> i64 {
-    now_us()
 }
