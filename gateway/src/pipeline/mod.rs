@@ -114,9 +114,8 @@ where
             let checked = self.gate.check(&mut parts);
             req = http::Request::from_parts(parts, body);
             if let Err(refusal) = checked {
-                crate::audit::layer::note(req.extensions(), |f| f.refusal = Some(refusal.clone()));
-                let mut response = refusal.to_status().into_http::<RB>();
-                response.extensions_mut().insert(refusal);
+                let response = refusal.to_status().into_http::<RB>();
+                crate::audit::layer::note(req.extensions(), |f| f.refusal = Some(refusal));
                 return Box::pin(async move { Ok(response) });
             }
         }
