@@ -547,7 +547,6 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                 time_us: timestamp_us(),
                 latency_us: 0,
                 code: 0,
-                message: "",
             },
         );
         self.auditor
@@ -731,7 +730,6 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                         time_us: started.0,
                         latency_us: started.1.elapsed().as_micros() as u64,
                         code,
-                        message: "",
                     },
                 );
                 let log = gateway.auditor.log.clone();

@@ -77,8 +77,6 @@ pub struct Call<'a> {
     pub latency_us: u64,
     /// gRPC status code; 0 for OK.
     pub code: i32,
-    /// The status message when no typed refusal explains it.
-    pub message: &'a str,
 }
 
 /// Writes records; shared by the layer, the batch handler and the audit service.
@@ -97,7 +95,6 @@ impl Auditor {
             time_us,
             latency_us,
             code,
-            message,
         } = *call;
         let (pseudonym, masked) = match &facts.subject {
             Some(Subject::Personal(p)) => (self.pseudonyms.of(p), p.masked()),
@@ -106,7 +103,6 @@ impl Auditor {
         };
         let (reason, message) = match &facts.refusal {
             Some(r) => (r.reason().to_owned(), r.messages().0),
-            None if code != 0 => ("TRANSPORT".to_owned(), message.to_owned()),
             None => (String::new(), String::new()),
         };
         Entry {
@@ -209,25 +205,30 @@ where
         let response = self.inner.call(req);
         Box::pin(async move {
             let mut response = response.await?;
-            let facts = slot.facts();
+            let mut facts = slot.facts();
             let headers = response.headers();
             let code = headers
                 .get("grpc-status")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<i32>().ok())
                 .unwrap_or(0);
-            let message = headers
-                .get("grpc-message")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            // A refusal from tonic itself (a message over the size limit, a malformed frame)
-            // carries no details: give it the gateway's reason and Vietnamese message.
-            if code != 0
-                && facts.refusal.is_none()
-                && !headers.contains_key("grpc-status-details-bin")
-            {
-                response = transport_refusal(code, &message).into_http();
+            // A refusal from tonic itself (a message over the size limit, a malformed frame):
+            // recorded as such, and given the gateway's details unless it has some.
+            if code != 0 && facts.refusal.is_none() {
+                let message = headers
+                    .get("grpc-message")
+                    .and_then(|v| v.to_str().ok())
+                    .map(percent_decode)
+                    .unwrap_or_default();
+                let has_details = headers.contains_key("grpc-status-details-bin");
+                let refusal = Refusal::Transport {
+                    code: tonic::Code::from_i32(code),
+                    message,
+                };
+                if !has_details {
+                    response = refusal.to_status().into_http();
+                }
+                facts.refusal = Some(refusal);
             }
             let latency = started.elapsed().as_micros() as u64;
             let entry = auditor.entry(
@@ -238,7 +239,6 @@ where
                     time_us,
                     latency_us: latency,
                     code,
-                    message: &message,
                 },
             );
             match auditor.log.append(entry).await {
@@ -260,23 +260,6 @@ where
             }
         })
     }
-}
-
-/// A transport-level refusal in the gateway's shape: ErrorInfo `TRANSPORT` and a vi-VN message.
-fn transport_refusal(code: i32, message: &str) -> tonic::Status {
-    use tonic_types::{ErrorDetails, StatusExt};
-    let message = percent_decode(message);
-    let mut details = ErrorDetails::new();
-    details.set_error_info(
-        "TRANSPORT",
-        super::super::pipeline::rescue::DOMAIN,
-        std::collections::HashMap::new(),
-    );
-    details.set_localized_message(
-        "vi-VN",
-        format!("yêu cầu bị từ chối ở tầng giao thức gRPC (ví dụ: thông điệp quá lớn): {message}"),
-    );
-    tonic::Status::with_error_details(tonic::Code::from_i32(code), message, details)
 }
 
 /// grpc-message is percent-encoded on the wire.

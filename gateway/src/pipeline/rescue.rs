@@ -88,6 +88,10 @@ pub enum Refusal {
     CircuitOpen { retry_after: Duration },
     #[error("the audit trail cannot be written")]
     AuditUnavailable,
+    /// Refused by the gRPC transport before any step of the gateway ran (e.g. a message over
+    /// the size limit); the code and message are the transport's.
+    #[error("refused by the gRPC transport: {message}")]
+    Transport { code: Code, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -125,6 +129,7 @@ impl Refusal {
             Refusal::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             Refusal::CircuitOpen { .. } => "UPSTREAM_CIRCUIT_OPEN",
             Refusal::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            Refusal::Transport { .. } => "TRANSPORT",
             Refusal::Internal(_) => "INTERNAL",
         }
     }
@@ -153,6 +158,7 @@ impl Refusal {
             | Refusal::CircuitOpen { .. }
             | Refusal::AuditUnavailable => Code::Unavailable,
             Refusal::UpstreamTimeout => Code::DeadlineExceeded,
+            Refusal::Transport { code, .. } => *code,
             Refusal::Internal(_) => Code::Internal,
         }
     }
@@ -259,6 +265,10 @@ impl Refusal {
                 "the audit trail cannot be written, so nothing is served (no data was released): retry later and alert the gateway operator".into(),
                 "không ghi được nhật ký truy cập nên cổng từ chối phục vụ (không có dữ liệu nào được trả về): thử lại sau và báo đơn vị vận hành".into(),
             ),
+            Refusal::Transport { message, .. } => (
+                message.clone(),
+                format!("yêu cầu bị từ chối ở tầng giao thức gRPC (ví dụ: thông điệp quá lớn): {message}"),
+            ),
             Refusal::Internal(_) => (
                 "the gateway failed unexpectedly: retry, and report the request id if it persists".into(),
                 "cổng kết nối gặp lỗi: đề nghị thử lại và báo mã yêu cầu nếu lỗi tiếp diễn".into(),
@@ -279,6 +289,12 @@ impl Refusal {
                 for (field, description) in v {
                     details.add_bad_request_violation(field.clone(), description.clone());
                 }
+            }
+            Refusal::UnknownProcedure(p) => {
+                details.add_bad_request_violation(
+                    "context.procedure_code",
+                    format!("{p} is not in the catalog"),
+                );
             }
             Refusal::RateLimited {
                 kind,

@@ -271,6 +271,14 @@ async fn policy_refuses_with_the_rule_that_refused() {
     let s = lookup_with(&mut receiver.client, &receiver.token, "9.999999").await;
     assert_eq!(s.code(), Code::InvalidArgument);
     assert!(s.message().contains("9.999999"));
+    assert_eq!(
+        s.get_error_details()
+            .bad_request()
+            .unwrap()
+            .field_violations[0]
+            .field,
+        "context.procedure_code"
+    );
     let mut req = lookup("1.004222", persona("complete-adult"));
     req.context.as_mut().unwrap().dossier_id.clear();
     let s = receiver
