@@ -81,12 +81,22 @@ fn check(path: &Path, anchor: Option<&Item>) -> Report {
         keys: vec![key().verifying_key()],
         from_genesis: true,
         to_sequence: None,
-        anchor: anchor.clone(),
+        anchor,
     };
     let decoded = verify(FrameReader::new(BufReader::new(file), len).unwrap(), &opts);
-    let fast = verify_file(path, vec![key().verifying_key()], anchor).unwrap();
+    let fast = verify_file(path, &opts).unwrap();
     assert_eq!(fast, decoded, "the two ways of checking disagree");
     fast
+}
+
+/// Options for a whole trail, with these keys.
+fn with_keys(keys: Vec<ed25519_dalek::VerifyingKey>) -> Options {
+    Options {
+        keys,
+        from_genesis: true,
+        to_sequence: None,
+        anchor: None,
+    }
 }
 
 /// The sequences a query finds.
@@ -337,14 +347,13 @@ async fn checkpoints_signed_before_a_key_rotation_verify_with_the_retired_key() 
     }
     log.close().await;
     let path = trail_path(dir.path(), "gw-test");
-    let only_new = verify_file(&path, vec![new_key.verifying_key()], None).unwrap();
+    let only_new = verify_file(&path, &with_keys(vec![new_key.verifying_key()])).unwrap();
     let (seq, problem) = only_new.first_bad.unwrap();
     assert_eq!(seq, 3, "the first checkpoint, signed with the old key");
     assert!(problem.contains("known keys"), "{problem}");
     let both = verify_file(
         &path,
-        vec![new_key.verifying_key(), key().verifying_key()],
-        None,
+        &with_keys(vec![new_key.verifying_key(), key().verifying_key()]),
     )
     .unwrap();
     assert!(both.ok(), "{both:?}");

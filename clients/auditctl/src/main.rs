@@ -303,19 +303,16 @@ fn print_records(records: &[Record], format: Format) {
 type Frames = Box<dyn Iterator<Item = Result<(u64, Item), FrameError>>>;
 
 /// Frames from a trail file or an export.
-fn frames(trail: Option<&Path>, export: Option<&Path>) -> Result<(Frames, bool), Error> {
+fn frames(trail: Option<&Path>, export: Option<&Path>) -> Result<Frames, Error> {
     match (trail, export) {
         (Some(t), _) => {
             let file =
                 std::fs::File::open(t).map_err(|e| format!("cannot open {}: {e}", t.display()))?;
             let len = file.metadata()?.len();
-            Ok((
-                Box::new(FrameReader::new(
-                    BufReader::with_capacity(1 << 20, file),
-                    len,
-                )?),
-                true,
-            ))
+            Ok(Box::new(FrameReader::new(
+                BufReader::with_capacity(1 << 20, file),
+                len,
+            )?))
         }
         (None, Some(x)) => {
             let file =
@@ -335,7 +332,7 @@ fn frames(trail: Option<&Path>, export: Option<&Path>) -> Result<(Frames, bool),
                     problem: format!("line {} is not a record or checkpoint", n + 1),
                 }));
             }
-            Ok((Box::new(items.into_iter()), false))
+            Ok(Box::new(items.into_iter()))
         }
         (None, None) => Err("give --trail or --export".into()),
     }
@@ -409,21 +406,17 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                 None => None,
             };
             let started = std::time::Instant::now();
-            let report = match (&trail, &export) {
-                (Some(t), _) => verify_file(t, keys, anchor)
+            // A trail starts the chain; an export starts wherever its range starts.
+            let opts = Options {
+                keys,
+                from_genesis: trail.is_some(),
+                to_sequence: None,
+                anchor,
+            };
+            let report = match &trail {
+                Some(t) => verify_file(t, &opts)
                     .map_err(|e| format!("cannot read {}: {e}", t.display()))?,
-                _ => {
-                    let (items, whole) = frames(None, export.as_deref())?;
-                    verify(
-                        items,
-                        &Options {
-                            keys,
-                            from_genesis: whole,
-                            to_sequence: None,
-                            anchor,
-                        },
-                    )
-                }
+                None => verify(frames(None, export.as_deref())?, &opts),
             };
             let secs = started.elapsed().as_secs_f64();
             println!(
@@ -543,7 +536,7 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
             burst_count,
             format,
         } => {
-            let (items, _) = frames(trail.as_deref(), export.as_deref())?;
+            let items = frames(trail.as_deref(), export.as_deref())?;
             let records: Vec<Record> = items
                 .into_iter()
                 .filter_map(|i| match i {

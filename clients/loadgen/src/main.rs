@@ -313,7 +313,7 @@ async fn audit(
     use lienthong_gateway::audit::index::Filter;
     use lienthong_gateway::audit::log::{AuditLog, Settings};
     use lienthong_gateway::audit::record::Entry;
-    use lienthong_gateway::audit::verify::verify_file;
+    use lienthong_gateway::audit::verify::{Options, verify_file};
     let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
     let log = AuditLog::open(Settings {
         dir: dir.to_owned(),
@@ -370,7 +370,15 @@ async fn audit(
     log.close().await;
     // Verify, single thread, from the file.
     let started = Instant::now();
-    let report = verify_file(log.path(), vec![key.verifying_key()], None)?;
+    let report = verify_file(
+        log.path(),
+        &Options {
+            keys: vec![key.verifying_key()],
+            from_genesis: true,
+            to_sequence: None,
+            anchor: None,
+        },
+    )?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "verify: {} records, {} checkpoints in {:.2}s = {:.0} records/s ({})",

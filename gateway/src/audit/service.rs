@@ -232,12 +232,10 @@ impl AuditService for Audits {
             to_sequence: (q.to_sequence > 0).then_some(q.to_sequence),
             anchor: None,
         };
-        let report = tokio::task::spawn_blocking(move || -> Result<_, super::AuditError> {
-            Ok(verify::verify(log.frames()?, &opts))
-        })
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+        let report = tokio::task::spawn_blocking(move || verify::verify_file(log.path(), &opts))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
         let (first_bad, problem) = report.first_bad.clone().unwrap_or((0, String::new()));
         Ok(Response::new(pb::VerifyResponse {
             ok: report.ok(),

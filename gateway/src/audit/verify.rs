@@ -273,24 +273,15 @@ pub fn public_key_from_pem(pem: &str) -> Result<VerifyingKey, String> {
     VerifyingKey::from_public_key_pem(pem).map_err(|e| format!("not an Ed25519 public key: {e}"))
 }
 
-/// Checks a trail file from its first record. Records are not decoded: each stored canonical
-/// encoding is hashed as it is, which is what was hashed when it was written.
-pub fn verify_file(
-    path: &std::path::Path,
-    keys: Vec<VerifyingKey>,
-    anchor: Option<Checkpoint>,
-) -> std::io::Result<Report> {
+/// Checks a trail file (`opts.from_genesis` should be true: a file starts the chain). Records
+/// are not decoded: each stored canonical encoding is hashed as it is, which is what was
+/// hashed when it was written.
+pub fn verify_file(path: &std::path::Path, opts: &Options) -> std::io::Result<Report> {
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
     let mut frames =
         super::frame::FrameReader::new(std::io::BufReader::with_capacity(1 << 20, file), len)?;
-    let opts = Options {
-        keys,
-        from_genesis: true,
-        to_sequence: None,
-        anchor,
-    };
-    let mut v = Verifier::new(&opts);
+    let mut v = Verifier::new(opts);
     while let Some(frame) = frames.next_raw() {
         let go_on = match frame {
             Err(e) => v.damaged(e),

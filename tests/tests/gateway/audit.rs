@@ -269,7 +269,13 @@ async fn the_trail_on_disk_verifies_with_the_public_key_after_shutdown() {
             .unwrap();
     }
     env.shutdown().await;
-    let report = verify_file(&env.trail(), vec![public_key(&env)], None).unwrap();
+    let opts = Options {
+        keys: vec![public_key(&env)],
+        from_genesis: true,
+        to_sequence: None,
+        anchor: None,
+    };
+    let report = verify_file(&env.trail(), &opts).unwrap();
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.records_checked, 3);
     assert_eq!(report.checkpoints_checked, 1, "the closing checkpoint");
