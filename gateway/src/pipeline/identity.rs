@@ -6,9 +6,9 @@ use super::rescue::Refusal;
 use crate::config::Unit;
 use crate::tls::{self, CertificateIdentity};
 use lienthong_domain::UnitCode;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 /// The calling system, as established by mutual TLS.
@@ -23,7 +23,13 @@ pub struct Caller {
 #[derive(Clone)]
 pub struct Identify {
     units: Arc<BTreeMap<UnitCode, Arc<Unit>>>,
+    /// Certificates already read, by their DER: a connection presents the same certificate on
+    /// every call, so it is parsed and hashed once, not per request.
+    seen: Arc<Mutex<HashMap<Vec<u8>, CertificateIdentity>>>,
 }
+
+/// At most this many certificates are remembered; the memory is forgotten when full.
+const SEEN_CAPACITY: usize = 4096;
 
 impl Identify {
     pub fn new(units: &BTreeMap<UnitCode, Unit>) -> Self {
@@ -34,7 +40,23 @@ impl Identify {
                     .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
                     .collect(),
             ),
+            seen: Arc::default(),
         }
+    }
+
+    /// What a verified certificate says, read once per certificate.
+    fn identify(&self, der: &[u8]) -> Result<CertificateIdentity, Refusal> {
+        if let Some(known) = self.seen.lock().ok().and_then(|m| m.get(der).cloned()) {
+            return Ok(known);
+        }
+        let identity = tls::identify(der).map_err(Refusal::BadClientCertificate)?;
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.len() >= SEEN_CAPACITY {
+                seen.clear();
+            }
+            seen.insert(der.to_vec(), identity.clone());
+        }
+        Ok(identity)
     }
 }
 
@@ -58,7 +80,7 @@ impl Gate for Identify {
             .and_then(TlsConnectInfo::peer_certs)
             .ok_or(Refusal::NoClientCertificate)?;
         let leaf = certs.first().ok_or(Refusal::NoClientCertificate)?;
-        let certificate = tls::identify(leaf).map_err(Refusal::BadClientCertificate)?;
+        let certificate = self.identify(leaf)?;
         crate::audit::layer::note(&request.extensions, |f| {
             f.unit_code = certificate.unit.to_string();
             f.cert_fingerprint = certificate.fingerprint.clone();
