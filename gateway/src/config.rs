@@ -493,7 +493,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
         client_ca: c.pem("tls.client_ca", &raw.tls.client_ca),
     };
     let up = raw.upstream;
-    if !(up.endpoint.starts_with("https://")) {
+    if !up.endpoint.starts_with("https://") {
         c.problems.push(format!(
             "upstream.endpoint: {:?} must be an https:// URL; the population database is reached over mutual TLS only",
             up.endpoint

@@ -64,7 +64,6 @@ enum Msg {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
-    chain_id: Arc<str>,
     path: PathBuf,
     index: Index,
     /// Turns true, for good, when a write fails.
@@ -244,11 +243,11 @@ impl AuditLog {
 
         let (tx, rx) = mpsc::channel();
         let (failed_tx, failed) = tokio::sync::watch::channel(false);
-        let chain_id: Arc<str> = settings.chain_id.clone().into();
+        let chain_id: Arc<str> = settings.chain_id.as_str().into();
         let writer = Writer {
             file,
             path: path.clone(),
-            chain_id: chain_id.clone(),
+            chain_id,
             head,
             index: index.clone(),
             failed: failed_tx,
@@ -261,7 +260,6 @@ impl AuditLog {
             .map_err(io)?;
         Ok(Self {
             tx,
-            chain_id,
             path,
             index,
             failed,
@@ -272,10 +270,6 @@ impl AuditLog {
     pub async fn failed(&self) {
         let mut rx = self.failed.clone();
         let _ = rx.wait_for(|f| *f).await;
-    }
-
-    pub fn chain_id(&self) -> &str {
-        &self.chain_id
     }
 
     pub fn path(&self) -> &Path {
