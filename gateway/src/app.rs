@@ -100,11 +100,6 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
-    /// The audit trail.
-    pub fn audit_log(&self) -> AuditLog {
-        self.auditor.log.clone()
-    }
-
     /// The token checker, to reload its keys while running.
     pub fn authn(&self) -> Authn {
         self.authn.clone()
