@@ -744,9 +744,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                     None => {
                         let next = tokio::select! {
                             m = input.message() => m,
-                            () = drained(&mut draining) => Err(Status::unavailable(format!(
-                                "the gateway is shutting down; {count} items were answered, send the rest again"
-                            ))),
+                            () = drained(&mut draining) => {
+                                Err(Refusal::ShuttingDown { answered: count }.to_status())
+                            }
                         };
                         match next {
                             Ok(Some(item)) => item,

@@ -88,6 +88,8 @@ pub enum Refusal {
     CircuitOpen { retry_after: Duration },
     #[error("the audit trail cannot be written")]
     AuditUnavailable,
+    #[error("the gateway is shutting down")]
+    ShuttingDown { answered: u32 },
     /// Refused by the gRPC transport before any step of the gateway ran (e.g. a message over
     /// the size limit); the code and message are the transport's.
     #[error("refused by the gRPC transport: {message}")]
@@ -129,6 +131,7 @@ impl Refusal {
             Refusal::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             Refusal::CircuitOpen { .. } => "UPSTREAM_CIRCUIT_OPEN",
             Refusal::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            Refusal::ShuttingDown { .. } => "SHUTTING_DOWN",
             Refusal::Transport { .. } => "TRANSPORT",
             Refusal::Internal(_) => "INTERNAL",
         }
@@ -156,7 +159,8 @@ impl Refusal {
             Refusal::CitizenNotFound => Code::NotFound,
             Refusal::UpstreamUnavailable(_)
             | Refusal::CircuitOpen { .. }
-            | Refusal::AuditUnavailable => Code::Unavailable,
+            | Refusal::AuditUnavailable
+            | Refusal::ShuttingDown { .. } => Code::Unavailable,
             Refusal::UpstreamTimeout => Code::DeadlineExceeded,
             Refusal::Transport { code, .. } => *code,
             Refusal::Internal(_) => Code::Internal,
@@ -264,6 +268,10 @@ impl Refusal {
             Refusal::AuditUnavailable => (
                 "the audit trail cannot be written, so nothing is served (no data was released): retry later and alert the gateway operator".into(),
                 "không ghi được nhật ký truy cập nên cổng từ chối phục vụ (không có dữ liệu nào được trả về): thử lại sau và báo đơn vị vận hành".into(),
+            ),
+            Refusal::ShuttingDown { answered } => (
+                format!("the gateway is shutting down; {answered} items were answered: send the rest again"),
+                format!("cổng kết nối đang dừng; đã trả lời {answered} bản ghi: đề nghị gửi lại phần còn lại"),
             ),
             Refusal::Transport { message, .. } => (
                 message.clone(),

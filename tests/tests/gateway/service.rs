@@ -224,3 +224,42 @@ async fn an_oversize_request_is_refused_not_decoded() {
         e.message()
     );
 }
+
+#[tokio::test]
+async fn a_batch_open_at_shutdown_ends_saying_how_far_it_got() {
+    let mut env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let (items, rx) = tokio::sync::mpsc::channel(4);
+    items
+        .send(pb::VerifyBatchRequest {
+            context: ctx("1.004227"),
+            item_id: "row-0".into(),
+            personal_id: persona("complete-adult").into(),
+            claims: vec![pb::Claim {
+                field: "full_name".into(),
+                value: "Trần Thị Minh Thư".into(),
+            }],
+        })
+        .await
+        .unwrap();
+    let mut out = s
+        .client
+        .verify_batch(authed(
+            &s.token,
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(out.message().await.unwrap().unwrap().item_id, "row-0");
+    // The caller keeps the stream open; the gateway is told to stop.
+    let (ended, _) = tokio::join!(out.message(), env.shutdown());
+    let e = ended.unwrap_err();
+    assert_refused(&e, Code::Unavailable, "SHUTTING_DOWN");
+    assert!(
+        e.message().contains("1 items were answered"),
+        "{}",
+        e.message()
+    );
+    drop(items);
+}
