@@ -210,7 +210,7 @@ macro_rules! citizen_fields {
             pub fn parse(s: &str) -> Result<Self, UnknownField> {
                 match s {
                     $($name => Ok(CitizenField::$variant),)*
-                    _ => Err(UnknownField(s.to_owned())),
+                    _ => Err(UnknownField(s.chars().take(64).collect())),
                 }
             }
         }

@@ -25,6 +25,10 @@ pub enum PersonalIdError {
     Year(i32),
     #[error("the serial part must be below 1000000, got {0}")]
     Serial(u32),
+    #[error(
+        "digits 4 to 6 (gender/century and year) say the holder was born in {year}, which is after {current}: check the number with the citizen's card"
+    )]
+    FutureBirth { year: i32, current: i32 },
 }
 
 /// A valid 12-digit personal ID number.
@@ -50,6 +54,20 @@ impl PersonalId {
             return Err(PersonalIdError::Province(province.to_owned()));
         }
         Ok(Self(digits))
+    }
+
+    /// Parses a number whose holder must be born by `current_year`: a birth year in the future
+    /// makes the number malformed.
+    pub fn parse_born_by(s: &str, current_year: i32) -> Result<Self, PersonalIdError> {
+        let id = Self::parse(s)?;
+        let year = id.birth_year();
+        if year > current_year {
+            return Err(PersonalIdError::FutureBirth {
+                year,
+                current: current_year,
+            });
+        }
+        Ok(id)
     }
 
     /// Builds the number of a citizen from its parts.
@@ -218,6 +236,22 @@ impl From<OldIdNumber> for String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_birth_year_in_the_future_is_malformed() {
+        assert_eq!(
+            PersonalId::parse_born_by("042299999005", 2026),
+            Err(PersonalIdError::FutureBirth {
+                year: 2099,
+                current: 2026
+            })
+        );
+        for future in ["042490999005", "042690999005"] {
+            assert!(PersonalId::parse_born_by(future, 2026).is_err(), "{future}");
+        }
+        assert!(PersonalId::parse_born_by("042226999005", 2026).is_ok());
+        assert!(PersonalId::parse_born_by("042188999005", 2026).is_ok());
+    }
 
     fn check(input: &str, expected: Result<(), PersonalIdError>) {
         assert_eq!(

@@ -150,8 +150,14 @@ fn context(ctx: Option<&pb::RequestContext>) -> Result<RequestContext, Refusal> 
     }
 }
 
+/// The current year (UTC), for numbers whose birth year lies in the future.
+fn current_year() -> i32 {
+    let days = timestamp_us().div_euclid(86_400_000_000);
+    lienthong_domain::date::civil_from_days(days).0
+}
+
 fn personal_id(field: &str, s: &str) -> Result<PersonalId, Refusal> {
-    PersonalId::parse(s).map_err(|e| Refusal::invalid(field, e))
+    PersonalId::parse_born_by(s, current_year()).map_err(|e| Refusal::invalid(field, e))
 }
 
 fn subject_key(personal: Option<&str>, old: Option<&str>) -> Result<CitizenKey, Refusal> {
@@ -167,12 +173,30 @@ fn subject_key(personal: Option<&str>, old: Option<&str>) -> Result<CitizenKey, 
     }
 }
 
+/// At most this many entries in a request's `fields` (the citizen record has 23 fields).
+pub const MAX_FIELDS: usize = 32;
+/// At most this many claims in one verification (one per verifiable field).
+pub const MAX_CLAIMS: usize = verify::VERIFIABLE.len();
+/// A declared value is at most this many characters.
+pub const MAX_CLAIM_VALUE_CHARS: usize = 256;
+
+/// Parsed field names, each once, in the order first named.
 fn field_names(names: &[String], at: &str) -> Result<Vec<CitizenField>, Refusal> {
+    if names.len() > MAX_FIELDS {
+        return Err(Refusal::invalid(
+            at,
+            format!(
+                "has {} entries; at most {MAX_FIELDS}: name each field once",
+                names.len()
+            ),
+        ));
+    }
     let mut fields = Vec::new();
     let mut errors = Vec::new();
     for (i, n) in names.iter().enumerate() {
         match CitizenField::parse(n) {
-            Ok(f) => fields.push(f),
+            Ok(f) if !fields.contains(&f) => fields.push(f),
+            Ok(_) => {}
             Err(e) => errors.push((format!("{at}[{i}]"), e.to_string())),
         }
     }
@@ -194,8 +218,39 @@ fn claims(
             "is empty: declare at least one value to verify",
         ));
     }
-    let names: Vec<String> = claims.iter().map(|c| c.field.clone()).collect();
-    let fields = field_names(&names, "claims.field")?;
+    if claims.len() > MAX_CLAIMS {
+        return Err(Refusal::invalid(
+            "claims",
+            format!(
+                "has {} claims; at most {MAX_CLAIMS}: one claim per field per request",
+                claims.len()
+            ),
+        ));
+    }
+    let mut errors = Vec::new();
+    let mut fields: Vec<CitizenField> = Vec::with_capacity(claims.len());
+    for (i, c) in claims.iter().enumerate() {
+        match CitizenField::parse(&c.field) {
+            Ok(f) if fields.contains(&f) => errors.push((
+                format!("claims[{i}].field"),
+                format!(
+                    "{} is claimed more than once: one claim per field per request",
+                    f.as_str()
+                ),
+            )),
+            Ok(f) => fields.push(f),
+            Err(e) => errors.push((format!("claims[{i}].field"), e.to_string())),
+        }
+        if c.value.chars().count() > MAX_CLAIM_VALUE_CHARS {
+            errors.push((
+                format!("claims[{i}].value"),
+                format!("is longer than {MAX_CLAIM_VALUE_CHARS} characters"),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Refusal::InvalidArgument(errors));
+    }
     let not_verifiable: Vec<(String, String)> = fields
         .iter()
         .enumerate()

@@ -214,9 +214,12 @@ impl Upstream {
                     Code::NotFound => Refusal::CitizenNotFound,
                     // A server honouring grpc-timeout answers CANCELLED when it runs out.
                     Code::DeadlineExceeded | Code::Cancelled => Refusal::UpstreamTimeout,
-                    Code::Unavailable => Refusal::UpstreamUnavailable(status.message().to_owned()),
+                    // The database's own text is never relayed (to the caller, the trail or
+                    // the log): only its status code, mapped.
                     other => {
-                        tracing::warn!(code = ?other, message = status.message(), "population database error");
+                        if other != Code::Unavailable {
+                            tracing::warn!(code = ?other, "population database error");
+                        }
                         Refusal::UpstreamUnavailable(format!("it answered {other:?}"))
                     }
                 }),

@@ -536,14 +536,18 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
             burst_count,
             format,
         } => {
-            let items = frames(trail.as_deref(), export.as_deref())?;
-            let records: Vec<Record> = items
-                .into_iter()
-                .filter_map(|i| match i {
-                    Ok((_, Item::Record(r))) => Some(r),
-                    _ => None,
-                })
-                .collect();
+            let mut records: Vec<Record> = Vec::new();
+            let mut unreadable: Option<FrameError> = None;
+            for item in frames(trail.as_deref(), export.as_deref())? {
+                match item {
+                    Ok((_, Item::Record(r))) => records.push(r),
+                    Ok((_, Item::Checkpoint(_))) => {}
+                    Err(e) => {
+                        unreadable = Some(e);
+                        break;
+                    }
+                }
+            }
             let thresholds = report::Thresholds {
                 dormant_days,
                 burst_count,
@@ -560,6 +564,22 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                         );
                     }
                 }
+            }
+            // A report over part of a trail must not pass for a report over all of it.
+            if let Some(e) = unreadable {
+                let after = records
+                    .last()
+                    .map(|r| format!("after sequence {}", r.sequence))
+                    .unwrap_or_else(|| "before the first record".into());
+                let at = if export.is_some() { "line" } else { "byte" };
+                eprintln!(
+                    "auditctl: INCOMPLETE: the {} cannot be read past {at} {} ({after}): {}; the report above covers only the {} records before it — run `auditctl verify` on it",
+                    if export.is_some() { "export" } else { "trail" },
+                    e.offset,
+                    e.problem,
+                    records.len()
+                );
+                return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)
         }

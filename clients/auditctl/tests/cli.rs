@@ -150,4 +150,17 @@ async fn a_reviewer_queries_exports_and_verifies() {
     let v = verify(&["--trail", t]);
     assert_eq!(v.status.code(), Some(1), "{}", text(&v));
     assert!(text(&v).contains("BAD at sequence 1"), "{}", text(&v));
+
+    // A frame damaged in the middle: the report covers what it could read, says where it
+    // stopped, and exits non-zero.
+    let mut damaged = original.clone();
+    damaged[second + 2] = b'9';
+    std::fs::write(&trail, &damaged).unwrap();
+    let r = auditctl(&["report", "--trail", t]);
+    assert_eq!(r.status.code(), Some(1), "{}", text(&r));
+    assert!(
+        text(&r).contains("INCOMPLETE") && text(&r).contains("checksum mismatch"),
+        "{}",
+        text(&r)
+    );
 }

@@ -10,8 +10,11 @@ use std::io::{self, Read};
 pub const MAGIC: &[u8; 8] = b"LTAUDIT\x01";
 const KIND_RECORD: u8 = 0;
 const KIND_CHECKPOINT: u8 = 1;
-/// No frame is larger; a length beyond it is damage, not a record.
+/// No frame is larger; a length beyond it is damage, not a record. Writer and reader share it:
+/// every record is cut to [`super::record::bounds`] before it is sealed, and the largest
+/// bounded record (with its two hashes) fits.
 pub const MAX_FRAME: u32 = 1 << 20;
+const _: () = assert!(super::record::bounds::MAX_CANONICAL + 64 <= MAX_FRAME as usize);
 
 /// What a frame holds. Records are nearly every frame, so they are not boxed.
 #[allow(clippy::large_enum_variant)]

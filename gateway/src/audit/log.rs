@@ -276,8 +276,9 @@ impl AuditLog {
         &self.path
     }
 
-    /// Appends a record and waits until it is on disk.
+    /// Appends a record, cut to the record bounds, and waits until it is on disk.
     pub async fn append(&self, entry: Entry) -> Result<Receipt, AuditError> {
+        let entry = entry.bounded();
         if *self.failed.borrow() {
             return Err(AuditError::Unwritable("an earlier write failed".into()));
         }

@@ -41,6 +41,106 @@ pub struct Entry {
     pub latency_us: u64,
 }
 
+/// The bounds every record is cut to before it is sealed, so that no request can make a
+/// record larger than a frame (or than a reviewer's screen). A string over its bound is cut
+/// at a character boundary and ends in `…`; a list over its bound keeps its first entries and
+/// ends in one entry `…+N` saying how many were left out. Control characters become U+FFFD.
+pub mod bounds {
+    /// Every string field except the outcome message, in bytes.
+    pub const STR: usize = 256;
+    /// The outcome message, in bytes.
+    pub const MESSAGE: usize = 1024;
+    /// Entries of `roles` and of `fields_disclosed`.
+    pub const LIST: usize = 64;
+    /// Each entry of a list, in bytes.
+    pub const LIST_ITEM: usize = 128;
+    /// The chain id (checked when the configuration is loaded).
+    pub const CHAIN_ID: usize = 64;
+    /// The largest canonical encoding a bounded entry can have.
+    pub const MAX_CANONICAL: usize = 1
+        + (4 + CHAIN_ID)
+        + 8
+        + 8
+        + 13 * (4 + STR)
+        + (4 + MESSAGE)
+        + 2 * (4 + LIST * (4 + LIST_ITEM))
+        + 4
+        + 8;
+}
+
+/// Cuts a string to at most `max` bytes as [`bounds`] describes.
+pub fn bound_str(s: &str, max: usize) -> String {
+    const ELLIPSIS: &str = "…";
+    let clean = |c: char| if c.is_control() { '\u{FFFD}' } else { c };
+    if s.len() <= max && !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(max.min(s.len()));
+    let total: usize = s.chars().map(|c| clean(c).len_utf8()).sum();
+    let budget = if total <= max {
+        max
+    } else {
+        max - ELLIPSIS.len()
+    };
+    for c in s.chars().map(clean) {
+        if out.len() + c.len_utf8() > budget {
+            out.push_str(ELLIPSIS);
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn bound_list(list: &[String]) -> Vec<String> {
+    let keep = if list.len() > bounds::LIST {
+        bounds::LIST - 1
+    } else {
+        list.len()
+    };
+    let mut out: Vec<String> = list[..keep]
+        .iter()
+        .map(|s| bound_str(s, bounds::LIST_ITEM))
+        .collect();
+    if keep < list.len() {
+        out.push(format!("…+{}", list.len() - keep));
+    }
+    out
+}
+
+impl Entry {
+    /// The entry cut to the [`bounds`]; an entry within them is unchanged.
+    pub fn bounded(self) -> Entry {
+        let s = |v: String| {
+            if v.len() <= bounds::STR && !v.chars().any(char::is_control) {
+                v
+            } else {
+                bound_str(&v, bounds::STR)
+            }
+        };
+        Entry {
+            time_us: self.time_us,
+            request_id: s(self.request_id),
+            unit_code: s(self.unit_code),
+            cert_fingerprint: s(self.cert_fingerprint),
+            peer_address: s(self.peer_address),
+            officer_code: s(self.officer_code),
+            roles: bound_list(&self.roles),
+            method: s(self.method),
+            procedure_code: s(self.procedure_code),
+            dossier_id: s(self.dossier_id),
+            purpose: s(self.purpose),
+            citizen_pseudonym: s(self.citizen_pseudonym),
+            citizen_masked_id: s(self.citizen_masked_id),
+            fields_disclosed: bound_list(&self.fields_disclosed),
+            outcome_code: self.outcome_code,
+            outcome_reason: s(self.outcome_reason),
+            outcome_message: bound_str(&self.outcome_message, bounds::MESSAGE),
+            latency_us: self.latency_us,
+        }
+    }
+}
+
 /// A record in the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -422,6 +522,76 @@ mod tests {
         let mut forged = c;
         forged.sequence = 8;
         assert!(!forged.verify(&key.verifying_key()));
+    }
+
+    /// Every field at (and over) its bound: the record is cut to the largest possible
+    /// record, which fits a frame and reads back.
+    #[test]
+    fn the_largest_possible_record_fits_a_frame_and_reads_back() {
+        let long = "ệ\n".repeat(100_000);
+        let list = vec!["ệ".repeat(100); 80_000];
+        let e = Entry {
+            time_us: i64::MAX,
+            request_id: long.clone(),
+            unit_code: long.clone(),
+            cert_fingerprint: long.clone(),
+            peer_address: long.clone(),
+            officer_code: long.clone(),
+            roles: list.clone(),
+            method: long.clone(),
+            procedure_code: long.clone(),
+            dossier_id: long.clone(),
+            purpose: long.clone(),
+            citizen_pseudonym: long.clone(),
+            citizen_masked_id: long.clone(),
+            fields_disclosed: list,
+            outcome_code: i32::MAX,
+            outcome_reason: long.clone(),
+            outcome_message: long,
+            latency_us: u64::MAX,
+        }
+        .bounded();
+        assert_eq!(e.roles.len(), bounds::LIST);
+        assert_eq!(e.fields_disclosed.last().unwrap(), "…+79937");
+        assert!(e.request_id.ends_with('…') && e.request_id.len() <= bounds::STR);
+        assert!(
+            !e.request_id.contains('\n'),
+            "control characters are replaced"
+        );
+        let chain = "c".repeat(bounds::CHAIN_ID);
+        let canonical = Record::canonical(&chain, u64::MAX, &e);
+        assert!(
+            canonical.len() <= bounds::MAX_CANONICAL,
+            "{}",
+            canonical.len()
+        );
+        assert!(
+            canonical.len() > bounds::MAX_CANONICAL - 2_000,
+            "the bound is tight"
+        );
+        let r = Record::seal(&chain, u64::MAX, e, GENESIS);
+        let frame = super::super::frame::encode(&super::super::frame::Item::Record(r.clone()));
+        assert!(frame.len() as u64 <= u64::from(super::super::frame::MAX_FRAME) + 9);
+        let back = super::super::frame::FrameReader::new(
+            &[&super::super::frame::MAGIC[..], &frame].concat()[..],
+            (8 + frame.len()) as u64,
+        )
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+        assert_eq!(back.1, super::super::frame::Item::Record(r));
+    }
+
+    #[test]
+    fn bounded_strings_are_cut_at_a_character_boundary() {
+        assert_eq!(bound_str("abc", 3), "abc");
+        assert_eq!(bound_str("abcd", 4), "abcd");
+        assert_eq!(bound_str("abcdefgh", 5), "ab…");
+        assert_eq!(bound_str("ệệệ", 8), "ệ…");
+        assert_eq!(bound_str("a\tb", 10), "a\u{FFFD}b");
+        let within = entry();
+        assert_eq!(within.clone().bounded(), within);
     }
 
     #[test]

@@ -176,7 +176,7 @@ impl Refusal {
             ),
             Refusal::BadClientCertificate(why) => (
                 format!("the client certificate cannot be used: {why}; ask for a certificate naming your unit"),
-                format!("chứng thư số máy khách không hợp lệ: {why}; đề nghị cấp chứng thư số ghi mã đơn vị"),
+                "chứng thư số máy khách không dùng được (chi tiết trong thông báo tiếng Anh): đề nghị cấp chứng thư số ghi mã đơn vị".into(),
             ),
             Refusal::UnknownUnit(unit) => (
                 format!("unit {unit} is not registered with this gateway: ask the gateway operator to register the unit"),
@@ -188,7 +188,7 @@ impl Refusal {
             ),
             Refusal::BadToken(why) => (
                 format!("the officer's token is invalid: {why}; sign in again to get a new token"),
-                format!("mã xác thực cán bộ không hợp lệ: {why}; đề nghị đăng nhập lại"),
+                "mã xác thực cán bộ không hợp lệ (chi tiết trong thông báo tiếng Anh): đề nghị đăng nhập lại để nhận token mới".into(),
             ),
             Refusal::ExpiredToken => (
                 "the officer's token has expired: sign in again to get a new token".into(),
@@ -200,7 +200,7 @@ impl Refusal {
             ),
             Refusal::CertificateBinding(why) => (
                 format!("the officer's token is bound to another certificate: {why}; get a token for this connection's certificate"),
-                format!("mã xác thực cán bộ gắn với chứng thư số khác: {why}"),
+                "mã xác thực cán bộ gắn với chứng thư số khác: đề nghị lấy token cho chứng thư số của kết nối này".into(),
             ),
             Refusal::UnitMismatch { token, certificate } => (
                 format!("the officer's token is for unit {token} but the connection's certificate is unit {certificate}: an officer acts only through their own unit's system"),
@@ -244,9 +244,10 @@ impl Refusal {
             ),
             Refusal::InvalidArgument(v) => {
                 let list = v.iter().map(|(f, d)| format!("{f}: {d}")).collect::<Vec<_>>().join("; ");
+                let fields = v.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>().join(", ");
                 (
                     format!("the request is malformed: {list}"),
-                    format!("yêu cầu không hợp lệ: {list}"),
+                    format!("yêu cầu không hợp lệ ở trường {fields}: xem mô tả chi tiết từng trường trong BadRequest và sửa lại yêu cầu"),
                 )
             }
             Refusal::CitizenNotFound => (
@@ -275,7 +276,7 @@ impl Refusal {
             ),
             Refusal::Transport { message, .. } => (
                 message.clone(),
-                format!("yêu cầu bị từ chối ở tầng giao thức gRPC (ví dụ: thông điệp quá lớn): {message}"),
+                "yêu cầu bị từ chối ở tầng giao thức gRPC (ví dụ: thông điệp quá lớn hoặc sai định dạng): đề nghị kiểm tra kích thước và định dạng thông điệp".into(),
             ),
             Refusal::Internal(_) => (
                 "the gateway failed unexpectedly: retry, and report the request id if it persists".into(),
@@ -326,9 +327,7 @@ impl Refusal {
             }
             _ => {}
         }
-        if self.code() != Code::InvalidArgument {
-            details.set_error_info(self.reason(), DOMAIN, std::collections::HashMap::new());
-        }
+        details.set_error_info(self.reason(), DOMAIN, std::collections::HashMap::new());
         Status::with_error_details(self.code(), en, details)
     }
 }

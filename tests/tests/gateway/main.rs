@@ -4,6 +4,7 @@
 
 mod audit;
 mod helpers;
+mod hostile;
 mod procedures;
 mod refusals;
 mod service;

@@ -286,7 +286,7 @@ async fn policy_refuses_with_the_rule_that_refused() {
         .lookup_citizen(authed(&receiver.token, req))
         .await
         .unwrap_err();
-    assert_refused(&s, Code::InvalidArgument, "");
+    assert_refused(&s, Code::InvalidArgument, "INVALID_ARGUMENT");
     let violations = s
         .get_error_details()
         .bad_request()
@@ -298,7 +298,7 @@ async fn policy_refuses_with_the_rule_that_refused() {
         .lookup("1.004222", "04218899900")
         .await
         .unwrap_err();
-    assert_refused(&s, Code::InvalidArgument, "");
+    assert_refused(&s, Code::InvalidArgument, "INVALID_ARGUMENT");
     assert_eq!(
         s.get_error_details()
             .bad_request()

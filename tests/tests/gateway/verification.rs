@@ -189,7 +189,7 @@ async fn partial_birth_dates() {
         .verify("1.004222", persona("partial-birth-date"), &claims)
         .await
         .unwrap_err();
-    assert_refused(&status, tonic::Code::InvalidArgument, "");
+    assert_refused(&status, tonic::Code::InvalidArgument, "INVALID_ARGUMENT");
 }
 
 #[tokio::test]
