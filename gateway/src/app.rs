@@ -2,11 +2,12 @@
 //! the listener (port 0 in tests); [`App::run_until_stopped`] serves until told to stop, then
 //! drains in-flight calls within the grace period. Tests and `main` start it the same way.
 
-use crate::audit::layer::Auditor;
-use crate::audit::service::Audits;
-use crate::audit::{AuditError, AuditLayer, AuditLog, Pseudonyms, log};
+use crate::audit::{AuditError, AuditLog, Pseudonyms, log};
+use crate::audit_service::Audits;
 use crate::config::Config;
-use crate::pipeline::{self, Authn, Identify, Limits};
+use crate::pipeline::{
+    self, AuditLayer, Auditor, Authn, Door, DoorGate, Identify, InFlight, Limits,
+};
 use crate::service::Gateway;
 use crate::tls;
 use crate::upstream::Upstream;
@@ -43,6 +44,7 @@ pub enum AppError {
 /// A bound, not yet serving, gateway.
 pub struct App<C: Clock = DefaultClock> {
     listener: TcpListener,
+    health_listener: Option<TcpListener>,
     config: Config,
     authn: Authn,
     limits: Limits<C>,
@@ -83,8 +85,17 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                 addr: config.listen,
                 source,
             })?;
+        let health_listener = match config.health_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| AppError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
+            health_listener,
             authn: Authn::new(&config.auth),
             limits: Limits::new(config.global_rate, &config.units, clock),
             upstream,
@@ -98,6 +109,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The address of the plaintext health listener, if configured.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The token checker, to reload its keys while running.
@@ -115,6 +133,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<CitizenGatewayServer<Gateway<C>>>()
+            .await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(lienthong_proto::FILE_DESCRIPTOR_SET)
@@ -142,18 +163,46 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         let service = CitizenGatewayServer::new(gateway)
             .max_decoding_message_size(config.max_message_bytes)
             .max_encoding_message_size(4 * config.max_message_bytes);
-        let housekeeping = tokio::spawn(housekeeping(self.limits.clone(), drain_rx.clone()));
+        let inflight = InFlight::default();
+        let door = Door::new(config.door.window, config.door.records_per_window);
+        let door_gate = DoorGate::new(config.door.rate);
+        let housekeeping = tokio::spawn(housekeeping(
+            self.limits.clone(),
+            door_gate.clone(),
+            drain_rx.clone(),
+        ));
+        let door_summaries = tokio::spawn(door_summaries(
+            door.clone(),
+            self.auditor.log.clone(),
+            config.door.window,
+            drain_rx.clone(),
+        ));
         let trail_watch = tokio::spawn(watch_trail::<C>(
             health.clone(),
             self.auditor.log.clone(),
             drain_rx,
         ));
+        // Probes that cannot speak TLS read the same health states on a plaintext port.
+        // It stays up through the drain (reporting NOT_SERVING) and stops with the gateway.
+        let plain_health = self.health_listener.map(|listener| {
+            tokio::spawn(
+                Server::builder()
+                    .add_service(health_service.clone())
+                    .serve_with_incoming(TcpIncoming::from(listener)),
+            )
+        });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let serve = Server::builder()
             .tls_config(tls::server_config(&config))
             .map_err(|e| AppError::Tls(e.to_string()))?
             .layer(pipeline::layers(
-                AuditLayer::new(self.auditor.clone()),
+                AuditLayer::new(
+                    self.auditor.clone(),
+                    inflight.clone(),
+                    door.clone(),
+                    config.max_message_bytes,
+                ),
+                door_gate,
                 Identify::new(&config.units),
                 self.authn,
                 self.limits,
@@ -170,10 +219,29 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                 },
             );
         tokio::pin!(serve);
-        let log = self.auditor.log.clone();
+        let auditor = self.auditor.clone();
+        // Before the trail closes: the door's counts, and a record for every call still in
+        // flight.
+        let close = |door: Door, inflight: InFlight| async move {
+            for summary in door.summaries(log::timestamp_us(), true) {
+                let _ = auditor.log.append(summary).await;
+            }
+            let cut = inflight.abandon_all(&auditor);
+            if cut > 0 {
+                tracing::warn!(
+                    calls = cut,
+                    "calls still in flight were cut and recorded as SHUTTING_DOWN"
+                );
+            }
+            auditor.log.close().await;
+        };
         tokio::select! {
             result = &mut serve => {
-                log.close().await;
+                door_summaries.abort();
+                if let Some(h) = &plain_health {
+                    h.abort();
+                }
+                close(door, inflight).await;
                 return Ok(result?);
             }
             () = shutdown => {}
@@ -193,8 +261,12 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         };
         housekeeping.abort();
         trail_watch.abort();
+        door_summaries.abort();
+        if let Some(h) = plain_health {
+            h.abort();
+        }
         // Last: the final checkpoint is signed once no call can add a record.
-        log.close().await;
+        close(door, inflight).await;
         result
     }
 }
@@ -211,16 +283,46 @@ async fn watch_trail<C: Clock + Clone + Send + Sync + 'static>(
             tracing::error!("the audit trail cannot be written: reporting NOT_SERVING until a restart");
             health.set_not_serving::<CitizenGatewayServer<Gateway<C>>>().await;
             health.set_not_serving::<AuditServiceServer<Audits>>().await;
+            health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
         }
         () = crate::service::drained(&mut draining) => {}
     }
 }
 
-/// Forgets idle officers' limiter state once a minute, until the drain begins.
-async fn housekeeping<C: Clock + Clone>(limits: Limits<C>, mut draining: watch::Receiver<bool>) {
+/// Writes the door's summary records as their windows end, until the drain begins.
+async fn door_summaries(
+    door: Door,
+    log: AuditLog,
+    window: Duration,
+    mut draining: watch::Receiver<bool>,
+) {
+    let tick = (window / 4).clamp(Duration::from_millis(50), Duration::from_secs(10));
     loop {
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(60)) => limits.forget_idle(),
+            () = tokio::time::sleep(tick) => {
+                for summary in door.summaries(log::timestamp_us(), false) {
+                    if log.append(summary).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            () = crate::service::drained(&mut draining) => return,
+        }
+    }
+}
+
+/// Forgets idle officers' and peers' limiter state once a minute, until the drain begins.
+async fn housekeeping<C: Clock + Clone>(
+    limits: Limits<C>,
+    door: DoorGate,
+    mut draining: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => {
+                limits.forget_idle();
+                door.forget_idle();
+            }
             () = crate::service::drained(&mut draining) => return,
         }
     }

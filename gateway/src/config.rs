@@ -205,6 +205,9 @@ impl fmt::Debug for Audit {
 pub struct Config {
     pub environment: Environment,
     pub listen: SocketAddr,
+    /// A plaintext listener serving only gRPC health (`grpc.health.v1`), for probes that cannot
+    /// speak TLS (Kubernetes `grpc` probes); off unless set.
+    pub health_listen: Option<SocketAddr>,
     pub tls: ServerTls,
     pub upstream: Upstream,
     pub auth: Auth,
@@ -215,6 +218,18 @@ pub struct Config {
     pub units: BTreeMap<UnitCode, Unit>,
     pub catalog: Catalog,
     pub audit: Audit,
+    pub door: DoorSettings,
+}
+
+/// What unauthenticated callers may cost (`[door]`).
+#[derive(Debug, Clone, Copy)]
+pub struct DoorSettings {
+    /// Calls without a client certificate, per peer address.
+    pub rate: Rate,
+    /// Refusals before an officer is established: this many full records per peer, reason
+    /// and window, then one summary record with the count.
+    pub records_per_window: u32,
+    pub window: Duration,
 }
 
 #[derive(Deserialize)]
@@ -222,6 +237,8 @@ pub struct Config {
 struct RawConfig {
     environment: Environment,
     listen: String,
+    #[serde(default)]
+    health_listen: Option<String>,
     procedures_file: PathBuf,
     #[serde(default = "default_max_message_bytes")]
     max_message_bytes: usize,
@@ -233,7 +250,30 @@ struct RawConfig {
     limits: RawRate,
     audit: RawAudit,
     #[serde(default)]
+    door: RawDoor,
+    #[serde(default)]
     units: Vec<RawUnit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDoor {
+    rate: RawRate,
+    records_per_window: u32,
+    window_ms: u64,
+}
+
+impl Default for RawDoor {
+    fn default() -> Self {
+        Self {
+            rate: RawRate {
+                per_second: 5,
+                burst: 20,
+            },
+            records_per_window: 5,
+            window_ms: 60_000,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -487,6 +527,15 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
         ));
         SocketAddr::from(([127, 0, 0, 1], 0))
     });
+    let health_listen = raw.health_listen.as_deref().and_then(|h| {
+        SocketAddr::from_str(h)
+            .map_err(|e| {
+                c.problems.push(format!(
+                    "health_listen: {h:?} is not a socket address ({e}); e.g. \"0.0.0.0:50052\""
+                ))
+            })
+            .ok()
+    });
     let tls = ServerTls {
         cert: c.pem("tls.cert", &raw.tls.cert),
         key: c.pem("tls.key", &raw.tls.key),
@@ -579,10 +628,16 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
     }
     let shutdown_grace = Duration::from_millis(raw.shutdown_grace_ms);
     let audit = validate_audit(&mut c, raw.audit);
+    let door = DoorSettings {
+        rate: c.rate("door.rate", raw.door.rate),
+        records_per_window: raw.door.records_per_window,
+        window: c.ms("door.window_ms", raw.door.window_ms),
+    };
     if c.problems.is_empty() {
         Ok(Config {
             environment: raw.environment,
             listen,
+            health_listen,
             tls,
             upstream,
             auth,
@@ -592,6 +647,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             units,
             catalog,
             audit,
+            door,
         })
     } else {
         Err(c.problems)

@@ -2,13 +2,12 @@
 //! policy, calls the database and converts the answer back: proto ↔ domain happens here and in
 //! `lienthong_proto::convert` only. Refusals are typed [`Refusal`]s until the last moment.
 
-use crate::audit::AuditSlot;
-use crate::audit::layer::{Auditor, Call, Subject};
 use crate::audit::log::timestamp_us;
 use crate::audit::record::Entry;
 use crate::autofill::{self, Link, Related, UnfilledReason};
 use crate::catalog::{Catalog, Procedure, Purpose};
 use crate::config::Environment;
+use crate::pipeline::audit::{AuditSlot, Auditor, Call, Subject};
 use crate::pipeline::policy::{self, Permit, RequestContext};
 use crate::pipeline::rescue::Refusal;
 use crate::pipeline::{Caller, Limits, Officer};

@@ -290,6 +290,19 @@ impl AuditLog {
             .map_err(|_| AuditError::Unwritable("the writer has stopped".into()))?
     }
 
+    /// Appends a record without waiting for it (for calls that ended with nobody to answer:
+    /// the writer still writes and fsyncs it in order). Usable from `Drop`.
+    pub fn append_detached(&self, entry: Entry) {
+        let (reply, _) = oneshot::channel();
+        if self
+            .tx
+            .send(Msg::Append(Box::new(entry.bounded()), reply))
+            .is_err()
+        {
+            tracing::error!("an audit record was lost: the writer has stopped");
+        }
+    }
+
     /// Signs a last checkpoint, syncs, and stops the writer.
     pub async fn close(&self) {
         let (reply, wait) = oneshot::channel();

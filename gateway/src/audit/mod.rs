@@ -6,15 +6,14 @@
 //! - [`log`]: `AuditLog`: recovery at start, the group-commit writer, reads and queries.
 //! - [`index`]: the sled indexes (officer, unit, citizen, procedure, time), derived data.
 //! - [`verify`]: checking a trail or an export with the public key only.
-//! - [`layer`]: the outermost pipeline step that writes each request's record.
-//! - [`service`]: `AuditService` for reviewers.
+//!
+//! The pipeline step that writes each request's record is `pipeline::audit`; the reviewers'
+//! service is `audit_service`. This module knows neither.
 
 pub mod frame;
 pub mod index;
-pub mod layer;
 pub mod log;
 pub mod record;
-pub mod service;
 pub mod verify;
 
 use hmac::{Hmac, Mac};
@@ -22,7 +21,6 @@ use lienthong_domain::{OldIdNumber, PersonalId};
 use sha2::Sha256;
 use std::sync::Arc;
 
-pub use layer::{AuditLayer, AuditSlot, Facts};
 pub use log::{AuditError, AuditLog, Receipt};
 
 /// Turns personal IDs into keyed pseudonyms: HMAC-SHA-256 under the gateway's secret key, hex.

@@ -246,7 +246,7 @@ impl Gate for Authn {
                 Refusal::BadToken("the authorization metadata must be \"Bearer <token>\"".into())
             })?;
         let v = self.verified(token)?;
-        crate::audit::layer::note(&request.extensions, |f| {
+        super::audit::note(&request.extensions, |f| {
             f.officer_code = v.officer.code.to_string();
             f.roles = v
                 .officer

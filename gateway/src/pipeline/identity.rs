@@ -81,7 +81,7 @@ impl Gate for Identify {
             .ok_or(Refusal::NoClientCertificate)?;
         let leaf = certs.first().ok_or(Refusal::NoClientCertificate)?;
         let certificate = self.identify(leaf)?;
-        crate::audit::layer::note(&request.extensions, |f| {
+        super::audit::note(&request.extensions, |f| {
             f.unit_code = certificate.unit.to_string();
             f.cert_fingerprint = certificate.fingerprint.clone();
         });

@@ -3,13 +3,14 @@
 //! (policy) are plain functions the handlers call first. Each layer that verifies something
 //! leaves a typed value in the request extensions ([`Caller`], [`Officer`]) for later steps.
 
+pub mod audit;
 pub mod authn;
+pub mod door;
 pub mod identity;
 pub mod limits;
 pub mod policy;
 pub mod rescue;
 
-use crate::audit::AuditLayer;
 use rescue::Refusal;
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +18,9 @@ use std::task::{Context, Poll};
 use tower::layer::util::{Identity, Stack};
 use tower::{Layer, Service};
 
+pub use audit::{AuditLayer, AuditSlot, Auditor, Facts, InFlight};
 pub use authn::{Authn, Officer};
+pub use door::{Door, DoorGate};
 pub use identity::{Caller, Identify};
 pub use limits::Limits;
 
@@ -36,12 +39,16 @@ pub fn is_open(path: &str) -> bool {
 /// The pipeline's layers, as one stack.
 pub type Layers<C> = Stack<
     GateLayer<Limits<C>>,
-    Stack<GateLayer<Authn>, Stack<GateLayer<Identify>, Stack<AuditLayer, Identity>>>,
+    Stack<
+        GateLayer<Authn>,
+        Stack<GateLayer<Identify>, Stack<GateLayer<DoorGate>, Stack<AuditLayer, Identity>>>,
+    >,
 >;
 
 /// The pipeline's layers, outermost first.
 pub fn layers<C>(
     audit: AuditLayer,
+    door: DoorGate,
     identify: Identify,
     authn: Authn,
     limits: Limits<C>,
@@ -53,6 +60,8 @@ where
         // Every request leaves a record, durable before its reply is released; outermost, so
         // the refusals of every later step are recorded too.
         .layer(audit)
+        // Calls without a client certificate: limited per peer address before anything else.
+        .layer(GateLayer(door))
         // Who is calling: the unit named by the verified client certificate (mutual TLS).
         .layer(GateLayer(identify))
         // Which officer: the bearer token, its signature, times, and its binding to that unit.
@@ -115,7 +124,7 @@ where
             req = http::Request::from_parts(parts, body);
             if let Err(refusal) = checked {
                 let response = refusal.to_status().into_http::<RB>();
-                crate::audit::layer::note(req.extensions(), |f| f.refusal = Some(refusal));
+                audit::note(req.extensions(), |f| f.refusal = Some(refusal));
                 return Box::pin(async move { Ok(response) });
             }
         }

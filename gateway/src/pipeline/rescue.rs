@@ -16,6 +16,8 @@ pub enum LimitKind {
     Unit,
     Global,
     Batch,
+    /// Calls without a client certificate, per peer address.
+    Peer,
 }
 
 impl LimitKind {
@@ -25,6 +27,7 @@ impl LimitKind {
             LimitKind::Unit => "unit",
             LimitKind::Global => "global",
             LimitKind::Batch => "batch",
+            LimitKind::Peer => "peer",
         }
     }
 }
@@ -90,8 +93,15 @@ pub enum Refusal {
     AuditUnavailable,
     #[error("the gateway is shutting down")]
     ShuttingDown { answered: u32 },
-    /// Refused by the gRPC transport before any step of the gateway ran (e.g. a message over
-    /// the size limit); the code and message are the transport's.
+    /// A request larger than the gateway accepts (`max_message_bytes`).
+    #[error("the request is larger than {limit} bytes")]
+    MessageTooLarge { limit: usize },
+    /// The call ended before its reply: the caller's deadline passed, or it went away. Never
+    /// sent (nobody is listening); recorded.
+    #[error("the call ended before its reply")]
+    CallAbandoned { by_deadline: bool },
+    /// Refused by the gRPC transport before any step of the gateway ran (e.g. a malformed
+    /// frame); the code and message are the transport's.
     #[error("refused by the gRPC transport: {message}")]
     Transport { code: Code, message: String },
     #[error("internal error: {0}")]
@@ -102,6 +112,21 @@ impl Refusal {
     /// One invalid argument.
     pub fn invalid(field: impl Into<String>, description: impl ToString) -> Self {
         Refusal::InvalidArgument(vec![(field.into(), description.to_string())])
+    }
+
+    /// What the gRPC transport refused, as the gateway's refusal: an oversize message is
+    /// RESOURCE_EXHAUSTED (the usual code), whatever tonic answered.
+    pub fn from_transport(code: Code, message: &str, max_message_bytes: usize) -> Self {
+        if code == Code::OutOfRange || message.contains("too large") {
+            Refusal::MessageTooLarge {
+                limit: max_message_bytes,
+            }
+        } else {
+            Refusal::Transport {
+                code,
+                message: crate::audit::record::bound_str(message, 256),
+            }
+        }
     }
 
     /// The machine-readable reason, as in ErrorInfo and the audit trail.
@@ -132,6 +157,9 @@ impl Refusal {
             Refusal::CircuitOpen { .. } => "UPSTREAM_CIRCUIT_OPEN",
             Refusal::AuditUnavailable => "AUDIT_UNAVAILABLE",
             Refusal::ShuttingDown { .. } => "SHUTTING_DOWN",
+            Refusal::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
+            Refusal::CallAbandoned { by_deadline: true } => "CLIENT_DEADLINE",
+            Refusal::CallAbandoned { by_deadline: false } => "CLIENT_CANCELLED",
             Refusal::Transport { .. } => "TRANSPORT",
             Refusal::Internal(_) => "INTERNAL",
         }
@@ -154,7 +182,11 @@ impl Refusal {
             | Refusal::FieldNotAllowed { .. }
             | Refusal::HouseholdNotAllowed(_)
             | Refusal::BulkNotAllowed(_) => Code::PermissionDenied,
-            Refusal::RateLimited { .. } | Refusal::BatchTooLarge { .. } => Code::ResourceExhausted,
+            Refusal::RateLimited { .. }
+            | Refusal::BatchTooLarge { .. }
+            | Refusal::MessageTooLarge { .. } => Code::ResourceExhausted,
+            Refusal::CallAbandoned { by_deadline: true } => Code::DeadlineExceeded,
+            Refusal::CallAbandoned { by_deadline: false } => Code::Cancelled,
             Refusal::InvalidArgument(_) | Refusal::UnknownProcedure(_) => Code::InvalidArgument,
             Refusal::CitizenNotFound => Code::NotFound,
             Refusal::UpstreamUnavailable(_)
@@ -274,6 +306,18 @@ impl Refusal {
                 format!("the gateway is shutting down; {answered} items were answered: send the rest again"),
                 format!("cổng kết nối đang dừng; đã trả lời {answered} bản ghi: đề nghị gửi lại phần còn lại"),
             ),
+            Refusal::MessageTooLarge { limit } => (
+                format!("the request is larger than the {limit} bytes this gateway accepts: send less (e.g. split a batch)"),
+                format!("thông điệp yêu cầu vượt quá {limit} byte cho phép: đề nghị giảm kích thước yêu cầu (ví dụ chia nhỏ lô)"),
+            ),
+            Refusal::CallAbandoned { by_deadline: true } => (
+                "the caller's deadline passed before the reply was ready; nothing was sent".into(),
+                "hết thời hạn chờ của bên gọi trước khi có kết quả; không có dữ liệu nào được trả về".into(),
+            ),
+            Refusal::CallAbandoned { by_deadline: false } => (
+                "the caller went away before the reply was ready; nothing was sent".into(),
+                "bên gọi đã hủy yêu cầu trước khi có kết quả; không có dữ liệu nào được trả về".into(),
+            ),
             Refusal::Transport { message, .. } => (
                 message.clone(),
                 "yêu cầu bị từ chối ở tầng giao thức gRPC (ví dụ: thông điệp quá lớn hoặc sai định dạng): đề nghị kiểm tra kích thước và định dạng thông điệp".into(),
@@ -316,6 +360,12 @@ impl Refusal {
                 );
                 details.set_retry_info(Some(*retry_after));
             }
+            Refusal::MessageTooLarge { limit } => {
+                details.add_quota_failure_violation(
+                    "max_message_bytes".to_owned(),
+                    format!("at most {limit} bytes per request message"),
+                );
+            }
             Refusal::BatchTooLarge { max } => {
                 details.add_quota_failure_violation(
                     "batch_items".to_owned(),
@@ -338,6 +388,7 @@ fn kind_vi(kind: LimitKind) -> &'static str {
         LimitKind::Unit => "đơn vị",
         LimitKind::Global => "toàn hệ thống",
         LimitKind::Batch => "lô",
+        LimitKind::Peer => "địa chỉ kết nối chưa xác thực",
     }
 }
 

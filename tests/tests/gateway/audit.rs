@@ -6,8 +6,8 @@ use crate::helpers::*;
 use audit::audit_service_client::AuditServiceClient;
 use lienthong_devtool::tokens::TokenSpec;
 use lienthong_gateway::audit::frame::{FrameError, Item};
-use lienthong_gateway::audit::service::{checkpoint_from_pb, record_from_pb};
 use lienthong_gateway::audit::verify::{Options, verify as verify_trail, verify_file};
+use lienthong_gateway::audit_service::{checkpoint_from_pb, record_from_pb};
 use lienthong_proto::audit::v1 as audit;
 use lienthong_proto::gateway::v1 as pb;
 use std::collections::BTreeSet;
@@ -285,7 +285,7 @@ async fn the_trail_on_disk_verifies_with_the_public_key_after_shutdown() {
 #[tokio::test]
 async fn with_a_full_disk_nothing_is_served() {
     // The trail is /dev/full: every write fails with ENOSPC, as on a full disk.
-    let env = spawn_env_prepared(&[], |dir| {
+    let env = spawn_env_prepared(&[("HEALTH_LISTEN", "\"127.0.0.1:0\"")], |dir| {
         let audit = dir.join("audit");
         std::fs::create_dir_all(&audit).unwrap();
         std::os::unix::fs::symlink("/dev/full", audit.join("gw-dev-1.trail")).unwrap();
@@ -310,25 +310,43 @@ async fn with_a_full_disk_nothing_is_served() {
         .await
         .unwrap_err();
     assert_refused(&e, Code::Unavailable, "AUDIT_UNAVAILABLE");
-    // And health says so, for the load balancer.
+    // And health says so, for the load balancer: the service and the server as a whole.
     let mut health = tonic_health::pb::health_client::HealthClient::new(env.channel(None).await);
     let not_serving = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
-    let mut status = 0;
-    for _ in 0..100 {
-        status = health
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: "lienthong.gateway.v1.CitizenGateway".into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status;
-        if status == not_serving {
-            break;
+    for service in ["lienthong.gateway.v1.CitizenGateway", ""] {
+        let mut status = 0;
+        for _ in 0..100 {
+            status = health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: service.into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status;
+            if status == not_serving {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(status, not_serving, "health of {service:?}");
     }
-    assert_eq!(status, not_serving);
+    // The same on the plaintext health port that Kubernetes probes.
+    let plain =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", env.health_addr.unwrap()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let status = tonic_health::pb::health_client::HealthClient::new(plain)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(status, not_serving, "plaintext health");
 }
 
 #[tokio::test]

@@ -19,6 +19,8 @@ use tonic_types::StatusExt;
 
 pub struct TestEnv {
     pub addr: SocketAddr,
+    /// The plaintext health listener, when `HEALTH_LISTEN` is set.
+    pub health_addr: Option<SocketAddr>,
     pub pki: DevPki,
     pub clock: FakeRelativeClock,
     pub dir: tempfile::TempDir,
@@ -59,12 +61,14 @@ pub async fn spawn_env_prepared(
     let clock = FakeRelativeClock::default();
     let app = App::with_clock(config, clock.clone()).await.unwrap();
     let addr = app.local_addr();
+    let health_addr = app.health_addr();
     let (gw_stop, rx) = tokio::sync::oneshot::channel::<()>();
     let gateway = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
     }));
     TestEnv {
         addr,
+        health_addr,
         pki,
         clock,
         dir,

@@ -170,3 +170,176 @@ async fn every_malformed_request_is_refused_with_error_info_and_a_vietnamese_mes
         }
     }
 }
+
+/// Every record of the trail as it is on disk now.
+fn records(env: &TestEnv) -> Vec<lienthong_gateway::audit::record::Record> {
+    use lienthong_gateway::audit::frame::{FrameReader, Item};
+    let file = std::fs::File::open(env.trail()).unwrap();
+    let len = file.metadata().unwrap().len();
+    FrameReader::new(std::io::BufReader::new(file), len)
+        .unwrap()
+        .filter_map(|f| match f.unwrap() {
+            (_, Item::Record(r)) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_call_that_ends_early_still_leaves_its_record() {
+    let mut env = spawn_env().await;
+    let slow = persona("chaos-slow");
+    let mut s = env.officer("CB.H42.0001").await;
+    for _ in 0..3 {
+        let mut req = authed(&s.token, lookup("1.004222", slow));
+        req.set_timeout(std::time::Duration::from_millis(500));
+        let e = s.client.lookup_citizen(req).await.unwrap_err();
+        assert!(
+            matches!(e.code(), Code::DeadlineExceeded | Code::Cancelled),
+            "{e:?}"
+        );
+    }
+    env.shutdown().await;
+    let ended: Vec<_> = records(&env)
+        .into_iter()
+        .filter(|r| r.entry.outcome_reason == "CLIENT_DEADLINE")
+        .collect();
+    assert_eq!(ended.len(), 3, "one record per call the client gave up on");
+    for r in &ended {
+        assert_eq!(r.entry.outcome_code, Code::DeadlineExceeded as i32);
+        assert_eq!(r.entry.officer_code, "CB.H42.0001");
+        assert!(
+            !r.entry.citizen_pseudonym.is_empty(),
+            "the citizen is named"
+        );
+        assert!(r.entry.fields_disclosed.is_empty(), "nothing was sent");
+    }
+    assert_trail_verifies(&env);
+}
+
+#[tokio::test]
+async fn calls_cut_by_the_shutdown_are_recorded() {
+    let mut env = spawn_env_with(&[("SHUTDOWN_GRACE_MS", "200")]).await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let call = tokio::spawn(async move {
+        s.lookup("1.004222", persona("chaos-slow"))
+            .await
+            .map(|_| ())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    env.shutdown().await;
+    let cut: Vec<_> = records(&env)
+        .into_iter()
+        .filter(|r| r.entry.outcome_reason == "SHUTTING_DOWN")
+        .collect();
+    assert_eq!(
+        cut.len(),
+        1,
+        "the call in flight at the end of the grace period"
+    );
+    assert!(!cut[0].entry.citizen_pseudonym.is_empty());
+    // Whatever the caller got, it was no citizen data.
+    assert!(call.await.unwrap().is_err());
+    assert_trail_verifies(&env);
+}
+
+#[tokio::test]
+async fn a_flood_without_a_certificate_leaves_a_bounded_trail_that_still_counts_it() {
+    let mut env = spawn_env().await;
+    let token = env.token("CB.H42.0001");
+    let mut anonymous =
+        pb::citizen_gateway_client::CitizenGatewayClient::new(env.channel(None).await);
+    let mut limited = 0;
+    let calls = 200;
+    for i in 0..calls {
+        let mut req = lookup("1.004222", persona("complete-adult"));
+        // A path-sized request id: never written verbatim.
+        req.context.as_mut().unwrap().request_id = format!("{i}-{}", "z".repeat(5_000));
+        let e = anonymous
+            .lookup_citizen(authed(&token, req))
+            .await
+            .unwrap_err();
+        match e.code() {
+            Code::Unauthenticated => assert_refused(&e, e.code(), "NO_CLIENT_CERTIFICATE"),
+            Code::ResourceExhausted => {
+                assert_refused(&e, e.code(), "RATE_LIMITED");
+                limited += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        limited > 100,
+        "the peer limit (5/s, burst 20) refused {limited}"
+    );
+    env.shutdown().await;
+    let rs = records(&env);
+    let door: Vec<_> = rs
+        .iter()
+        .filter(|r| r.entry.officer_code.is_empty())
+        .collect();
+    assert!(door.len() <= 12, "{} records", door.len());
+    let counted: u64 = door
+        .iter()
+        .map(|r| {
+            if r.entry.method == "(door summary)" {
+                r.entry
+                    .outcome_message
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            } else {
+                1
+            }
+        })
+        .sum();
+    assert_eq!(
+        counted, calls,
+        "every call is in the trail, one by one or counted"
+    );
+    let size = std::fs::metadata(env.trail()).unwrap().len();
+    assert!(size < 16 * 1024, "trail of {size} bytes");
+    assert_trail_verifies(&env);
+}
+
+#[tokio::test]
+async fn an_oversize_request_is_resource_exhausted_and_recorded() {
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let mut req = lookup("1.004222", persona("complete-adult"));
+    req.context.as_mut().unwrap().dossier_id = "D".repeat(300 * 1024);
+    let e = s
+        .client
+        .lookup_citizen(authed(&s.token, req))
+        .await
+        .unwrap_err();
+    assert_refused(&e, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
+    let quota = e.get_error_details().quota_failure().unwrap().clone();
+    assert_eq!(quota.violations[0].subject, "max_message_bytes");
+    assert!(e.metadata().get("x-audit-sequence").is_some(), "recorded");
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_recorded_without_its_name() {
+    let mut env = spawn_env().await;
+    let token = env.token("CB.H42.0001");
+    let mut grpc = tonic::client::Grpc::new(env.channel(Some(&env.unit_cert("ha-tinh"))).await);
+    grpc.ready().await.unwrap();
+    let path = format!("/lienthong.gateway.v1.CitizenGateway/{}", "X".repeat(4_000));
+    let e = grpc
+        .unary::<_, pb::ListProceduresResponse, _>(
+            authed(&token, pb::ListProceduresRequest::default()),
+            http::uri::PathAndQuery::try_from(path).unwrap(),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unimplemented, "{e:?}");
+    env.shutdown().await;
+    let rs = records(&env);
+    let last = rs.last().unwrap();
+    assert_eq!(last.entry.method, "(unknown path)");
+    assert!(!rs.iter().any(|r| r.entry.method.contains("XXXX")));
+}

@@ -203,29 +203,6 @@ async fn the_breaker_opens_after_repeated_failures_and_says_when_to_retry() {
 }
 
 #[tokio::test]
-async fn an_oversize_request_is_refused_not_decoded() {
-    let env = spawn_env().await;
-    let mut s = env.officer("CB.H42.0001").await;
-    let mut req = lookup("1.004222", persona("complete-adult"));
-    req.fields = vec!["full_name".repeat(1000); 40];
-    let e = s
-        .client
-        .lookup_citizen(authed(&s.token, req))
-        .await
-        .unwrap_err();
-    assert_refused(&e, e.code(), "TRANSPORT");
-    assert!(
-        matches!(e.code(), Code::ResourceExhausted | Code::OutOfRange),
-        "{e:?}"
-    );
-    assert!(
-        e.message().contains("message length too large"),
-        "{}",
-        e.message()
-    );
-}
-
-#[tokio::test]
 async fn a_batch_open_at_shutdown_ends_saying_how_far_it_got() {
     let mut env = spawn_env().await;
     let mut s = env.officer("CB.H42.0001").await;

@@ -4,20 +4,30 @@
 //! the record and waits until it is on disk; only then is the reply released, with the receipt
 //! (`x-audit-chain`, `x-audit-sequence`, `x-audit-hash`) in its trailers. If the record cannot be
 //! written, the reply is replaced by UNAVAILABLE: no data leaves unaudited.
+//!
+//! Whatever ends a call, its record is written: a call dropped before its reply (the client's
+//! deadline, a reset stream) leaves a record from its guard, and a call cut by the shutdown
+//! grace period is recorded by [`InFlight::abandon_all`] before the trail closes. Refusals made
+//! before an officer is established (no certificate, a bad token…) go through the [`Door`]:
+//! a few records per peer and reason in each window, then one summary record with the count.
 
-use super::Pseudonyms;
-use super::log::{AuditLog, Receipt, timestamp_us};
-use super::record::{Entry, hex};
-use crate::pipeline::identity::peer_addr;
-use crate::pipeline::is_open;
-use crate::pipeline::rescue::Refusal;
+use super::door::Door;
+use super::identity::peer_addr;
+use super::is_open;
+use super::rescue::Refusal;
+use crate::audit::Pseudonyms;
+use crate::audit::log::{AuditLog, Receipt, timestamp_us};
+use crate::audit::record::{Entry, hex};
 use http::{HeaderMap, HeaderValue};
 use http_body::{Body, Frame};
 use lienthong_domain::{OldIdNumber, PersonalId};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use std::time::Instant;
 use tower::{Layer, Service};
 
@@ -143,15 +153,162 @@ pub fn receipt_headers(r: &Receipt, into: &mut HeaderMap) {
     }
 }
 
+/// The methods this gateway serves; any other path is recorded as `(unknown path)`, never
+/// verbatim.
+const KNOWN_METHODS: [&str; 10] = [
+    "/lienthong.gateway.v1.CitizenGateway/LookupCitizen",
+    "/lienthong.gateway.v1.CitizenGateway/VerifyCitizen",
+    "/lienthong.gateway.v1.CitizenGateway/AutofillForm",
+    "/lienthong.gateway.v1.CitizenGateway/GetHousehold",
+    "/lienthong.gateway.v1.CitizenGateway/VerifyBatch",
+    "/lienthong.gateway.v1.CitizenGateway/ListProcedures",
+    "/lienthong.audit.v1.AuditService/Query",
+    "/lienthong.audit.v1.AuditService/Verify",
+    "/lienthong.audit.v1.AuditService/Checkpoints",
+    "/lienthong.audit.v1.AuditService/Export",
+];
+
+/// The method as recorded: a known method's path, or `(unknown path)`.
+pub fn recorded_method(path: &str) -> &'static str {
+    KNOWN_METHODS
+        .iter()
+        .find(|m| **m == path)
+        .copied()
+        .unwrap_or("(unknown path)")
+}
+
+/// A call that has started and not yet been recorded.
+struct Pending {
+    slot: AuditSlot,
+    method: &'static str,
+    peer: String,
+    time_us: i64,
+    started: Instant,
+    /// The client's deadline (grpc-timeout), if it sent one.
+    deadline: Option<Duration>,
+}
+
+impl Pending {
+    /// The record of a call that ended without a reply, for `refusal`.
+    fn ended(self, auditor: &Auditor, refusal: Refusal) -> Entry {
+        let mut facts = self.slot.facts();
+        let code = refusal.code() as i32;
+        facts.refusal = Some(refusal);
+        auditor.entry(
+            &facts,
+            &Call {
+                method: self.method,
+                peer: &self.peer,
+                time_us: self.time_us,
+                latency_us: self.started.elapsed().as_micros() as u64,
+                code,
+            },
+        )
+    }
+}
+
+/// The calls in flight, so that every one of them is recorded whatever ends it.
+#[derive(Clone, Default)]
+pub struct InFlight {
+    calls: Arc<Mutex<HashMap<u64, Pending>>>,
+    next: Arc<AtomicU64>,
+}
+
+impl InFlight {
+    fn start(&self, pending: Pending) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.insert(id, pending);
+        }
+        id
+    }
+
+    fn take(&self, id: u64) -> Option<Pending> {
+        self.calls.lock().ok().and_then(|mut c| c.remove(&id))
+    }
+
+    /// Records every call still in flight as cut by the shutdown (UNAVAILABLE,
+    /// `SHUTTING_DOWN`); their replies, if they come later, find the trail closed and release
+    /// nothing. Returns how many were recorded.
+    pub fn abandon_all(&self, auditor: &Auditor) -> usize {
+        let pending: Vec<Pending> = match self.calls.lock() {
+            Ok(mut c) => c.drain().map(|(_, p)| p).collect(),
+            Err(_) => return 0,
+        };
+        let n = pending.len();
+        for p in pending {
+            auditor
+                .log
+                .append_detached(p.ended(auditor, Refusal::ShuttingDown { answered: 0 }));
+        }
+        n
+    }
+}
+
+/// Records a call that is dropped before the layer recorded it.
+struct Guard {
+    id: u64,
+    inflight: InFlight,
+    auditor: Auditor,
+}
+
+impl Guard {
+    /// The call reached its reply: the layer records it. None when the shutdown already did.
+    fn finish(&self) -> Option<Pending> {
+        self.inflight.take(self.id)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(p) = self.inflight.take(self.id) {
+            let by_deadline = p
+                .deadline
+                .is_some_and(|d| p.started.elapsed() + Duration::from_millis(5) >= d);
+            let refusal = Refusal::CallAbandoned { by_deadline };
+            self.auditor
+                .log
+                .append_detached(p.ended(&self.auditor, refusal));
+        }
+    }
+}
+
+/// Parses a `grpc-timeout` header value (`<digits><H|M|S|m|u|n>`).
+fn grpc_timeout(v: &str) -> Option<Duration> {
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// The audit layer.
 #[derive(Clone)]
 pub struct AuditLayer {
     auditor: Auditor,
+    inflight: InFlight,
+    door: Door,
+    /// The largest request accepted, named when one is refused for its size.
+    max_message_bytes: usize,
 }
 
 impl AuditLayer {
-    pub fn new(auditor: Auditor) -> Self {
-        Self { auditor }
+    pub fn new(auditor: Auditor, inflight: InFlight, door: Door, max_message_bytes: usize) -> Self {
+        Self {
+            auditor,
+            inflight,
+            door,
+            max_message_bytes,
+        }
     }
 }
 
@@ -161,7 +318,7 @@ impl<S> Layer<S> for AuditLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AuditedService {
             inner,
-            auditor: self.auditor.clone(),
+            layer: self.clone(),
         }
     }
 }
@@ -170,7 +327,7 @@ impl<S> Layer<S> for AuditLayer {
 #[derive(Clone)]
 pub struct AuditedService<S> {
     inner: S,
-    auditor: Auditor,
+    layer: AuditLayer,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -193,54 +350,81 @@ where
         if is_open(req.uri().path()) {
             return Box::pin(self.inner.call(req));
         }
-        let started = Instant::now();
-        let time_us = timestamp_us();
-        let method = req.uri().path().to_owned();
-        let peer = peer_addr(req.extensions())
-            .map(|a| a.to_string())
-            .unwrap_or_default();
         let slot = AuditSlot::default();
         req.extensions_mut().insert(slot.clone());
-        let auditor = self.auditor.clone();
+        let peer = peer_addr(req.extensions());
+        let pending = Pending {
+            slot: slot.clone(),
+            method: recorded_method(req.uri().path()),
+            peer: peer.map(|a| a.to_string()).unwrap_or_default(),
+            time_us: timestamp_us(),
+            started: Instant::now(),
+            deadline: req
+                .headers()
+                .get("grpc-timeout")
+                .and_then(|v| v.to_str().ok())
+                .and_then(grpc_timeout),
+        };
+        let layer = self.layer.clone();
+        let guard = Guard {
+            id: layer.inflight.start(pending),
+            inflight: layer.inflight.clone(),
+            auditor: layer.auditor.clone(),
+        };
         let response = self.inner.call(req);
         Box::pin(async move {
             let mut response = response.await?;
+            let Some(pending) = guard.finish() else {
+                // Recorded already, as cut by the shutdown: nothing leaves.
+                return Ok(Refusal::ShuttingDown { answered: 0 }
+                    .to_status()
+                    .into_http());
+            };
             let mut facts = slot.facts();
             let headers = response.headers();
-            let code = headers
+            let mut code = headers
                 .get("grpc-status")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<i32>().ok())
                 .unwrap_or(0);
             // A refusal from tonic itself (a message over the size limit, a malformed frame):
-            // recorded as such, and given the gateway's details unless it has some.
+            // recorded as such, and given the gateway's code and details.
             if code != 0 && facts.refusal.is_none() {
                 let message = headers
                     .get("grpc-message")
                     .and_then(|v| v.to_str().ok())
                     .map(percent_decode)
                     .unwrap_or_default();
-                let has_details = headers.contains_key("grpc-status-details-bin");
-                let refusal = Refusal::Transport {
-                    code: tonic::Code::from_i32(code),
-                    message,
-                };
-                if !has_details {
-                    response = refusal.to_status().into_http();
-                }
+                let refusal = Refusal::from_transport(
+                    tonic::Code::from_i32(code),
+                    &message,
+                    layer.max_message_bytes,
+                );
+                code = refusal.code() as i32;
+                response = refusal.to_status().into_http();
                 facts.refusal = Some(refusal);
             }
-            let latency = started.elapsed().as_micros() as u64;
+            let auditor = &layer.auditor;
             let entry = auditor.entry(
                 &facts,
                 &Call {
-                    method: &method,
-                    peer: &peer,
-                    time_us,
-                    latency_us: latency,
+                    method: pending.method,
+                    peer: &pending.peer,
+                    time_us: pending.time_us,
+                    latency_us: pending.started.elapsed().as_micros() as u64,
                     code,
                 },
             );
+            // Refused before anyone was established: counted at the door, recorded only up to
+            // its bound per peer and window.
+            if facts.officer_code.is_empty()
+                && let (Some(refusal), Some(peer)) = (&facts.refusal, peer)
+                && !layer
+                    .door
+                    .admit(peer.ip(), refusal, &facts.unit_code, entry.time_us)
+            {
+                return Ok(response);
+            }
             match auditor.log.append(entry).await {
                 Ok(receipt) if code != 0 => {
                     // Trailers-only reply: the status is in the headers, so is the receipt.
@@ -318,5 +502,34 @@ where
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(grpc_timeout("500m"), Some(Duration::from_millis(500)));
+        assert_eq!(grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(grpc_timeout("m"), None);
+        assert_eq!(grpc_timeout("123456789m"), None);
+        assert_eq!(grpc_timeout("5x"), None);
+        assert_eq!(grpc_timeout(""), None);
+    }
+
+    #[test]
+    fn unknown_paths_are_never_recorded_verbatim() {
+        assert_eq!(
+            recorded_method("/lienthong.gateway.v1.CitizenGateway/LookupCitizen"),
+            "/lienthong.gateway.v1.CitizenGateway/LookupCitizen"
+        );
+        assert_eq!(recorded_method(&"/x".repeat(5000)), "(unknown path)");
+        assert_eq!(
+            recorded_method("/lienthong.gateway.v1.CitizenGateway/LookupCitizenX"),
+            "(unknown path)"
+        );
     }
 }

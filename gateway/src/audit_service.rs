@@ -3,14 +3,13 @@
 //! a range with the checkpoint that covers it. Every call goes through the same pipeline as the
 //! citizen calls, so each is itself audited.
 
-use super::AuditSlot;
-use super::frame::Item;
-use super::index::Filter;
-use super::layer::{Auditor, Subject};
-use super::record::{Checkpoint, Record};
-use super::verify::{self, Options};
+use crate::audit::frame::Item;
+use crate::audit::index::Filter;
+use crate::audit::record::{Checkpoint, Record};
+use crate::audit::verify::{self, Options};
 use crate::catalog::Role;
 use crate::config::Environment;
+use crate::pipeline::audit::{AuditSlot, Auditor, Subject};
 use crate::pipeline::policy;
 use crate::pipeline::rescue::Refusal;
 use crate::pipeline::{Caller, Officer};
@@ -118,7 +117,7 @@ pub fn record_from_pb(r: &pb::AuditRecord) -> Option<Record> {
     Some(Record {
         chain_id: r.chain_id.clone(),
         sequence: r.sequence,
-        entry: super::record::Entry {
+        entry: crate::audit::record::Entry {
             time_us: r.time.as_ref().map(us).unwrap_or(0),
             request_id: r.request_id.clone(),
             unit_code: r.unit_code.clone(),
@@ -273,7 +272,7 @@ impl AuditService for Audits {
         let q = request.into_inner();
         let log = self.auditor.log.clone();
         let chunks = tokio::task::spawn_blocking(
-            move || -> Result<Vec<pb::ExportChunk>, super::AuditError> {
+            move || -> Result<Vec<pb::ExportChunk>, crate::audit::AuditError> {
                 // The range ends at the first checkpoint at or after its last record, so the export
                 // carries its own proof.
                 let want_to = (q.to_sequence > 0).then_some(q.to_sequence);
