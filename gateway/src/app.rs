@@ -148,6 +148,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             Arc::new(config.catalog.clone()),
             self.upstream,
             self.limits.clone(),
+            pipeline::VerificationBudget::new(config.verification_budget_per_day),
             self.auditor.clone(),
             drain_rx.clone(),
         );

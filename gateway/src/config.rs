@@ -219,6 +219,9 @@ pub struct Config {
     pub catalog: Catalog,
     pub audit: Audit,
     pub door: DoorSettings,
+    /// How many claims one officer may make on one field of one citizen in one day (Vietnam
+    /// time), in VerifyCitizen and VerifyBatch together.
+    pub verification_budget_per_day: u32,
 }
 
 /// What unauthenticated callers may cost (`[door]`).
@@ -252,7 +255,21 @@ struct RawConfig {
     #[serde(default)]
     door: RawDoor,
     #[serde(default)]
+    verification: RawVerification,
+    #[serde(default)]
     units: Vec<RawUnit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawVerification {
+    budget_per_day: u32,
+}
+
+impl Default for RawVerification {
+    fn default() -> Self {
+        Self { budget_per_day: 5 }
+    }
 }
 
 #[derive(Deserialize)]
@@ -633,6 +650,12 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
         records_per_window: raw.door.records_per_window,
         window: c.ms("door.window_ms", raw.door.window_ms),
     };
+    if raw.verification.budget_per_day == 0 {
+        c.problems.push(
+            "verification.budget_per_day: must be at least 1 (every verification would be refused)"
+                .to_owned(),
+        );
+    }
     if c.problems.is_empty() {
         Ok(Config {
             environment: raw.environment,
@@ -648,6 +671,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             catalog,
             audit,
             door,
+            verification_budget_per_day: raw.verification.budget_per_day,
         })
     } else {
         Err(c.problems)

@@ -10,7 +10,7 @@ use crate::config::Environment;
 use crate::pipeline::audit::{AuditSlot, Auditor, Call, Subject};
 use crate::pipeline::policy::{self, Permit, RequestContext};
 use crate::pipeline::rescue::Refusal;
-use crate::pipeline::{Caller, Limits, Officer};
+use crate::pipeline::{Caller, Deferred, Limits, Officer, VerificationBudget};
 use crate::upstream::{CitizenKey, Upstream};
 use crate::verify::{self, FieldCheck, Normalization, Outcome, Overall};
 use governor::clock::Clock;
@@ -34,6 +34,7 @@ pub struct Gateway<C: Clock> {
     catalog: Arc<Catalog>,
     upstream: Upstream,
     limits: Limits<C>,
+    budget: VerificationBudget,
     auditor: Auditor,
     draining: watch::Receiver<bool>,
 }
@@ -45,6 +46,7 @@ impl<C: Clock> Clone for Gateway<C> {
             catalog: self.catalog.clone(),
             upstream: self.upstream.clone(),
             limits: self.limits.clone(),
+            budget: self.budget.clone(),
             auditor: self.auditor.clone(),
             draining: self.draining.clone(),
         }
@@ -57,6 +59,7 @@ impl<C: Clock> Gateway<C> {
         catalog: Arc<Catalog>,
         upstream: Upstream,
         limits: Limits<C>,
+        budget: VerificationBudget,
         auditor: Auditor,
         draining: watch::Receiver<bool>,
     ) -> Self {
@@ -65,6 +68,7 @@ impl<C: Clock> Gateway<C> {
             catalog,
             upstream,
             limits,
+            budget,
             auditor,
             draining,
         }
@@ -91,6 +95,36 @@ fn answer<T>(slot: &AuditSlot, result: Result<T, Refusal>) -> Result<Response<T>
     result.map(Response::new).map_err(|r| refuse(slot, r))
 }
 
+/// Notes what the request says it is for (bounded), before anything can refuse it.
+fn note_context(slot: &AuditSlot, ctx: Option<&pb::RequestContext>) {
+    if let Some(c) = ctx {
+        let cap = |s: &str| s.chars().take(64).collect::<String>();
+        slot.note(|f| {
+            f.request_id = cap(&c.request_id);
+            f.procedure_code = cap(&c.procedure_code);
+            f.dossier_id = cap(&c.dossier_id);
+        });
+    }
+}
+
+/// Notes the request's context and the citizen it names, then says who is calling (or the
+/// deferred refusal): so that the record of a refused attempt names what it was for.
+fn read_request<T>(
+    slot: &AuditSlot,
+    request: Request<T>,
+    context: impl Fn(&T) -> Option<&pb::RequestContext>,
+    subject: impl Fn(&T) -> Option<CitizenKey>,
+) -> Result<(Caller, Officer, T), Refusal> {
+    let who = who(&request);
+    let req = request.into_inner();
+    note_context(slot, context(&req));
+    if let Some(key) = subject(&req) {
+        note_subject(slot, &key);
+    }
+    let (caller, officer) = who?;
+    Ok((caller, officer, req))
+}
+
 fn note_subject(slot: &AuditSlot, key: &CitizenKey) {
     let subject = match key {
         CitizenKey::PersonalId(p) => Subject::Personal(p.clone()),
@@ -99,14 +133,30 @@ fn note_subject(slot: &AuditSlot, key: &CitizenKey) {
     slot.note(|f| f.subject = Some(subject));
 }
 
-fn claimed_fields(claims: &[(CitizenField, String)]) -> Vec<String> {
-    let mut names: Vec<String> = claims.iter().map(|(f, _)| f.as_str().to_owned()).collect();
-    names.dedup();
-    names
+/// What the trail says a verification compared: each field with its verdict
+/// (`date_of_birth:MISMATCH`).
+fn verdicts(checks: &[FieldCheck]) -> Vec<String> {
+    checks
+        .iter()
+        .map(|c| {
+            let verdict = match c.outcome {
+                Outcome::Match => "MATCH",
+                Outcome::Mismatch => "MISMATCH",
+                Outcome::NotOnRecord => "NOT_ON_RECORD",
+                Outcome::NotProvided => "NOT_PROVIDED",
+                Outcome::MatchIgnoringDiacritics => "MATCH_IGNORING_DIACRITICS",
+            };
+            format!("{}:{verdict}", c.field)
+        })
+        .collect()
 }
 
-/// The caller and officer the pipeline established.
+/// The caller and officer the pipeline established, or the refusal a pipeline step deferred
+/// to this handler (which has by then noted what the request was for).
 fn who<T>(request: &Request<T>) -> Result<(Caller, Officer), Refusal> {
+    if let Some(Deferred(refusal)) = request.extensions().get::<Deferred>() {
+        return Err(refusal.clone());
+    }
     let caller = request.extensions().get::<Caller>().cloned();
     let officer = request.extensions().get::<Officer>().cloned();
     caller
@@ -400,14 +450,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         officer: &Officer,
         ctx: Option<&pb::RequestContext>,
     ) -> Result<Permit<'_>, Refusal> {
-        if let Some(c) = ctx {
-            let cap = |s: &str| s.chars().take(64).collect::<String>();
-            slot.note(|f| {
-                f.request_id = cap(&c.request_id);
-                f.procedure_code = cap(&c.procedure_code);
-                f.dossier_id = cap(&c.dossier_id);
-            });
-        }
+        note_context(slot, ctx);
         let permit = policy::authorize(
             self.environment,
             &self.catalog,
@@ -424,15 +467,15 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         slot: &AuditSlot,
         request: Request<pb::LookupCitizenRequest>,
     ) -> Result<pb::LookupCitizenResponse, Refusal> {
-        let (caller, officer) = who(&request)?;
-        let req = request.into_inner();
-        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
-        let key = match &req.subject {
+        let key_of = |req: &pb::LookupCitizenRequest| match &req.subject {
             Some(pb::lookup_citizen_request::Subject::PersonalId(p)) => subject_key(Some(p), None),
             Some(pb::lookup_citizen_request::Subject::OldIdNumber(o)) => subject_key(None, Some(o)),
             None => subject_key(None, None),
-        }?;
-        note_subject(slot, &key);
+        };
+        let (caller, officer, req) =
+            read_request(slot, request, |r| r.context.as_ref(), |r| key_of(r).ok())?;
+        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
+        let key = key_of(&req)?;
         let fields = permit.fields(&field_names(&req.fields, "fields")?)?;
         let record = self
             .upstream
@@ -453,18 +496,22 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         slot: &AuditSlot,
         request: Request<pb::VerifyCitizenRequest>,
     ) -> Result<pb::VerifyCitizenResponse, Refusal> {
-        let (caller, officer) = who(&request)?;
-        let req = request.into_inner();
+        let (caller, officer, req) = read_request(
+            slot,
+            request,
+            |r| r.context.as_ref(),
+            |r| subject_key(Some(&r.personal_id), None).ok(),
+        )?;
         let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
         let id = personal_id("personal_id", &req.personal_id)?;
-        slot.note(|f| f.subject = Some(Subject::Personal(id.clone())));
         let claims = claims(&permit, &req.claims)?;
+        self.charge(&officer, &id, &claims)?;
         let record = self
             .upstream
             .citizen(&CitizenKey::PersonalId(id), &permit.context.request_id)
             .await?;
         let checks = check_claims(&record, &claims)?;
-        slot.note(|f| f.fields = claimed_fields(&claims));
+        slot.note(|f| f.fields = verdicts(&checks));
         Ok(verification_to_pb(&permit, &record, checks))
     }
 
@@ -473,15 +520,15 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         slot: &AuditSlot,
         request: Request<pb::AutofillFormRequest>,
     ) -> Result<pb::AutofillFormResponse, Refusal> {
-        let (caller, officer) = who(&request)?;
-        let req = request.into_inner();
-        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
-        let key = match &req.subject {
+        let key_of = |req: &pb::AutofillFormRequest| match &req.subject {
             Some(pb::autofill_form_request::Subject::PersonalId(p)) => subject_key(Some(p), None),
             Some(pb::autofill_form_request::Subject::OldIdNumber(o)) => subject_key(None, Some(o)),
             None => subject_key(None, None),
-        }?;
-        note_subject(slot, &key);
+        };
+        let (caller, officer, req) =
+            read_request(slot, request, |r| r.context.as_ref(), |r| key_of(r).ok())?;
+        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
+        let key = key_of(&req)?;
         let request_id = &permit.context.request_id;
         let subject = self.upstream.citizen(&key, request_id).await?;
         slot.note(|f| f.subject = Some(Subject::Personal(subject.personal_id.clone())));
@@ -616,12 +663,15 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         slot: &AuditSlot,
         request: Request<pb::GetHouseholdRequest>,
     ) -> Result<pb::GetHouseholdResponse, Refusal> {
-        let (caller, officer) = who(&request)?;
-        let req = request.into_inner();
+        let (caller, officer, req) = read_request(
+            slot,
+            request,
+            |r| r.context.as_ref(),
+            |r| subject_key(Some(&r.personal_id), None).ok(),
+        )?;
         let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
         permit.household()?;
         let id = personal_id("personal_id", &req.personal_id)?;
-        slot.note(|f| f.subject = Some(Subject::Personal(id.clone())));
         let household = self
             .upstream
             .household(&id, &permit.context.request_id)
@@ -655,24 +705,39 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         })
     }
 
-    /// One batch item: its own refusals become an item error, the batch goes on.
+    /// Takes the claims from the officer's verification budget for this citizen.
+    fn charge(
+        &self,
+        officer: &Officer,
+        id: &PersonalId,
+        claims: &[(CitizenField, String)],
+    ) -> Result<(), Refusal> {
+        let fields: Vec<CitizenField> = claims.iter().map(|(f, _)| *f).collect();
+        self.budget
+            .charge(&officer.code, id, &fields, timestamp_us())
+    }
+
+    /// One batch item, charged to the officer's, the unit's and the global rate and to the
+    /// verification budget like a VerifyCitizen call; its own refusals become an item error,
+    /// the batch goes on. Returns the reply and the verdicts for the item's record.
     async fn batch_item(
         &self,
         permit: &Permit<'_>,
+        caller: &Caller,
+        officer: &Officer,
         item: &pb::VerifyBatchRequest,
-    ) -> Result<pb::VerifyCitizenResponse, Refusal> {
-        self.limits.admit_global()?;
+    ) -> Result<(pb::VerifyCitizenResponse, Vec<String>), Refusal> {
+        self.limits.admit(&caller.unit.code, &officer.code)?;
         let id = personal_id("personal_id", &item.personal_id)?;
         let claims = claims(permit, &item.claims)?;
+        self.charge(officer, &id, &claims)?;
         let record = self
             .upstream
             .citizen(&CitizenKey::PersonalId(id), &permit.context.request_id)
             .await?;
-        Ok(verification_to_pb(
-            permit,
-            &record,
-            check_claims(&record, &claims)?,
-        ))
+        let checks = check_claims(&record, &claims)?;
+        let fields = verdicts(&checks);
+        Ok((verification_to_pb(permit, &record, checks), fields))
     }
 }
 
@@ -727,10 +792,25 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         request: Request<Streaming<pb::VerifyBatchRequest>>,
     ) -> Result<Response<BatchStream>, Status> {
         let slot = slot_of(&request);
-        let (caller, officer) = who(&request).map_err(|r| refuse(&slot, r))?;
-        let cap = policy::bulk_cap(&caller.unit).map_err(|r| refuse(&slot, r))?;
+        let who = who(&request);
         let mut input = request.into_inner();
-        let first = match input.message().await? {
+        // The first item names the batch's context, also for the record of a refused batch;
+        // a batch refused as a whole names its first citizen too (items have their own records).
+        let first = input.message().await;
+        if let Ok(Some(first)) = &first {
+            note_context(&slot, first.context.as_ref());
+        }
+        let refuse_batch = |r: Refusal| {
+            if let Ok(Some(first)) = &first
+                && let Ok(key) = subject_key(Some(&first.personal_id), None)
+            {
+                note_subject(&slot, &key);
+            }
+            refuse(&slot, r)
+        };
+        let (caller, officer) = who.map_err(refuse_batch)?;
+        let cap = policy::bulk_cap(&caller.unit).map_err(refuse_batch)?;
+        let first = match first? {
             Some(first) => first,
             None => {
                 return Err(refuse(
@@ -742,7 +822,12 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         // Checked now so a refused batch is refused as a whole, before any item.
         let procedure = self
             .permit(&slot, &caller, &officer, first.context.as_ref())
-            .map_err(|r| refuse(&slot, r))?
+            .map_err(|r| {
+                if let Ok(key) = subject_key(Some(&first.personal_id), None) {
+                    note_subject(&slot, &key);
+                }
+                refuse(&slot, r)
+            })?
             .procedure
             .code
             .clone();
@@ -836,13 +921,11 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                     let _ = tx.send(Err(status)).await;
                     break;
                 }
-                let result = gateway.batch_item(&permit, &item).await;
-                let fields: Vec<String> = item
-                    .claims
-                    .iter()
-                    .filter(|c| CitizenField::parse(&c.field).is_ok())
-                    .map(|c| c.field.clone())
-                    .collect();
+                let result = gateway.batch_item(&permit, &caller, &officer, &item).await;
+                let (result, fields) = match result {
+                    Ok((reply, fields)) => (Ok(reply), fields),
+                    Err(e) => (Err(e), Vec::new()),
+                };
                 let audited = audit(
                     &item.item_id,
                     &item.personal_id,

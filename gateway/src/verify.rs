@@ -369,23 +369,25 @@ fn check_date(
         PartialDate::YearMonth(..) => 1,
         PartialDate::Full(..) => 2,
     };
-    Ok(if !agree_on_common {
-        verdict(name, Outcome::Mismatch, vec![])
+    // A declared date less precise than the record is a mismatch, and nothing in the reply
+    // (outcome, normalisations, explanation) tells it from any other mismatch: otherwise a
+    // caller could read a birth date by declaring the year, then the month, then the day.
+    let mismatch = || {
+        FieldCheck {
+        explanation: "differs from the record (a date less precise than the record never matches: declare day, month and year); check the citizen's documents".into(),
+        explanation_vi: "không khớp với dữ liệu trong CSDL (ngày khai thiếu so với CSDL không bao giờ được coi là khớp: khai đủ ngày, tháng, năm); đề nghị kiểm tra giấy tờ của công dân".into(),
+        ..verdict(name.clone(), Outcome::Mismatch, vec![])
+    }
+    };
+    Ok(if !agree_on_common || precision(d) < precision(on_record) {
+        mismatch()
     } else if precision(d) == precision(on_record) {
         verdict(name, Outcome::Match, norms)
-    } else if precision(d) > precision(on_record) {
+    } else {
         FieldCheck {
             explanation: "the record holds this date only partially (year or month and year); the declared parts that are on record agree, the rest cannot be confirmed".into(),
             explanation_vi: "CSDL chỉ lưu một phần ngày này (năm hoặc tháng và năm); phần có trong CSDL khớp, phần còn lại không thể xác nhận".into(),
             ..verdict(name, Outcome::NotOnRecord, norms)
-        }
-    } else {
-        FieldCheck {
-            explanation: "the declared date is less precise than the record; declare the full date"
-                .into(),
-            explanation_vi: "ngày khai báo thiếu so với CSDL; cần khai đầy đủ ngày, tháng, năm"
-                .into(),
-            ..verdict(name, Outcome::Mismatch, norms)
         }
     })
 }
@@ -591,6 +593,11 @@ mod tests {
             Outcome::Mismatch,
             "less precise than the record"
         );
+        // Nothing tells a less precise date that agrees from one that does not.
+        let whole = |s: &str| check(&r, CitizenField::DateOfBirth, s).unwrap();
+        for (agrees, differs) in [("1970", "1971"), ("01/1970", "02/1970"), ("1970", "1969")] {
+            assert_eq!(whole(agrees), whole(differs), "{agrees} vs {differs}");
+        }
         r.date_of_birth = PartialDate::Year(1948);
         assert_eq!(c(&r, "1948"), Outcome::Match);
         assert_eq!(c(&r, "03/04/1948"), Outcome::NotOnRecord);

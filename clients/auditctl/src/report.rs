@@ -29,6 +29,8 @@ pub struct Thresholds {
     /// This many refusals within `burst_window_min` minutes.
     pub burst_count: usize,
     pub burst_window_min: i64,
+    /// This many mismatching claims by one officer on one citizen within a day.
+    pub probe_count: usize,
 }
 
 impl Default for Thresholds {
@@ -42,6 +44,7 @@ impl Default for Thresholds {
             volume_min: 20,
             burst_count: 10,
             burst_window_min: 5,
+            probe_count: 3,
         }
     }
 }
@@ -72,6 +75,40 @@ pub fn local_time(time_us: i64) -> String {
 
 fn is_citizen_call(r: &Record) -> bool {
     r.entry.method.contains("CitizenGateway/") && !r.entry.method.ends_with("/ListProcedures")
+}
+
+/// Refusals that say nothing about what the officer did: the population database, the trail,
+/// the shutdown, the caller's network.
+const NOT_THE_OFFICERS: [&str; 8] = [
+    "UPSTREAM_UNAVAILABLE",
+    "UPSTREAM_TIMEOUT",
+    "UPSTREAM_CIRCUIT_OPEN",
+    "AUDIT_UNAVAILABLE",
+    "SHUTTING_DOWN",
+    "INTERNAL",
+    "CLIENT_DEADLINE",
+    "CLIENT_CANCELLED",
+];
+
+/// Refusals of requests the gateway could not read, so nothing is known of their dossier.
+const UNREAD: [&str; 2] = ["MESSAGE_TOO_LARGE", "TRANSPORT"];
+
+/// How many refusals a record stands for: one, or a door summary's count.
+fn weight(r: &Record) -> usize {
+    if r.entry.method == "(door summary)" {
+        r.entry
+            .outcome_message
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1)
+    } else {
+        1
+    }
+}
+
+fn is_verification(r: &Record) -> bool {
+    r.entry.method.ends_with("/VerifyCitizen") || r.entry.method.ends_with("/VerifyBatch")
 }
 
 fn ip(peer: &str) -> &str {
@@ -163,7 +200,11 @@ pub fn signals(records: &[Record], t: &Thresholds) -> Vec<Signal> {
     for (officer, rs) in &by_officer {
         let no_dossier: Vec<u64> = rs
             .iter()
-            .filter(|r| is_citizen_call(r) && r.entry.dossier_id.is_empty())
+            .filter(|r| {
+                is_citizen_call(r)
+                    && r.entry.dossier_id.is_empty()
+                    && !UNREAD.contains(&r.entry.outcome_reason.as_str())
+            })
             .map(|r| r.sequence)
             .collect();
         if !no_dossier.is_empty() {
@@ -239,7 +280,9 @@ pub fn signals(records: &[Record], t: &Thresholds) -> Vec<Signal> {
 
     // Refusals in bursts, by officer (or by address when no officer was established).
     let mut refusals: BTreeMap<String, Vec<&Record>> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.entry.outcome_code != 0) {
+    for r in records.iter().filter(|r| {
+        r.entry.outcome_code != 0 && !NOT_THE_OFFICERS.contains(&r.entry.outcome_reason.as_str())
+    }) {
         let who = if r.entry.officer_code.is_empty() {
             format!("address {}", ip(&r.entry.peer_address))
         } else {
@@ -251,11 +294,14 @@ pub fn signals(records: &[Record], t: &Thresholds) -> Vec<Signal> {
         rs.sort_by_key(|r| r.entry.time_us);
         let window = t.burst_window_min * MINUTE_US;
         let mut start = 0;
+        let mut count = 0;
         for end in 0..rs.len() {
+            count += weight(rs[end]);
             while rs[end].entry.time_us - rs[start].entry.time_us > window {
+                count -= weight(rs[start]);
                 start += 1;
             }
-            if end + 1 - start >= t.burst_count {
+            if count >= t.burst_count {
                 let reasons: BTreeSet<&str> = rs[start..=end]
                     .iter()
                     .map(|r| r.entry.outcome_reason.as_str())
@@ -264,8 +310,7 @@ pub fn signals(records: &[Record], t: &Thresholds) -> Vec<Signal> {
                     kind: "refusal-burst",
                     subject: who.clone(),
                     detail: format!(
-                        "{} refusals within {} min from {} ({})",
-                        end + 1 - start,
+                        "{count} refusals within {} min from {} ({})",
                         t.burst_window_min,
                         local_time(rs[start].entry.time_us),
                         reasons.into_iter().collect::<Vec<_>>().join(", ")
@@ -273,6 +318,70 @@ pub fn signals(records: &[Record], t: &Thresholds) -> Vec<Signal> {
                     sequences: rs[start..=end]
                         .iter()
                         .map(|r| r.sequence)
+                        .take(10)
+                        .collect(),
+                });
+                break;
+            }
+        }
+    }
+    out.extend(probing(records, t));
+    out
+}
+
+/// Verification used as a way to read a record: one officer's mismatching claims on one
+/// citizen (or claims refused for the verification budget), many within a day.
+fn probing(records: &[Record], t: &Thresholds) -> Vec<Signal> {
+    let mut by_pair: BTreeMap<(&str, &str), Vec<(&Record, usize)>> = BTreeMap::new();
+    for r in records.iter().filter(|r| {
+        is_verification(r)
+            && !r.entry.officer_code.is_empty()
+            && !r.entry.citizen_pseudonym.is_empty()
+    }) {
+        let e = &r.entry;
+        let misses = e
+            .fields_disclosed
+            .iter()
+            .filter(|f| f.ends_with(":MISMATCH"))
+            .count()
+            + usize::from(
+                e.outcome_reason == "RATE_LIMITED" && e.outcome_message.contains("verification"),
+            );
+        if misses > 0 {
+            by_pair
+                .entry((&e.officer_code, &e.citizen_pseudonym))
+                .or_default()
+                .push((r, misses));
+        }
+    }
+    let mut out = Vec::new();
+    for ((officer, _), mut rs) in by_pair {
+        rs.sort_by_key(|(r, _)| r.entry.time_us);
+        let (mut start, mut count) = (0, 0);
+        for end in 0..rs.len() {
+            count += rs[end].1;
+            while rs[end].0.entry.time_us - rs[start].0.entry.time_us > DAY_US {
+                count -= rs[start].1;
+                start += 1;
+            }
+            if count >= t.probe_count {
+                let fields: BTreeSet<&str> = rs[start..=end]
+                    .iter()
+                    .flat_map(|(r, _)| r.entry.fields_disclosed.iter())
+                    .filter_map(|f| f.strip_suffix(":MISMATCH"))
+                    .collect();
+                out.push(Signal {
+                    kind: "verification-probing",
+                    subject: officer.to_owned(),
+                    detail: format!(
+                        "{count} mismatching claims on citizen {} within a day from {} ({})",
+                        rs[start].0.entry.citizen_masked_id,
+                        local_time(rs[start].0.entry.time_us),
+                        fields.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                    sequences: rs[start..=end]
+                        .iter()
+                        .map(|(r, _)| r.sequence)
                         .take(10)
                         .collect(),
                 });
@@ -440,6 +549,63 @@ mod tests {
         assert_eq!(kinds(&s, "F"), BTreeSet::from(["refusal-burst"]));
         assert_eq!(kinds(&s, "G"), BTreeSet::from(["high-volume"]));
         assert!(render(&s, v.len()).contains("shared-account (1)"));
+    }
+
+    fn entry(seq: u64, officer: &str, time_us: i64, f: impl FnOnce(&mut Entry)) -> Record {
+        let mut e = Entry {
+            time_us,
+            officer_code: officer.into(),
+            unit_code: "U1".into(),
+            cert_fingerprint: "fp1".into(),
+            peer_address: "10.0.0.1:1".into(),
+            method: "/lienthong.gateway.v1.CitizenGateway/VerifyCitizen".into(),
+            dossier_id: "D".into(),
+            citizen_pseudonym: "p1".into(),
+            citizen_masked_id: "042•••••••005".into(),
+            ..Entry::default()
+        };
+        f(&mut e);
+        Record::seal("t", seq, e, GENESIS)
+    }
+
+    #[test]
+    fn probing_by_verification_and_what_is_not_the_officers_doing() {
+        let mut v = Vec::new();
+        // H guesses one citizen's birth date three times; I mismatches on three citizens.
+        for i in 0..3 {
+            v.push(entry(i, "H", at(38, 9, i as i64), |e| {
+                e.fields_disclosed = vec!["date_of_birth:MISMATCH".into()];
+            }));
+            v.push(entry(10 + i, "I", at(38, 9, i as i64), |e| {
+                e.citizen_pseudonym = format!("p{i}");
+                e.fields_disclosed = vec!["full_name:MISMATCH".into()];
+            }));
+        }
+        // J meets a failing population database twenty times: not J's doing.
+        for i in 0..20 {
+            v.push(entry(20 + i, "J", at(38, 10, 0) + i as i64, |e| {
+                e.outcome_code = 14;
+                e.outcome_reason = "UPSTREAM_UNAVAILABLE".into();
+            }));
+        }
+        // A door summary of 40 refusals from one address is a burst from that address.
+        v.push(entry(50, "", at(38, 11, 0), |e| {
+            e.method = "(door summary)".into();
+            e.peer_address = "10.6.6.6".into();
+            e.outcome_code = 16;
+            e.outcome_reason = "NO_CLIENT_CERTIFICATE".into();
+            e.outcome_message = "40 more calls from 10.6.6.6 were refused".into();
+        }));
+        let s = signals(&v, &Thresholds::default());
+        assert_eq!(
+            kinds(&s, "H"),
+            BTreeSet::from(["verification-probing"]),
+            "{s:?}"
+        );
+        assert!(kinds(&s, "I").is_empty(), "{s:?}");
+        assert!(kinds(&s, "J").is_empty(), "{s:?}");
+        let door = s.iter().find(|s| s.subject == "address 10.6.6.6").unwrap();
+        assert!(door.detail.starts_with("40 refusals"), "{door:?}");
     }
 
     #[test]

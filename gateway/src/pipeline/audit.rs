@@ -153,27 +153,33 @@ pub fn receipt_headers(r: &Receipt, into: &mut HeaderMap) {
     }
 }
 
-/// The methods this gateway serves; any other path is recorded as `(unknown path)`, never
-/// verbatim.
-const KNOWN_METHODS: [&str; 10] = [
-    "/lienthong.gateway.v1.CitizenGateway/LookupCitizen",
-    "/lienthong.gateway.v1.CitizenGateway/VerifyCitizen",
-    "/lienthong.gateway.v1.CitizenGateway/AutofillForm",
-    "/lienthong.gateway.v1.CitizenGateway/GetHousehold",
-    "/lienthong.gateway.v1.CitizenGateway/VerifyBatch",
-    "/lienthong.gateway.v1.CitizenGateway/ListProcedures",
-    "/lienthong.audit.v1.AuditService/Query",
-    "/lienthong.audit.v1.AuditService/Verify",
-    "/lienthong.audit.v1.AuditService/Checkpoints",
-    "/lienthong.audit.v1.AuditService/Export",
-];
+/// The methods this gateway serves (read from the contract's descriptors); any other path is
+/// recorded as `(unknown path)`, never verbatim.
+static KNOWN_METHODS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    use prost::Message;
+    let Ok(set) = prost_types::FileDescriptorSet::decode(lienthong_proto::FILE_DESCRIPTOR_SET)
+    else {
+        return Vec::new();
+    };
+    set.file
+        .iter()
+        .filter(|f| matches!(f.package(), "lienthong.gateway.v1" | "lienthong.audit.v1"))
+        .flat_map(|f| {
+            f.service.iter().flat_map(move |s| {
+                s.method
+                    .iter()
+                    .map(move |m| format!("/{}.{}/{}", f.package(), s.name(), m.name()))
+            })
+        })
+        .collect()
+});
 
 /// The method as recorded: a known method's path, or `(unknown path)`.
 pub fn recorded_method(path: &str) -> &'static str {
     KNOWN_METHODS
         .iter()
-        .find(|m| **m == path)
-        .copied()
+        .find(|m| m.as_str() == path)
+        .map(String::as_str)
         .unwrap_or("(unknown path)")
 }
 
@@ -531,5 +537,7 @@ mod tests {
             recorded_method("/lienthong.gateway.v1.CitizenGateway/LookupCitizenX"),
             "(unknown path)"
         );
+        assert_eq!(KNOWN_METHODS.len(), 10, "{:?}", *KNOWN_METHODS);
+        assert!(KNOWN_METHODS.contains(&"/lienthong.audit.v1.AuditService/ListCheckpoints".into()));
     }
 }

@@ -225,6 +225,8 @@ impl Authn {
 }
 
 impl Gate for Authn {
+    const DEFERRABLE: bool = true;
+
     fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal> {
         let caller = request
             .extensions

@@ -118,6 +118,8 @@ impl<C: Clock + Clone> Limits<C> {
 }
 
 impl<C: Clock + Clone + Send + Sync + 'static> Gate for Limits<C> {
+    const DEFERRABLE: bool = true;
+
     fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal> {
         let caller = request.extensions.get::<Caller>();
         let officer = request.extensions.get::<Officer>();

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod authn;
+pub mod budget;
 pub mod door;
 pub mod identity;
 pub mod limits;
@@ -20,6 +21,7 @@ use tower::{Layer, Service};
 
 pub use audit::{AuditLayer, AuditSlot, Auditor, Facts, InFlight};
 pub use authn::{Authn, Officer};
+pub use budget::VerificationBudget;
 pub use door::{Door, DoorGate};
 pub use identity::{Caller, Identify};
 pub use limits::Limits;
@@ -74,8 +76,22 @@ where
 /// A pipeline step that looks at a request's metadata and either lets it through (perhaps
 /// leaving what it learnt in the extensions) or refuses it.
 pub trait Gate: Clone + Send + Sync + 'static {
+    /// Whether a refusal of this step waits for the handler to read the request, so that the
+    /// record of the refused attempt names the citizen, procedure and dossier it was for. Only
+    /// steps after identity (the unit is known) defer; the handler refuses before it does
+    /// anything but parse.
+    const DEFERRABLE: bool = false;
+
     fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal>;
 }
+
+/// A refusal a [`Gate`] has decided and the handler delivers once it has noted what the
+/// request was for.
+#[derive(Debug, Clone)]
+pub struct Deferred(pub Refusal);
+
+/// The citizen-data methods, whose refusals are deferred to their handlers.
+const CITIZEN_SERVICE: &str = "/lienthong.gateway.v1.CitizenGateway/";
 
 /// A [`Gate`] as a tower layer.
 #[derive(Clone)]
@@ -118,11 +134,19 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        if !is_open(req.uri().path()) {
+        let path = req.uri().path();
+        let deferrable = G::DEFERRABLE
+            && path.starts_with(CITIZEN_SERVICE)
+            && audit::recorded_method(path) == path;
+        if !is_open(path) && req.extensions().get::<Deferred>().is_none() {
             let (mut parts, body) = req.into_parts();
             let checked = self.gate.check(&mut parts);
             req = http::Request::from_parts(parts, body);
             if let Err(refusal) = checked {
+                if deferrable {
+                    req.extensions_mut().insert(Deferred(refusal));
+                    return Box::pin(self.inner.call(req));
+                }
                 let response = refusal.to_status().into_http::<RB>();
                 audit::note(req.extensions(), |f| f.refusal = Some(refusal));
                 return Box::pin(async move { Ok(response) });

@@ -18,6 +18,8 @@ pub enum LimitKind {
     Batch,
     /// Calls without a client certificate, per peer address.
     Peer,
+    /// Claims on one field of one citizen by one officer in one day.
+    Verification,
 }
 
 impl LimitKind {
@@ -28,6 +30,7 @@ impl LimitKind {
             LimitKind::Global => "global",
             LimitKind::Batch => "batch",
             LimitKind::Peer => "peer",
+            LimitKind::Verification => "verification",
         }
     }
 }
@@ -389,6 +392,7 @@ fn kind_vi(kind: LimitKind) -> &'static str {
         LimitKind::Global => "toàn hệ thống",
         LimitKind::Batch => "lô",
         LimitKind::Peer => "địa chỉ kết nối chưa xác thực",
+        LimitKind::Verification => "số lần đối chiếu một trường của một công dân trong ngày",
     }
 }
 

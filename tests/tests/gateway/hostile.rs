@@ -343,3 +343,204 @@ async fn an_unknown_path_is_recorded_without_its_name() {
     assert_eq!(last.entry.method, "(unknown path)");
     assert!(!rs.iter().any(|r| r.entry.method.contains("XXXX")));
 }
+
+async fn claim(
+    s: &mut Session,
+    personal_id: &str,
+    value: String,
+) -> Result<pb::VerifyCitizenResponse, tonic::Status> {
+    s.verify("1.004222", personal_id, &[("date_of_birth", &value)])
+        .await
+}
+
+/// What a verification reply shows of one claim, everything a caller can see.
+fn seen(r: &pb::VerifyCitizenResponse) -> String {
+    format!("{:?} {:?}", r.result, r.fields)
+}
+
+#[tokio::test]
+async fn verification_cannot_be_used_to_read_a_birth_date() {
+    use lienthong_domain::PartialDate;
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let records = mock_csdl::personas::batch().citizens;
+    let mut attacked = 0;
+    for p in mock_csdl::personas::PERSONAS {
+        if p.key.starts_with("chaos-") {
+            continue;
+        }
+        let record = records
+            .iter()
+            .find(|r| r.personal_id.as_str() == p.personal_id)
+            .unwrap();
+        let PartialDate::Full(..) = record.date_of_birth else {
+            continue;
+        };
+        let (y, m, _) = record.date_of_birth.to_parts();
+        // The officer's rate is not what this test is about.
+        env.clock.advance(std::time::Duration::from_secs(10));
+        // Year, then month: the right answer and a wrong one look the same.
+        let right = claim(&mut s, p.personal_id, format!("{y}")).await.unwrap();
+        let wrong = claim(&mut s, p.personal_id, format!("{}", y + 1))
+            .await
+            .unwrap();
+        assert_eq!(seen(&right), seen(&wrong), "{}: the year leaks", p.key);
+        let right = claim(&mut s, p.personal_id, format!("{m:02}/{y}"))
+            .await
+            .unwrap();
+        let wrong = claim(&mut s, p.personal_id, format!("{:02}/{y}", m % 12 + 1))
+            .await
+            .unwrap();
+        assert_eq!(seen(&right), seen(&wrong), "{}: the month leaks", p.key);
+        // One guess at the full date is left; then the budget is spent for the day.
+        claim(&mut s, p.personal_id, format!("15/{m:02}/{y}"))
+            .await
+            .unwrap();
+        let refused = claim(&mut s, p.personal_id, format!("16/{m:02}/{y}"))
+            .await
+            .unwrap_err();
+        assert_refused(&refused, Code::ResourceExhausted, "RATE_LIMITED");
+        let quota = refused.get_error_details().quota_failure().unwrap().clone();
+        assert!(
+            quota.violations[0]
+                .subject
+                .starts_with("verification:CB.H42.0001:")
+                && quota.violations[0].subject.ends_with(":date_of_birth"),
+            "{quota:?}"
+        );
+        assert!(!format!("{refused:?}").contains(p.personal_id));
+        attacked += 1;
+    }
+    assert!(attacked >= 10, "{attacked} personas");
+}
+
+#[tokio::test]
+async fn batch_items_are_charged_like_single_calls() {
+    let env = spawn_env().await;
+    let token = env.token("CB.H42.0001");
+    let mut client = env.client_for_unit("ha-tinh").await;
+    let targets: Vec<&str> = mock_csdl::personas::PERSONAS
+        .iter()
+        .filter(|p| !p.key.starts_with("chaos-"))
+        .map(|p| p.personal_id)
+        .take(8)
+        .collect();
+    // Six claims on one citizen's name, then one each on the others: 13 items.
+    let mut items: Vec<pb::VerifyBatchRequest> = Vec::new();
+    for (i, id) in std::iter::repeat_n(targets[0], 6)
+        .chain(targets[1..].iter().copied())
+        .enumerate()
+    {
+        items.push(pb::VerifyBatchRequest {
+            context: if i == 0 { ctx("1.004222") } else { None },
+            item_id: format!("item-{i}"),
+            personal_id: id.to_owned(),
+            claims: vec![pb::Claim {
+                field: "full_name".into(),
+                value: "Nguyễn Văn An".into(),
+            }],
+        });
+    }
+    // And enough further items to pass the officer's burst (30 a fake-clock second).
+    for i in 0..30 {
+        items.push(pb::VerifyBatchRequest {
+            context: None,
+            item_id: format!("more-{i}"),
+            personal_id: targets[1 + i % 7].to_owned(),
+            claims: vec![pb::Claim {
+                field: "gender".into(),
+                value: "Nam".into(),
+            }],
+        });
+    }
+    let n = items.len();
+    let mut replies = client
+        .verify_batch(authed(&token, tokio_stream::iter(items)))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let mut answered = 0;
+    while let Some(r) = replies.message().await.unwrap() {
+        answered += 1;
+        if let Some(pb::verify_batch_response::Outcome::Error(e)) = r.outcome {
+            errors.push((r.item_id, e.message));
+        }
+    }
+    assert_eq!(answered, n);
+    // The sixth claim on the first citizen's name is over the verification budget.
+    assert!(
+        errors
+            .iter()
+            .any(|(id, m)| id == "item-5" && m.contains("verification")),
+        "{errors:?}"
+    );
+    assert!(
+        !errors
+            .iter()
+            .any(|(id, _)| id.as_str() < "item-5" && id.starts_with("item-"))
+    );
+    // The officer's burst (30: the call itself took one, each item one, also the item the
+    // budget refused) ends the rest.
+    let officer_limited = errors.iter().filter(|(_, m)| m.contains("officer")).count();
+    assert_eq!(officer_limited, n - 29, "{errors:?}");
+}
+
+#[tokio::test]
+async fn the_record_of_a_refused_attempt_names_what_it_was_for() {
+    use lienthong_devtool::tokens::TokenSpec;
+    let mut env = spawn_env().await;
+    let adult = persona("complete-adult");
+    let mut receiver = env.officer("CB.H42.0001").await;
+    let mut commune = env.officer("CB.XTS.0001").await;
+    let mut pending = env.officer("CB.P01.0001").await;
+    let mut auditor = env.officer("CB.H42.KT01").await;
+    let wrong_unit = env.token_with("CB.H42.0001", |t| TokenSpec {
+        unit: "000.00.00.H56".into(),
+        ..t
+    });
+    let attempts: Vec<(&str, &mut Session, Option<String>, &str)> = vec![
+        ("UNIT_NOT_APPROVED", &mut pending, None, "1.004222"),
+        ("PROCEDURE_NOT_ALLOWED", &mut commune, None, "2.000488"),
+        ("ROLE_NOT_ALLOWED", &mut auditor, None, "1.004222"),
+        ("UNIT_MISMATCH", &mut receiver, Some(wrong_unit), "1.004222"),
+    ];
+    for (reason, s, token, procedure) in attempts {
+        let token = token.unwrap_or_else(|| s.token.clone());
+        let e = s
+            .client
+            .lookup_citizen(authed(&token, lookup(procedure, adult)))
+            .await
+            .unwrap_err();
+        assert_refused(&e, e.code(), reason);
+    }
+    // Past the officer's burst (30 on the fake clock).
+    let mut limited = false;
+    for _ in 0..40 {
+        if let Err(e) = receiver.lookup("1.004222", adult).await {
+            assert_refused(&e, Code::ResourceExhausted, "RATE_LIMITED");
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited);
+    env.shutdown().await;
+    let rs = records(&env);
+    for reason in [
+        "UNIT_NOT_APPROVED",
+        "PROCEDURE_NOT_ALLOWED",
+        "ROLE_NOT_ALLOWED",
+        "UNIT_MISMATCH",
+        "RATE_LIMITED",
+    ] {
+        let r = rs
+            .iter()
+            .find(|r| r.entry.outcome_reason == reason)
+            .unwrap_or_else(|| panic!("no record of {reason}"));
+        assert_eq!(r.entry.citizen_masked_id, "042•••••••005", "{reason}");
+        assert!(!r.entry.citizen_pseudonym.is_empty(), "{reason}");
+        assert_eq!(r.entry.dossier_id, "H42.01-251123-0001", "{reason}");
+        assert!(!r.entry.procedure_code.is_empty(), "{reason}");
+        assert!(r.entry.request_id.starts_with("req-"), "{reason}");
+    }
+}

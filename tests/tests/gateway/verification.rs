@@ -6,6 +6,12 @@ use lienthong_proto::gateway::v1 as pb;
 use pb::{FieldResult as R, Normalization as N, OverallResult as O};
 use unicode_normalization::UnicodeNormalization;
 
+/// These tests are about verdicts, not about the daily verification budget (see hostile.rs),
+/// so they run with a large one.
+async fn spawn_verification_env() -> TestEnv {
+    spawn_env_with(&[("VERIFICATION__BUDGET_PER_DAY", "1000")]).await
+}
+
 async fn check(
     s: &mut Session,
     persona_key: &str,
@@ -36,7 +42,7 @@ fn result(r: &pb::VerifyCitizenResponse) -> (O, Vec<(R, Vec<N>)>) {
 
 #[tokio::test]
 async fn spellings_of_one_name() {
-    let env = spawn_env().await;
+    let env = spawn_verification_env().await;
     let mut s = env.officer("CB.H42.0001").await;
     let nfd: String = "Nguyễn Thị Thùy Linh".nfd().collect();
     let table: Vec<(&str, O, R, Vec<N>)> = vec![
@@ -73,7 +79,7 @@ async fn spellings_of_one_name() {
 
 #[tokio::test]
 async fn one_tone_mark_is_a_different_name() {
-    let env = spawn_env().await;
+    let env = spawn_verification_env().await;
     let mut s = env.officer("CB.H42.0001").await;
     let r = check(&mut s, "similar-name", &[("full_name", "Nguyễn Văn Hà")]).await;
     assert_eq!(
@@ -90,7 +96,7 @@ async fn one_tone_mark_is_a_different_name() {
 
 #[tokio::test]
 async fn a_record_that_differs_from_the_declaration() {
-    let env = spawn_env().await;
+    let env = spawn_verification_env().await;
     let mut s = env.officer("CB.H42.0001").await;
     let r = check(
         &mut s,
@@ -150,7 +156,7 @@ async fn a_record_that_differs_from_the_declaration() {
 
 #[tokio::test]
 async fn partial_birth_dates() {
-    let env = spawn_env().await;
+    let env = spawn_verification_env().await;
     let mut s = env.officer("CB.H42.0001").await;
     let outcome = |r: pb::VerifyCitizenResponse| result(&r).1[0].0;
     let r = check(&mut s, "partial-birth-date", &[("date_of_birth", "1948")]).await;
@@ -194,7 +200,7 @@ async fn partial_birth_dates() {
 
 #[tokio::test]
 async fn a_deceased_subject_is_flagged_where_the_procedure_sees_life_status() {
-    let env = spawn_env().await;
+    let env = spawn_verification_env().await;
     let mut s = env.officer("CB.H42.0001").await;
     let claims = [("full_name", "Hoàng Văn Tám")];
     let r = s
