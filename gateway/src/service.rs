@@ -566,8 +566,21 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                 .filter(|f| autofill::link(&subject, template.subject, f.attribute.person) == link)
                 .map(|f| f.attribute.to_string())
                 .collect();
-            self.audit_related(slot, &caller, link, person, fields)
-                .await?;
+            // Named as the form names them ("father" for a declaring mother's spouse).
+            let role = fields
+                .first()
+                .and_then(|f| f.split_once('.'))
+                .map(|(person, _)| person.to_owned())
+                .unwrap_or_else(|| format!("{link:?}").to_lowercase());
+            self.audit_other(
+                slot,
+                &caller,
+                AUTOFILL_METHOD,
+                &role,
+                &person.personal_id,
+                fields,
+            )
+            .await?;
         }
         slot.note(|f| {
             f.fields = form
@@ -620,30 +633,26 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         })
     }
 
-    /// Records, durably, that a related person's record was read for this request.
-    async fn audit_related(
+    /// Records, durably, that another person's data was read or returned for this request:
+    /// a record under their own pseudonym, with the request id `<request id>#<suffix>`.
+    async fn audit_other(
         &self,
         slot: &AuditSlot,
         caller: &Caller,
-        link: Link,
-        person: &CitizenRecord,
+        method: &str,
+        suffix: &str,
+        person: &PersonalId,
         fields: Vec<String>,
     ) -> Result<(), Refusal> {
         let mut facts = slot.facts();
-        // Named as the form names them ("father" for a declaring mother's spouse).
-        let role = fields
-            .first()
-            .and_then(|f| f.split_once('.'))
-            .map(|(person, _)| person.to_owned())
-            .unwrap_or_else(|| format!("{link:?}").to_lowercase());
-        facts.request_id = format!("{}#{role}", facts.request_id);
-        facts.subject = Some(Subject::Personal(person.personal_id.clone()));
+        facts.request_id = format!("{}#{suffix}", facts.request_id);
+        facts.subject = Some(Subject::Personal(person.clone()));
         facts.fields = fields;
         let peer = caller.peer.map(|p| p.to_string()).unwrap_or_default();
         let entry = self.auditor.entry(
             &facts,
             &Call {
-                method: AUTOFILL_METHOD,
+                method,
                 peer: &peer,
                 time_us: timestamp_us(),
                 latency_us: 0,
@@ -676,6 +685,35 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
             .upstream
             .household(&id, &permit.context.request_id)
             .await?;
+        // Every other member's number, name and birth date leave too: each gets a record of
+        // their own, so a search by their personal ID finds this access.
+        for (i, member) in household.members.iter().enumerate() {
+            let Ok(member_id) = PersonalId::parse(&member.personal_id) else {
+                return Err(Refusal::UpstreamUnavailable(
+                    "the database replied with a malformed household member".into(),
+                ));
+            };
+            if member_id == id {
+                continue;
+            }
+            let fields = [
+                "personal_id",
+                "full_name",
+                "date_of_birth",
+                "relation_to_head",
+            ]
+            .map(|f| format!("household.member.{f}"))
+            .to_vec();
+            self.audit_other(
+                slot,
+                &caller,
+                HOUSEHOLD_METHOD,
+                &format!("member-{i}"),
+                &member_id,
+                fields,
+            )
+            .await?;
+        }
         slot.note(|f| f.fields = vec!["household".to_owned()]);
         Ok(pb::GetHouseholdResponse {
             household: Some(household),
@@ -748,6 +786,7 @@ pub async fn drained(draining: &mut watch::Receiver<bool>) {
 
 const BATCH_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/VerifyBatch";
 const AUTOFILL_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/AutofillForm";
+const HOUSEHOLD_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/GetHousehold";
 
 type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::VerifyBatchResponse, Status>> + Send>>;
 

@@ -379,3 +379,51 @@ async fn reading_the_other_parents_record_is_found_under_their_id() {
     );
     assert!(r.fields_disclosed.iter().all(|f| f.starts_with("father.")));
 }
+
+#[tokio::test]
+async fn every_household_member_returned_is_found_under_their_own_id() {
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let household = s
+        .client
+        .get_household(authed(
+            &s.token,
+            pb::GetHouseholdRequest {
+                context: ctx("1.004222"),
+                personal_id: persona("household-head").into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .household
+        .unwrap();
+    let others: Vec<&str> = household
+        .members
+        .iter()
+        .map(|m| m.personal_id.as_str())
+        .filter(|id| *id != persona("household-head"))
+        .collect();
+    assert!(others.len() >= 2, "{others:?}");
+    let (mut client, token) = auditor(&env).await;
+    for id in others {
+        let found = query(
+            &mut client,
+            &token,
+            audit::QueryRequest {
+                personal_id: id.into(),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(found.len(), 1, "{id}: {found:?}");
+        let r = &found[0];
+        assert!(r.method.ends_with("/GetHousehold"));
+        assert!(r.request_id.contains("#member-"), "{}", r.request_id);
+        assert_eq!(r.officer_code, "CB.H42.0001");
+        assert!(
+            r.fields_disclosed
+                .contains(&"household.member.date_of_birth".to_owned())
+        );
+    }
+}
