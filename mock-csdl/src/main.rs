@@ -50,6 +50,19 @@ enum Command {
         /// Require client certificates chained to this CA (mutual TLS).
         #[arg(long, env = "MOCK_CSDL_CLIENT_CA", requires = "tls_cert")]
         client_ca: Option<PathBuf>,
+        /// The admin service's own address (faults, personas, stats).
+        #[arg(
+            long,
+            env = "MOCK_CSDL_ADMIN_LISTEN",
+            default_value = "127.0.0.1:50062"
+        )]
+        admin_listen: SocketAddr,
+        /// A unit whose certificate may read citizens (repeat for more).
+        #[arg(long = "data-client", default_value = mock_csdl::server::GATEWAY_UNIT)]
+        data_clients: Vec<String>,
+        /// A unit whose certificate may use the admin service (repeat for more).
+        #[arg(long = "admin-client", default_value = mock_csdl::server::DEV_ADMIN_UNIT)]
+        admin_clients: Vec<String>,
     },
     /// Print the persona table.
     Personas {
@@ -113,6 +126,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             tls_cert,
             tls_key,
             client_ca,
+            admin_listen,
+            data_clients,
+            admin_clients,
         } => {
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(TlsFiles {
@@ -128,14 +144,19 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 let server = MockCsdl::build(
                     db,
                     &Settings {
-                        listen,
-                        tls: tls.clone(),
+                        data_clients,
+                        admin_clients,
+                        ..Settings::new(listen, tls.clone(), Some(admin_listen))
                     },
                 )
                 .await?;
                 println!(
-                    "mock-csdl serving on {} ({})",
+                    "mock-csdl serving on {} (admin service on {}) ({})",
                     server.local_addr(),
+                    server
+                        .admin_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
                     match &tls {
                         Some(TlsFiles {
                             client_ca: Some(_), ..

@@ -1,5 +1,8 @@
-//! The mock database's gRPC server: binds first (port 0 in tests), then serves the registry, the
-//! admin service, health and reflection until told to stop.
+//! The mock database's gRPC server: binds first (port 0 in tests), then serves until told to
+//! stop. The registry (citizen data), with health and reflection, on the main address, for the
+//! units named in `data_clients` only (the gateway); the admin service (faults, personas,
+//! stats) on its own address, for the units named in `admin_clients` only. Under mutual TLS a
+//! certificate is matched by the unit in its URI SAN `urn:lienthong:unit:<code>`.
 
 use crate::faults::Faults;
 use crate::personas;
@@ -30,8 +33,85 @@ pub struct TlsFiles {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
-    /// None serves plaintext (for local development only).
+    /// None serves plaintext (for local development only: then anyone who reaches the ports
+    /// reads and administers the database).
     pub tls: Option<TlsFiles>,
+    /// The admin service's own address; None serves no admin service over the network (faults
+    /// are then set from within the process only).
+    pub admin_listen: Option<SocketAddr>,
+    /// The units whose client certificates may read citizens (the gateway).
+    pub data_clients: Vec<String>,
+    /// The units whose client certificates may use the admin service.
+    pub admin_clients: Vec<String>,
+}
+
+/// The gateway's unit code towards the database.
+pub const GATEWAY_UNIT: &str = "000.00.00.LTG";
+/// The development workstation's unit code (the admin certificate of the dev environment).
+pub const DEV_ADMIN_UNIT: &str = "000.00.00.DEV";
+
+impl Settings {
+    /// Mutual TLS (when `tls` is set), the gateway alone on the data service, the development
+    /// admin certificate alone on the admin service.
+    pub fn new(
+        listen: SocketAddr,
+        tls: Option<TlsFiles>,
+        admin_listen: Option<SocketAddr>,
+    ) -> Self {
+        Self {
+            listen,
+            tls,
+            admin_listen,
+            data_clients: vec![GATEWAY_UNIT.to_owned()],
+            admin_clients: vec![DEV_ADMIN_UNIT.to_owned()],
+        }
+    }
+}
+
+/// The URI SAN prefix naming a unit.
+const UNIT_URI_PREFIX: &str = "urn:lienthong:unit:";
+
+/// The unit a certificate names in its URI SAN.
+fn unit_of(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let san = cert.subject_alternative_name().ok()??;
+    san.value.general_names.iter().find_map(|n| match n {
+        x509_parser::extensions::GeneralName::URI(u) => {
+            u.strip_prefix(UNIT_URI_PREFIX).map(str::to_owned)
+        }
+        _ => None,
+    })
+}
+
+/// Admits a call only from a certificate naming one of `units` (under mutual TLS).
+#[derive(Clone)]
+struct OnlyUnits {
+    units: Arc<Vec<String>>,
+    what: &'static str,
+    enforce: bool,
+}
+
+impl tonic::service::Interceptor for OnlyUnits {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if !self.enforce {
+            return Ok(request);
+        }
+        let unit = request
+            .peer_certs()
+            .and_then(|certs| certs.first().and_then(|leaf| unit_of(leaf)));
+        match unit {
+            Some(u) if self.units.contains(&u) => Ok(request),
+            Some(u) => Err(tonic::Status::permission_denied(format!(
+                "unit {u} may not use the {}: only {} may",
+                self.what,
+                self.units.join(", ")
+            ))),
+            None => Err(tonic::Status::unauthenticated(format!(
+                "the {} needs a client certificate naming a unit (urn:lienthong:unit:<code>)",
+                self.what
+            ))),
+        }
+    }
 }
 
 /// Why the server could not start or stopped.
@@ -79,9 +159,12 @@ fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServeError> {
 /// A bound, not yet serving, mock database.
 pub struct MockCsdl {
     listener: TcpListener,
+    admin_listener: Option<TcpListener>,
     registry: Registry,
     tls: Option<ServerTlsConfig>,
     faults: Arc<Faults>,
+    data_only: OnlyUnits,
+    admin_only: OnlyUnits,
 }
 
 impl MockCsdl {
@@ -89,20 +172,40 @@ impl MockCsdl {
     pub async fn build(store: Store, settings: &Settings) -> Result<Self, ServeError> {
         let meta = store.meta()?;
         let tls = settings.tls.as_ref().map(tls_config).transpose()?;
-        let listener =
-            TcpListener::bind(settings.listen)
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
                 .await
-                .map_err(|source| ServeError::Bind {
-                    addr: settings.listen,
-                    source,
-                })?;
+                .map_err(|source| ServeError::Bind { addr, source })
+        };
+        let listener = bind(settings.listen).await?;
+        let admin_listener = match settings.admin_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let enforce = settings.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        if !enforce {
+            tracing::warn!(
+                "no mutual TLS: anyone who reaches the ports reads and administers the database"
+            );
+        }
         tracing::info!(citizens = meta.citizens, seed = meta.seed, "store opened");
         let faults = Arc::new(Faults::with_rules(personas::builtin_faults()));
         Ok(Self {
             listener,
+            admin_listener,
             registry: Registry::new(store, faults.clone()),
             tls,
             faults,
+            data_only: OnlyUnits {
+                units: Arc::new(settings.data_clients.clone()),
+                what: "population registry",
+                enforce,
+            },
+            admin_only: OnlyUnits {
+                units: Arc::new(settings.admin_clients.clone()),
+                what: "registry admin service",
+                enforce,
+            },
         })
     }
 
@@ -111,6 +214,13 @@ impl MockCsdl {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The admin service's address, when it has one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The fault rules, for in-process control (tests, the dev environment).
@@ -133,23 +243,51 @@ impl MockCsdl {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|e| ServeError::Tls(format!("reflection: {e}")))?;
-        let mut builder = Server::builder();
-        if let Some(tls) = self.tls {
-            builder = builder
-                .tls_config(tls)
-                .map_err(|e| ServeError::Tls(e.to_string()))?;
-        }
-        builder
+        let builder = || -> Result<Server, ServeError> {
+            let mut builder = Server::builder();
+            if let Some(tls) = self.tls.clone() {
+                builder = builder
+                    .tls_config(tls)
+                    .map_err(|e| ServeError::Tls(e.to_string()))?;
+            }
+            Ok(builder)
+        };
+        let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin = match self.admin_listener {
+            Some(listener) => Some(tokio::spawn(
+                builder()?
+                    .add_service(health_service.clone())
+                    .add_service(RegistryAdminServer::with_interceptor(
+                        self.registry.clone(),
+                        self.admin_only,
+                    ))
+                    .serve_with_incoming_shutdown(
+                        TcpIncoming::from(listener).with_nodelay(Some(true)),
+                        async {
+                            let _ = admin_stopped.await;
+                        },
+                    ),
+            )),
+            None => None,
+        };
+        let served = builder()?
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(PopulationRegistryServer::new(self.registry.clone()))
-            .add_service(RegistryAdminServer::new(self.registry))
+            .add_service(PopulationRegistryServer::with_interceptor(
+                self.registry,
+                self.data_only,
+            ))
             .serve_with_incoming_shutdown(
                 // Without TCP_NODELAY small replies wait out delayed ACKs (~40 ms each).
                 TcpIncoming::from(self.listener).with_nodelay(Some(true)),
                 shutdown,
             )
-            .await?;
+            .await;
+        let _ = stop_admin.send(());
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
+        served?;
         Ok(())
     }
 }

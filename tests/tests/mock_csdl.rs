@@ -15,8 +15,14 @@ use tonic_types::StatusExt;
 
 struct TestMock {
     addr: SocketAddr,
+    admin_addr: SocketAddr,
     ca: CertFiles,
+    /// The gateway's certificate (unit 000.00.00.LTG): the one reader of citizen data.
     client: CertFiles,
+    /// The admin certificate (unit 000.00.00.DEV).
+    admin: CertFiles,
+    /// A connected unit's certificate from the same CA (000.00.00.P01).
+    unit: CertFiles,
     dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -28,7 +34,18 @@ async fn spawn_mock() -> TestMock {
     let ca = DevCa::create(&dir.path().join("pki"), "Test CA").unwrap();
     let server_cert = ca.server("mock-csdl", "mock-csdl").unwrap();
     let client = ca
-        .unit_client("gateway", "lienthong-gateway", "Gateway", Validity::Days(1))
+        .unit_client("gateway", "000.00.00.LTG", "Gateway", Validity::Days(1))
+        .unwrap();
+    let admin = ca
+        .unit_client("admin", "000.00.00.DEV", "Developer", Validity::Days(1))
+        .unwrap();
+    let unit = ca
+        .unit_client(
+            "pending",
+            "000.00.00.P01",
+            "Pending unit",
+            Validity::Days(1),
+        )
         .unwrap();
     let store = mock_csdl::Store::open(&dir.path().join("csdl.sled")).unwrap();
     store
@@ -42,22 +59,28 @@ async fn spawn_mock() -> TestMock {
             |_| {},
         )
         .unwrap();
-    let settings = mock_csdl::Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls: Some(mock_csdl::TlsFiles {
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let settings = mock_csdl::Settings::new(
+        any,
+        Some(mock_csdl::TlsFiles {
             cert: server_cert.cert,
             key: server_cert.key,
             client_ca: Some(ca.ca_cert.clone()),
         }),
-    };
+        Some(any),
+    );
     let server = mock_csdl::MockCsdl::build(store, &settings).await.unwrap();
     let addr = server.local_addr();
+    let admin_addr = server.admin_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.run_until_stopped(async {
         let _ = rx.await;
     }));
     TestMock {
         addr,
+        admin_addr,
+        admin,
+        unit,
         ca: CertFiles {
             cert: ca.ca_cert.clone(),
             key: dir.path().join("pki/ca.key"),
@@ -86,7 +109,7 @@ impl TestMock {
     }
     async fn admin(&self) -> RegistryAdminClient<Channel> {
         RegistryAdminClient::new(
-            connect(self.addr, &self.ca, Some(&self.client))
+            connect(self.admin_addr, &self.ca, Some(&self.admin))
                 .await
                 .unwrap(),
         )
@@ -484,4 +507,70 @@ async fn chaos_personas_misbehave_as_documented() {
         matches!(err.code(), Code::DeadlineExceeded | Code::Cancelled),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn only_the_gateway_reads_citizens_and_only_the_admin_certificate_sets_faults() {
+    let mock = spawn_mock().await;
+    // A connected unit's certificate, from the same CA: no citizen, no fault.
+    let mut direct = PopulationRegistryClient::new(
+        connect(mock.addr, &mock.ca, Some(&mock.unit))
+            .await
+            .unwrap(),
+    );
+    let e = direct.get_citizen(by_id("042188999005")).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("000.00.00.P01"), "{}", e.message());
+    let e = direct
+        .get_household(household_of("042188999005"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied);
+    // Nor does the admin certificate read citizens on the data service (not in its list here).
+    let mut admin_as_reader = PopulationRegistryClient::new(
+        connect(mock.addr, &mock.ca, Some(&mock.admin))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        admin_as_reader
+            .get_citizen(by_id("042188999005"))
+            .await
+            .is_err()
+    );
+    // The admin service is on its own address, for the admin certificate only.
+    for identity in [&mock.unit, &mock.client] {
+        let mut admin = RegistryAdminClient::new(
+            connect(mock.admin_addr, &mock.ca, Some(identity))
+                .await
+                .unwrap(),
+        );
+        let e = admin
+            .list_faults(pb::ListFaultsRequest {})
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    }
+    // And the data address does not serve it at all.
+    let mut wrong_port = RegistryAdminClient::new(
+        connect(mock.addr, &mock.ca, Some(&mock.admin))
+            .await
+            .unwrap(),
+    );
+    let e = wrong_port
+        .list_faults(pb::ListFaultsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unimplemented, "{e:?}");
+    // The gateway's certificate reads; the admin certificate administers.
+    mock.registry()
+        .await
+        .get_citizen(by_id("042188999005"))
+        .await
+        .unwrap();
+    mock.admin()
+        .await
+        .list_faults(pb::ListFaultsRequest {})
+        .await
+        .unwrap();
 }

@@ -162,24 +162,25 @@ pub fn ensure_store(
     }
 }
 
-/// Binds the mock database with mutual TLS.
+/// Binds the mock database with mutual TLS: its data service for the gateway (and, in the
+/// development environment, the developer workstation's certificate, for `lienthong-dev
+/// lookup`), its admin service on `admin_listen` for the developer workstation's certificate.
 pub async fn bind_mock(
     store: Store,
     pki: &DevPki,
     listen: SocketAddr,
+    admin_listen: SocketAddr,
 ) -> Result<MockCsdl, ServeError> {
-    MockCsdl::build(
-        store,
-        &Settings {
-            listen,
-            tls: Some(TlsFiles {
-                cert: pki.mock_csdl.cert.clone(),
-                key: pki.mock_csdl.key.clone(),
-                client_ca: Some(pki.ca.clone()),
-            }),
-        },
-    )
-    .await
+    let tls = TlsFiles {
+        cert: pki.mock_csdl.cert.clone(),
+        key: pki.mock_csdl.key.clone(),
+        client_ca: Some(pki.ca.clone()),
+    };
+    let mut settings = Settings::new(listen, Some(tls), Some(admin_listen));
+    settings
+        .data_clients
+        .push(mock_csdl::server::DEV_ADMIN_UNIT.to_owned());
+    MockCsdl::build(store, &settings).await
 }
 
 /// Writes the gateway configuration and procedure catalog into `dir` unless they are there (so
@@ -230,6 +231,7 @@ pub async fn bind_gateway(
 /// with `seed` under `dir`, mutual TLS on a random port. Dropping the handle stops it.
 pub struct RunningMock {
     pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -250,11 +252,17 @@ pub async fn spawn_mock(
         false,
         |_| {},
     )?;
-    let mock = bind_mock(store, pki, SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mock = bind_mock(store, pki, any, any).await?;
     let addr = mock.local_addr();
+    let admin_addr = mock.admin_addr().unwrap_or(any);
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(mock.run_until_stopped(async {
         let _ = rx.await;
     }));
-    Ok(RunningMock { addr, _stop: stop })
+    Ok(RunningMock {
+        addr,
+        admin_addr,
+        _stop: stop,
+    })
 }

@@ -48,6 +48,13 @@ enum Command {
         /// Where the mock population database listens.
         #[arg(long, env = "MOCK_CSDL_LISTEN", default_value = "127.0.0.1:50061")]
         csdl_listen: SocketAddr,
+        /// Where the mock database's admin service (faults) listens.
+        #[arg(
+            long,
+            env = "MOCK_CSDL_ADMIN_LISTEN",
+            default_value = "127.0.0.1:50062"
+        )]
+        csdl_admin_listen: SocketAddr,
         /// Where the gateway listens.
         #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
         gateway_listen: SocketAddr,
@@ -79,11 +86,11 @@ enum Command {
     },
     /// Create the development PKI only.
     Pki,
-    /// Inject, list or clear faults in the running mock database.
+    /// Inject, list or clear faults in the running mock database (its admin service).
     Fault {
         #[command(subcommand)]
         action: FaultAction,
-        #[arg(long, global = true, default_value = "https://127.0.0.1:50061")]
+        #[arg(long, global = true, default_value = "https://127.0.0.1:50062")]
         endpoint: String,
     },
     /// Look a citizen up in the running mock database with the development client certificate.
@@ -228,8 +235,17 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Up {
             population,
             csdl_listen,
+            csdl_admin_listen,
             gateway_listen,
-        } => up(&cli.dir, population.spec(), csdl_listen, gateway_listen).await,
+        } => {
+            up(
+                &cli.dir,
+                population.spec(),
+                (csdl_listen, csdl_admin_listen),
+                gateway_listen,
+            )
+            .await
+        }
         Command::Token { officer, minutes } => {
             println!("{}", token(&cli.dir, &officer, minutes)?);
             Ok(())
@@ -249,7 +265,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 async fn up(
     dir: &std::path::Path,
     spec: Spec,
-    csdl_listen: SocketAddr,
+    (csdl_listen, csdl_admin_listen): (SocketAddr, SocketAddr),
     gateway_listen: SocketAddr,
 ) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
@@ -271,8 +287,9 @@ async fn up(
     if generated {
         eprintln!("generated {} citizens, seed {}", meta.citizens, meta.seed);
     }
-    let mock = bind_mock(store, &pki, csdl_listen).await?;
+    let mock = bind_mock(store, &pki, csdl_listen, csdl_admin_listen).await?;
     let mock_addr = mock.local_addr();
+    let mock_admin_addr = mock.admin_addr().unwrap_or(csdl_admin_listen);
     let config_file = ensure_gateway_config(dir)?;
     let gateway = bind_gateway(&config_file, gateway_listen, mock_addr).await?;
     let gateway_addr = gateway.local_addr();
@@ -282,7 +299,7 @@ async fn up(
     print_connection_info(
         &pki,
         gateway_addr,
-        mock_addr,
+        (mock_addr, mock_admin_addr),
         &meta,
         &config_file,
         &token_file,
@@ -319,7 +336,7 @@ fn token(
 fn print_connection_info(
     pki: &DevPki,
     gateway: SocketAddr,
-    mock: SocketAddr,
+    (mock, mock_admin): (SocketAddr, SocketAddr),
     meta: &mock_csdl::StoreMeta,
     config_file: &std::path::Path,
     token_file: &std::path::Path,
@@ -388,6 +405,12 @@ fn print_connection_info(
     );
     println!();
     println!("  Mock population database (csdl.v1): https://{mock}");
+    println!(
+        "    data service      the gateway's certificate (and pki/dev-client.pem for `lienthong-dev lookup`)"
+    );
+    println!(
+        "    admin service     https://{mock_admin}   (faults: lienthong-dev fault …, certificate pki/dev-client.pem)"
+    );
     println!(
         "    population        {} citizens, seed {}{}",
         meta.citizens,

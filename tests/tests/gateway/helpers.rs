@@ -21,6 +21,8 @@ pub struct TestEnv {
     pub addr: SocketAddr,
     /// The plaintext health listener, when `HEALTH_LISTEN` is set.
     pub health_addr: Option<SocketAddr>,
+    /// The mock database's admin service.
+    pub mock_admin: SocketAddr,
     pub pki: DevPki,
     pub clock: FakeRelativeClock,
     pub dir: tempfile::TempDir,
@@ -43,6 +45,7 @@ pub async fn spawn_env_prepared(
     let (pki, _) = DevPki::ensure(dir.path()).unwrap();
     let mock = spawn_mock(dir.path(), &pki, 7, 200).await.unwrap();
     let mock_addr = mock.addr;
+    let mock_admin = mock.admin_addr;
     let config_file = ensure_gateway_config(dir.path()).unwrap();
     prepare(dir.path());
     let mut env: Vec<(String, String)> = vec![
@@ -69,6 +72,7 @@ pub async fn spawn_env_prepared(
     TestEnv {
         addr,
         health_addr,
+        mock_admin,
         pki,
         clock,
         dir,

@@ -544,3 +544,51 @@ async fn the_record_of_a_refused_attempt_names_what_it_was_for() {
         assert!(r.entry.request_id.starts_with("req-"), "{reason}");
     }
 }
+
+#[tokio::test]
+async fn the_population_databases_own_words_never_reach_the_caller_or_the_trail() {
+    use lienthong_proto::csdl::v1 as csdl;
+    let mut env = spawn_env().await;
+    let mut admin = csdl::registry_admin_client::RegistryAdminClient::new(
+        lienthong_devtool::client::mtls_channel(
+            &format!("https://{}", env.mock_admin),
+            &env.pki.ca,
+            Some(&env.pki.dev_client),
+        )
+        .await
+        .unwrap(),
+    );
+    let injected = format!("EVIL <script> call 0900000000 {}", "!".repeat(10_000));
+    for (key, code) in [("complete-adult", 14), ("no-phone", 13)] {
+        admin
+            .set_fault(csdl::SetFaultRequest {
+                fault: Some(csdl::Fault {
+                    scope: Some(csdl::FaultScope {
+                        method: String::new(),
+                        personal_id: persona(key).into(),
+                    }),
+                    effect: Some(csdl::fault::Effect::Error(csdl::ErrorFault {
+                        rate: 1.0,
+                        code,
+                        message: injected.clone(),
+                    })),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
+    }
+    let mut s = env.officer("CB.H42.0001").await;
+    for key in ["complete-adult", "no-phone"] {
+        let e = s.lookup("1.004222", persona(key)).await.unwrap_err();
+        assert_refused(&e, Code::Unavailable, "UPSTREAM_UNAVAILABLE");
+        assert!(!format!("{e:?}").contains("EVIL"), "{e:?}");
+    }
+    env.shutdown().await;
+    assert!(
+        !records(&env)
+            .iter()
+            .any(|r| r.entry.outcome_message.contains("EVIL")),
+        "upstream text in the trail"
+    );
+}
