@@ -204,7 +204,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                     config.max_message_bytes,
                 ),
                 door_gate,
-                Identify::new(&config.units),
+                Identify::new(
+                    &config.units,
+                    match config.environment {
+                        crate::config::Environment::Production => tls::UnitNaming::UriSanOnly,
+                        crate::config::Environment::Sandbox => tls::UnitNaming::CommonNameFallback,
+                    },
+                ),
                 self.authn,
                 self.limits,
             ))

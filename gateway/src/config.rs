@@ -110,6 +110,10 @@ pub struct Issuer {
     pub key: DecodingKey,
     /// Whether tokens must carry `cnf.x5t#S256`, the thumbprint of the calling certificate.
     pub require_certificate_binding: bool,
+    /// The longest a token may live (`exp − iat`); a longer-lived token is refused.
+    pub max_lifetime: Duration,
+    /// Whether each token (by `jti`) may be used once only: a replay is refused.
+    pub refuse_replay: bool,
 }
 
 impl fmt::Debug for Issuer {
@@ -396,6 +400,14 @@ struct RawIssuer {
     public_key: PathBuf,
     #[serde(default = "yes")]
     require_certificate_binding: bool,
+    #[serde(default = "default_max_lifetime")]
+    max_lifetime_seconds: u64,
+    #[serde(default)]
+    refuse_replay: bool,
+}
+
+fn default_max_lifetime() -> u64 {
+    12 * 3600
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -498,6 +510,9 @@ fn set_path(root: &mut toml::Value, keys: &[String], value: toml::Value) -> Resu
 struct Check<'a> {
     base: &'a Path,
     problems: Vec<String>,
+    /// Outside the development environment (sandbox), private keys readable by anyone but
+    /// their owner are refused.
+    strict_secrets: bool,
 }
 
 impl Check<'_> {
@@ -509,6 +524,28 @@ impl Check<'_> {
             Vec::new()
         });
         Pem { path, bytes }
+    }
+
+    /// A private key: read like any PEM, and refused when its group or others may read it
+    /// (in production; a warning in the sandbox).
+    fn secret(&mut self, key: &str, path: &Path) -> Pem {
+        use std::os::unix::fs::PermissionsExt;
+        let pem = self.pem(key, path);
+        if let Ok(meta) = std::fs::metadata(&pem.path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                let problem = format!(
+                    "{key}: {} is readable by others (mode {mode:03o}); a private key must be 0600 or 0400: chmod 600 it",
+                    pem.path.display()
+                );
+                if self.strict_secrets {
+                    self.problems.push(problem);
+                } else {
+                    tracing::warn!("{problem}");
+                }
+            }
+        }
+        pem
     }
 
     fn rate(&mut self, key: &str, r: RawRate) -> Rate {
@@ -536,6 +573,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
     let mut c = Check {
         base,
         problems: Vec::new(),
+        strict_secrets: raw.environment == Environment::Production,
     };
     let listen = SocketAddr::from_str(&raw.listen).unwrap_or_else(|e| {
         c.problems.push(format!(
@@ -555,7 +593,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
     });
     let tls = ServerTls {
         cert: c.pem("tls.cert", &raw.tls.cert),
-        key: c.pem("tls.key", &raw.tls.key),
+        key: c.secret("tls.key", &raw.tls.key),
         client_ca: c.pem("tls.client_ca", &raw.tls.client_ca),
     };
     let up = raw.upstream;
@@ -570,7 +608,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
         server_name: up.server_name,
         ca: c.pem("upstream.ca", &up.ca),
         cert: c.pem("upstream.cert", &up.cert),
-        key: c.pem("upstream.key", &up.key),
+        key: c.secret("upstream.key", &up.key),
         timeout: c.ms("upstream.timeout_ms", up.timeout_ms),
         retry: up.retry,
         breaker_failures: up.breaker_failures.max(1),
@@ -692,7 +730,7 @@ fn validate_audit(c: &mut Check<'_>, raw: RawAudit) -> Audit {
             raw.chain_id
         ));
     }
-    let key_pem = c.pem("audit.signing_key", &raw.signing_key);
+    let key_pem = c.secret("audit.signing_key", &raw.signing_key);
     let signing_key = std::str::from_utf8(&key_pem.bytes)
         .ok()
         .and_then(|pem| ed25519_dalek::SigningKey::from_pkcs8_pem(pem).ok())
@@ -719,7 +757,7 @@ fn validate_audit(c: &mut Check<'_>, raw: RawAudit) -> Audit {
                 .push(format!("{key}: {}: {e}", pem.path.display())),
         }
     }
-    let secret = c.pem("audit.pseudonym_key", &raw.pseudonym_key);
+    let secret = c.secret("audit.pseudonym_key", &raw.pseudonym_key);
     let text = String::from_utf8_lossy(&secret.bytes);
     let hex = text.trim();
     let pseudonym_key: Vec<u8> = (0..hex.len() / 2)
@@ -792,6 +830,8 @@ fn validate_auth(c: &mut Check<'_>, raw: RawAuth) -> Auth {
                 algorithm,
                 key: k,
                 require_certificate_binding: r.require_certificate_binding,
+                max_lifetime: Duration::from_secs(r.max_lifetime_seconds),
+                refuse_replay: r.refuse_replay,
             }),
             Err(e) => c.problems.push(format!(
                 "{key}.public_key: {} is not a {algorithm:?} public key in PEM: {e}",

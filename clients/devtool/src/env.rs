@@ -109,6 +109,11 @@ impl DevPki {
     pub fn ensure(dir: &Path) -> Result<(Self, bool), PkiError> {
         let layout = Self::layout(dir);
         if layout.complete() {
+            // Environments made before keys were private get their modes fixed.
+            crate::pki::tighten(&layout.pki).map_err(|source| PkiError::Write {
+                path: layout.pki.clone(),
+                source,
+            })?;
             return Ok((layout, false));
         }
         let ca = DevCa::create(&layout.pki, "Liên Thông Dev CA")?;
@@ -135,12 +140,7 @@ impl DevPki {
         let secret: String = (0..32)
             .map(|_| format!("{:02x}", rand::random::<u8>()))
             .collect();
-        std::fs::write(&layout.audit_pseudonym, secret + "\n").map_err(|source| {
-            PkiError::Write {
-                path: layout.audit_pseudonym.clone(),
-                source,
-            }
-        })?;
+        crate::pki::write_secret(&layout.audit_pseudonym, &(secret + "\n"))?;
         Ok((layout, true))
     }
 }

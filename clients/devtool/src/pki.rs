@@ -71,17 +71,60 @@ pub struct DevCa {
     pub ca_cert: PathBuf,
 }
 
+/// Writes a file of the PKI: directories it creates are 0700, private keys (`*.key`) 0600.
 fn write(path: &Path, contents: &str) -> Result<(), PkiError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let failed = |path: &Path| {
+        let path = path.to_owned();
+        move |source| PkiError::Write { path, source }
+    };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| PkiError::Write {
-            path: parent.to_owned(),
-            source,
-        })?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(failed(parent))?;
     }
-    std::fs::write(path, contents).map_err(|source| PkiError::Write {
-        path: path.to_owned(),
-        source,
-    })
+    let secret = path.extension().is_some_and(|e| e == "key");
+    let mode = if secret { 0o600 } else { 0o644 };
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .and_then(|mut f| f.write_all(contents.as_bytes()))
+        .map_err(failed(path))?;
+    // An existing file keeps its mode on open: set it.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(failed(path))
+}
+
+/// Writes a secret (mode 0600, parent directories 0700).
+pub fn write_secret(path: &Path, contents: &str) -> Result<(), PkiError> {
+    if path.extension().is_some_and(|e| e == "key") {
+        write(path, contents)
+    } else {
+        Err(PkiError::Write {
+            path: path.to_owned(),
+            source: std::io::Error::other("a secret's file name must end in .key"),
+        })
+    }
+}
+
+/// Makes an existing PKI directory private: the directories 0700, every `*.key` 0600.
+pub fn tighten(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            tighten(&path)?;
+        } else if path.extension().is_some_and(|e| e == "key") {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }
 
 impl DevCa {

@@ -43,6 +43,8 @@ pub struct TokenSpec {
     /// Valid from `not_before_offset` (may be negative) for `ttl`.
     pub ttl: Duration,
     pub not_before_offset: i64,
+    /// Seconds added to `iat` (tests forge a token issued in the future with it).
+    pub issued_at_offset: i64,
     /// The certificate the token is bound to, if any.
     pub bound_to: Option<String>,
 }
@@ -58,6 +60,7 @@ impl TokenSpec {
             audience: DEV_AUDIENCE.to_owned(),
             ttl: Duration::from_secs(8 * 3600),
             not_before_offset: 0,
+            issued_at_offset: 0,
             bound_to: None,
         }
     }
@@ -129,7 +132,7 @@ pub fn mint_with(
         aud: &spec.audience,
         unit: &spec.unit,
         roles: &spec.roles,
-        iat: now,
+        iat: now + spec.issued_at_offset,
         nbf,
         exp: nbf + spec.ttl.as_secs() as i64,
         jti: format!("{:032x}", rand::random::<u128>()),

@@ -38,6 +38,7 @@ struct Claims {
     roles: Vec<String>,
     exp: u64,
     nbf: u64,
+    iat: u64,
     jti: String,
     iss: String,
     #[serde(default)]
@@ -58,6 +59,18 @@ struct Verified {
     nbf: u64,
     bound_to: Option<String>,
     binding_required: bool,
+    /// The issuer's tokens are single-use: each `jti` is accepted once.
+    single_use: bool,
+}
+
+/// Verified tokens by the SHA-256 of the token, and the key generation they were verified
+/// under: a token verified with keys a reload has since replaced is never put back.
+#[derive(Default)]
+struct Cache {
+    generation: u64,
+    tokens: HashMap<[u8; 32], Verified>,
+    /// `(issuer, jti)` of single-use tokens already used, with their expiry.
+    used: HashMap<(String, String), u64>,
 }
 
 struct Keys {
@@ -70,7 +83,7 @@ struct Keys {
 #[derive(Clone)]
 pub struct Authn {
     keys: Arc<ArcSwap<Keys>>,
-    cache: Arc<Mutex<HashMap<[u8; 32], Verified>>>,
+    cache: Arc<Mutex<Cache>>,
     cache_entries: usize,
 }
 
@@ -89,7 +102,7 @@ impl Authn {
                 audience: auth.audience.clone(),
                 leeway: auth.leeway.as_secs(),
             })),
-            cache: Arc::new(Mutex::new(HashMap::new())),
+            cache: Arc::default(),
             cache_entries: auth.cache_entries,
         }
     }
@@ -102,7 +115,8 @@ impl Authn {
             leeway: auth.leeway.as_secs(),
         }));
         if let Ok(mut c) = self.cache.lock() {
-            c.clear();
+            c.generation += 1;
+            c.tokens.clear();
         }
     }
 
@@ -181,6 +195,19 @@ impl Authn {
         if c.jti.is_empty() {
             return Err(Refusal::BadToken("claim \"jti\" is empty".into()));
         }
+        let (t, leeway) = (now(), self.keys.load().leeway);
+        if c.iat > t + leeway {
+            return Err(Refusal::BadToken(
+                "it was issued in the future (iat): check the issuer's clock".into(),
+            ));
+        }
+        let max = issuer.max_lifetime.as_secs();
+        if c.exp.saturating_sub(c.iat) > max || c.exp > t + max + leeway {
+            return Err(Refusal::BadToken(format!(
+                "it lives {} s (exp − iat), longer than this issuer's maximum of {max} s: get a shorter-lived token",
+                c.exp.saturating_sub(c.iat)
+            )));
+        }
         Ok(Verified {
             officer: Officer {
                 code,
@@ -193,34 +220,78 @@ impl Authn {
             nbf: c.nbf,
             bound_to: c.cnf.and_then(|c| c.x5t_s256),
             binding_required: issuer.require_certificate_binding,
+            single_use: issuer.refuse_replay,
         })
     }
 
-    /// The verified token, from the cache when it has been seen and is still in date.
+    /// The verified token, from the cache when it has been seen and is still in date; a
+    /// single-use token is accepted once.
     fn verified(&self, token: &str) -> Result<Verified, Refusal> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let leeway = self.keys.load().leeway;
         let t = now();
-        if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            if t > v.exp + leeway {
-                return Err(Refusal::ExpiredToken);
+        let (cached, generation) = match self.cache.lock() {
+            Ok(c) => (c.tokens.get(&key).cloned(), c.generation),
+            Err(_) => (None, u64::MAX),
+        };
+        let v = match cached {
+            Some(v) if t > v.exp + leeway => return Err(Refusal::ExpiredToken),
+            Some(v) if t + leeway < v.nbf => return Err(Refusal::TokenNotYetValid),
+            Some(v) => v,
+            None => {
+                let v = self.verify(token)?;
+                self.remember(key, &v, generation, (t, leeway));
+                v
             }
-            if t + leeway < v.nbf {
-                return Err(Refusal::TokenNotYetValid);
-            }
-            return Ok(v);
-        }
-        let v = self.verify(token)?;
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= self.cache_entries {
-                cache.retain(|_, v| v.exp + leeway >= t);
-                if cache.len() >= self.cache_entries {
-                    cache.clear();
-                }
-            }
-            cache.insert(key, v.clone());
+        };
+        if v.single_use {
+            self.use_once(&v, t)?;
         }
         Ok(v)
+    }
+
+    /// Caches a verified token, unless the keys were reloaded since `generation` was read.
+    fn remember(&self, key: [u8; 32], v: &Verified, generation: u64, (t, leeway): (u64, u64)) {
+        let Ok(mut cache) = self.cache.lock() else {
+            return;
+        };
+        if cache.generation != generation {
+            return;
+        }
+        if cache.tokens.len() >= self.cache_entries {
+            cache.tokens.retain(|_, v| v.exp + leeway >= t);
+            if cache.tokens.len() >= self.cache_entries {
+                cache.tokens.clear();
+            }
+        }
+        cache.tokens.insert(key, v.clone());
+    }
+
+    /// Marks a single-use token used, or refuses it when it has been used already.
+    fn use_once(&self, v: &Verified, t: u64) -> Result<(), Refusal> {
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| Refusal::Internal("token cache unavailable".into()))?;
+        let id = (v.officer.issuer.clone(), v.officer.token_id.clone());
+        if cache.used.contains_key(&id) {
+            return Err(Refusal::BadToken(
+                "it has been used already, and this issuer's tokens are single-use: get a new token for each request".into(),
+            ));
+        }
+        if cache.used.len() >= self.cache_entries {
+            let leeway = self.keys.load().leeway;
+            cache.used.retain(|_, exp| *exp + leeway >= t);
+            if cache.used.len() >= self.cache_entries {
+                // Forgetting a used token would let it be replayed: refuse instead.
+                tracing::warn!("too many single-use tokens in date to remember: refusing new ones");
+                return Err(Refusal::BadToken(
+                    "the gateway cannot remember more single-use tokens now: retry shortly".into(),
+                ));
+            }
+        }
+        cache.used.insert(id, v.exp);
+        Ok(())
     }
 }
 
@@ -279,5 +350,56 @@ impl Gate for Authn {
         }
         request.extensions.insert(v.officer);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+    use lienthong_devtool::tokens::{TokenSpec, mint_with};
+    use std::time::Duration;
+
+    fn keys() -> (EncodingKey, DecodingKey) {
+        let k = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        (
+            EncodingKey::from_ed_pem(k.serialize_pem().as_bytes()).unwrap(),
+            DecodingKey::from_ed_pem(k.public_key_pem().as_bytes()).unwrap(),
+        )
+    }
+
+    fn auth(key: DecodingKey) -> Auth {
+        Auth {
+            audience: "lienthong-gateway".into(),
+            leeway: Duration::from_secs(30),
+            cache_entries: 100,
+            issuers: vec![Issuer {
+                issuer: "https://sso.lienthong.dev".into(),
+                algorithm: Algorithm::EdDSA,
+                key,
+                require_certificate_binding: false,
+                max_lifetime: Duration::from_secs(12 * 3600),
+                refuse_replay: false,
+            }],
+        }
+    }
+
+    /// The race a reload can lose: a token verified with the old keys, put in the cache after
+    /// the reload emptied it. It is not put back.
+    #[test]
+    fn a_token_verified_with_replaced_keys_is_never_cached() {
+        let (sign, verify) = keys();
+        let (_, other) = keys();
+        let spec = TokenSpec::new("CB.H42.0001", "000.00.00.H42", &["receiver"]);
+        let token = mint_with(&sign, Algorithm::EdDSA, &spec).unwrap();
+        let authn = Authn::new(&auth(verify));
+        let before = authn.cache.lock().unwrap().generation;
+        let v = authn.verify(&token).unwrap();
+        authn.reload(&auth(other));
+        authn.remember([1; 32], &v, before, (now(), 30));
+        assert!(authn.cache.lock().unwrap().tokens.is_empty());
+        let current = authn.cache.lock().unwrap().generation;
+        authn.remember([1; 32], &v, current, (now(), 30));
+        assert_eq!(authn.cache.lock().unwrap().tokens.len(), 1);
     }
 }

@@ -23,6 +23,7 @@ pub struct Caller {
 #[derive(Clone)]
 pub struct Identify {
     units: Arc<BTreeMap<UnitCode, Arc<Unit>>>,
+    naming: tls::UnitNaming,
     /// Certificates already read, by their DER: a connection presents the same certificate on
     /// every call, so it is parsed and hashed once, not per request.
     seen: Arc<Mutex<HashMap<Vec<u8>, CertificateIdentity>>>,
@@ -32,8 +33,10 @@ pub struct Identify {
 const SEEN_CAPACITY: usize = 4096;
 
 impl Identify {
-    pub fn new(units: &BTreeMap<UnitCode, Unit>) -> Self {
+    /// `naming`: production gateways read the unit from the URI SAN only.
+    pub fn new(units: &BTreeMap<UnitCode, Unit>, naming: tls::UnitNaming) -> Self {
         Self {
+            naming,
             units: Arc::new(
                 units
                     .iter()
@@ -49,7 +52,7 @@ impl Identify {
         if let Some(known) = self.seen.lock().ok().and_then(|m| m.get(der).cloned()) {
             return Ok(known);
         }
-        let identity = tls::identify(der).map_err(Refusal::BadClientCertificate)?;
+        let identity = tls::identify(der, self.naming).map_err(Refusal::BadClientCertificate)?;
         if let Ok(mut seen) = self.seen.lock() {
             if seen.len() >= SEEN_CAPACITY {
                 seen.clear();

@@ -592,3 +592,42 @@ async fn the_population_databases_own_words_never_reach_the_caller_or_the_trail(
         "upstream text in the trail"
     );
 }
+
+#[test]
+fn development_keys_are_private_and_a_production_gateway_refuses_readable_ones() {
+    use lienthong_devtool::env::{DevPki, ensure_gateway_config};
+    use lienthong_gateway::Config;
+    use lienthong_gateway::config::ENV_PREFIX;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, _) = DevPki::ensure(dir.path()).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("pki")), 0o700);
+    for key in [
+        dir.path().join("pki/ca.key"),
+        pki.issuer.key.clone(),
+        pki.audit_signing.key.clone(),
+        pki.audit_pseudonym.clone(),
+        pki.gateway.key.clone(),
+        pki.unit(lienthong_devtool::sample::unit("ha-tinh").unwrap())
+            .key,
+    ] {
+        assert_eq!(mode(&key), 0o600, "{}", key.display());
+    }
+    let config = ensure_gateway_config(dir.path()).unwrap();
+    std::fs::set_permissions(&pki.gateway.key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let production = [(
+        format!("{ENV_PREFIX}ENVIRONMENT"),
+        "\"production\"".to_owned(),
+    )];
+    let e = Config::load(&config, production).unwrap_err().to_string();
+    assert!(
+        e.contains("tls.key") && e.contains("readable by others") && e.contains("chmod 600"),
+        "{e}"
+    );
+    // The development environment warns and starts.
+    assert!(Config::load(&config, []).is_ok());
+    // An environment made before keys were private is tightened when it is opened again.
+    DevPki::ensure(dir.path()).unwrap();
+    assert_eq!(mode(&pki.gateway.key), 0o600);
+}
