@@ -28,7 +28,8 @@ pub enum Item {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameError {
     pub offset: u64,
-    /// True when the damage reaches the end of the file (a torn last write).
+    /// True when the damage reaches the end of the file (a torn last write). A read that
+    /// failed (an I/O error) is never a torn write, wherever it happens.
     pub at_end: bool,
     pub problem: String,
 }
@@ -176,7 +177,7 @@ impl<R: Read> FrameReader<R> {
         }
         let mut head = [0u8; 5];
         if let Err(e) = self.inner.read_exact(&mut head) {
-            return fail(self, true, format!("unreadable: {e}"));
+            return fail(self, false, format!("unreadable: {e}"));
         }
         let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]);
         if len > MAX_FRAME {
@@ -190,7 +191,7 @@ impl<R: Read> FrameReader<R> {
         self.buf.resize(total as usize, 0);
         self.buf[..5].copy_from_slice(&head);
         if let Err(e) = self.inner.read_exact(&mut self.buf[5..]) {
-            return fail(self, true, format!("unreadable: {e}"));
+            return fail(self, false, format!("unreadable: {e}"));
         }
         let at_end = start + total == self.len;
         if !checksum_holds(&self.buf) {
@@ -268,4 +269,44 @@ pub fn read_at(file: &std::fs::File, offset: u64) -> io::Result<Item> {
         return Err(invalid("checksum mismatch"));
     }
     decode_payload(frame[0], &frame[5..frame.len() - 4]).map_err(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::record::{Entry, GENESIS};
+
+    /// Reads its bytes, then fails as a disk that cannot read a sector does.
+    struct FailsAfter(std::io::Cursor<Vec<u8>>, u64);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.position() >= self.1 {
+                return Err(io::Error::other("Input/output error"));
+            }
+            let room = (self.1 - self.0.position()) as usize;
+            let n = buf.len().min(room);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn a_read_error_is_never_taken_for_a_torn_write() {
+        let mut bytes = MAGIC.to_vec();
+        let mut prev = GENESIS;
+        for i in 0..3 {
+            let r = Record::seal("c", i, Entry::default(), prev);
+            prev = r.hash;
+            bytes.extend(encode(&Item::Record(r)));
+        }
+        let len = bytes.len() as u64;
+        // The last frame fails to read: an I/O error, not a torn tail, although it is the end.
+        let fail_at = len - 10;
+        let mut reader = FrameReader::new(FailsAfter(std::io::Cursor::new(bytes), fail_at), len)
+            .unwrap();
+        let errors: Vec<FrameError> = reader.by_ref().filter_map(Result::err).collect();
+        assert_eq!(errors.len(), 1);
+        assert!(!errors[0].at_end, "{:?}", errors[0]);
+        assert!(errors[0].problem.contains("unreadable"));
+    }
 }

@@ -35,6 +35,28 @@ impl Filter {
     }
 }
 
+/// Entries per index (offsets, officer, unit, citizen, procedure, time, checkpoints): what the
+/// indexes hold, or what the trail says they should hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts(pub [u64; 7]);
+
+impl Counts {
+    /// Counts what indexing `r` adds.
+    pub fn record(&mut self, r: &Record) {
+        let e = &r.entry;
+        self.0[0] += 1;
+        self.0[1] += u64::from(!e.officer_code.is_empty());
+        self.0[2] += u64::from(!e.unit_code.is_empty());
+        self.0[3] += u64::from(!e.citizen_pseudonym.is_empty());
+        self.0[4] += u64::from(!e.procedure_code.is_empty());
+        self.0[5] += 1;
+    }
+
+    pub fn checkpoint(&mut self) {
+        self.0[6] += 1;
+    }
+}
+
 /// The indexes.
 #[derive(Clone)]
 pub struct Index {
@@ -143,6 +165,21 @@ impl Index {
         }
         self.by_time.insert(time_key(e.time_us, s), &[])?;
         Ok(())
+    }
+
+    /// How many entries each index holds: offsets, officer, unit, citizen, procedure, time,
+    /// checkpoints. (Each count scans its tree.)
+    pub fn counts(&self) -> Counts {
+        let n = |t: &sled::Tree| t.iter().keys().count() as u64;
+        Counts([
+            n(&self.offsets),
+            n(&self.by_officer),
+            n(&self.by_unit),
+            n(&self.by_citizen),
+            n(&self.by_procedure),
+            n(&self.by_time),
+            n(&self.checkpoints),
+        ])
     }
 
     pub fn add_checkpoint(&self, c: &Checkpoint) -> sled::Result<()> {

@@ -6,7 +6,7 @@
 //! trail. Checkpoints are signed every N records or T seconds, and at shutdown.
 
 use super::frame::{self, FrameReader, Item, MAGIC};
-use super::index::{Filter, Index};
+use super::index::{Counts, Filter, Index};
 use super::record::{Checkpoint, Entry, GENESIS, Hash, Record};
 use ed25519_dalek::SigningKey;
 use std::fs::{File, OpenOptions};
@@ -188,12 +188,19 @@ impl AuditLog {
             problem: e.to_string(),
         };
         std::fs::create_dir_all(&settings.dir).map_err(io)?;
+        let existed = path.exists();
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .open(&path)
             .map_err(io)?;
+        if !existed {
+            // The new file's directory entry is durable too, not only its contents.
+            File::open(&settings.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?;
+        }
         let index = Index::open(&settings.dir.join("index.sled"))
             .map_err(|e| AuditError::Index(e.to_string()))?;
         let ierr = |e: sled::Error| AuditError::Index(e.to_string());
@@ -212,17 +219,26 @@ impl AuditLog {
             }
             None => None,
         };
-        // One pass: check the chain and index what the indexes do not cover yet.
+        // One pass: check the chain and index what the indexes do not cover yet, counting what
+        // every index should hold.
         let mut failure: Option<sled::Error> = None;
         let mut added = 0u64;
+        let mut expected = Counts::default();
         let head = recover(&path, &file, &settings.chain_id, |offset, item| {
             let result = match item {
-                Item::Record(r) if indexed.is_none_or(|s| r.sequence > s) => {
-                    added += 1;
-                    index.add(r, offset)
+                Item::Record(r) => {
+                    expected.record(r);
+                    if indexed.is_none_or(|s| r.sequence > s) {
+                        added += 1;
+                        index.add(r, offset)
+                    } else {
+                        Ok(())
+                    }
                 }
-                Item::Record(_) => Ok(()),
-                Item::Checkpoint(c) => index.add_checkpoint(c),
+                Item::Checkpoint(c) => {
+                    expected.checkpoint();
+                    index.add_checkpoint(c)
+                }
             };
             if let Err(e) = result {
                 failure.get_or_insert(e);
@@ -233,6 +249,29 @@ impl AuditLog {
         }
         if added > 0 {
             tracing::info!(records = added, "indexed the audit trail");
+        }
+        // An index that lost entries (deleted, or never written before a crash) is caught by
+        // its count, and rebuilt from the trail.
+        let held = index.counts();
+        if held != expected {
+            tracing::warn!(?held, ?expected, "audit indexes lost entries; rebuilding them from the trail");
+            index.clear().map_err(ierr)?;
+            (&file).seek(SeekFrom::Start(0)).map_err(io)?;
+            let mut reader = FrameReader::new(BufReader::with_capacity(1 << 20, &file), head.len)
+                .map_err(io)?;
+            for item in &mut reader {
+                let result = match item {
+                    Ok((offset, Item::Record(r))) => index.add(&r, offset),
+                    Ok((_, Item::Checkpoint(c))) => index.add_checkpoint(&c),
+                    Err(e) => {
+                        return Err(AuditError::Io {
+                            path: path.clone(),
+                            problem: format!("rereading for the index at byte {}: {}", e.offset, e.problem),
+                        });
+                    }
+                };
+                result.map_err(ierr)?;
+            }
         }
         if head.next_seq > 0 {
             index
