@@ -278,21 +278,42 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
     }
 }
 
-/// Reports NOT_SERVING on the health service once the audit trail has failed, so that a load
-/// balancer sends calls elsewhere while this replica refuses them.
+/// Reports NOT_SERVING on the health service while the audit trail cannot be written, so that
+/// a load balancer sends calls elsewhere while this replica refuses them, and SERVING again
+/// once it can.
 async fn watch_trail<C: Clock + Clone + Send + Sync + 'static>(
     health: tonic_health::server::HealthReporter,
     log: AuditLog,
     mut draining: watch::Receiver<bool>,
 ) {
-    tokio::select! {
-        () = log.failed() => {
-            tracing::error!("the audit trail cannot be written: reporting NOT_SERVING until a restart");
-            health.set_not_serving::<CitizenGatewayServer<Gateway<C>>>().await;
-            health.set_not_serving::<AuditServiceServer<Audits>>().await;
-            health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+    use tonic_health::ServingStatus::{NotServing, Serving};
+    let set = |status| {
+        let health = health.clone();
+        async move {
+            health.set_service_status("", status).await;
+            for name in [
+                <CitizenGatewayServer<Gateway<C>> as tonic::server::NamedService>::NAME,
+                <AuditServiceServer<Audits> as tonic::server::NamedService>::NAME,
+            ] {
+                health.set_service_status(name, status).await;
+            }
         }
-        () = crate::service::drained(&mut draining) => {}
+    };
+    loop {
+        tokio::select! {
+            () = log.until_failed(true) => {
+                tracing::error!("the audit trail cannot be written: reporting NOT_SERVING until it can");
+                set(NotServing).await;
+            }
+            () = crate::service::drained(&mut draining) => return,
+        }
+        tokio::select! {
+            () = log.until_failed(false) => {
+                tracing::warn!("the audit trail is writable again: reporting SERVING");
+                set(Serving).await;
+            }
+            () = crate::service::drained(&mut draining) => return,
+        }
     }
 }
 

@@ -340,7 +340,12 @@ async fn an_index_that_lost_entries_is_caught_by_its_count_and_rebuilt() {
         // The head still agrees with the trail; one index has lost entries.
         let db = sled::open(dir.path().join("index.sled")).unwrap();
         let by_citizen = db.open_tree("by_citizen").unwrap();
-        let lost: Vec<_> = by_citizen.iter().keys().step_by(3).map(|k| k.unwrap()).collect();
+        let lost: Vec<_> = by_citizen
+            .iter()
+            .keys()
+            .step_by(3)
+            .map(|k| k.unwrap())
+            .collect();
         assert!(!lost.is_empty());
         for k in lost {
             by_citizen.remove(k).unwrap();

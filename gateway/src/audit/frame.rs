@@ -302,8 +302,8 @@ mod tests {
         let len = bytes.len() as u64;
         // The last frame fails to read: an I/O error, not a torn tail, although it is the end.
         let fail_at = len - 10;
-        let mut reader = FrameReader::new(FailsAfter(std::io::Cursor::new(bytes), fail_at), len)
-            .unwrap();
+        let mut reader =
+            FrameReader::new(FailsAfter(std::io::Cursor::new(bytes), fail_at), len).unwrap();
         let errors: Vec<FrameError> = reader.by_ref().filter_map(Result::err).collect();
         assert_eq!(errors.len(), 1);
         assert!(!errors[0].at_end, "{:?}", errors[0]);

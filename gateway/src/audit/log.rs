@@ -2,8 +2,12 @@
 //! with a warning; anything else inconsistent is an error naming the sequence and byte), brings
 //! the indexes up to date, and starts the group-commit writer: appends are batched, written and
 //! fsynced together, and each caller gets its receipt only once its record is on disk. A failed
-//! write fails that batch and every append after it (fail closed) until a restart re-checks the
-//! trail. Checkpoints are signed every N records or T seconds, and at shutdown.
+//! write fails that batch and every append after it (fail closed). While failed, the writer
+//! checks every second whether the cause is gone (space freed, the file system writable again):
+//! it cuts whatever the failed write left past the last good record, proves with a probe file
+//! that it can write and sync, and serves again. A trail file removed or replaced under the
+//! running gateway is never written again: that takes a restart, which re-checks the trail.
+//! Checkpoints are signed every N records or T seconds, and at shutdown.
 
 use super::frame::{self, FrameReader, Item, MAGIC};
 use super::index::{Counts, Filter, Index};
@@ -28,7 +32,9 @@ pub enum AuditError {
         offset: u64,
         problem: String,
     },
-    #[error("audit trail I/O error on {path}: {problem}")]
+    #[error(
+        "audit trail I/O error on {path}: {problem}; check that audit.dir exists, is writable by the gateway's user and has free space"
+    )]
     Io { path: PathBuf, problem: String },
     #[error("the audit trail cannot be written ({0}); nothing is served until it can")]
     Unwritable(String),
@@ -254,11 +260,15 @@ impl AuditLog {
         // its count, and rebuilt from the trail.
         let held = index.counts();
         if held != expected {
-            tracing::warn!(?held, ?expected, "audit indexes lost entries; rebuilding them from the trail");
+            tracing::warn!(
+                ?held,
+                ?expected,
+                "audit indexes lost entries; rebuilding them from the trail"
+            );
             index.clear().map_err(ierr)?;
             (&file).seek(SeekFrom::Start(0)).map_err(io)?;
-            let mut reader = FrameReader::new(BufReader::with_capacity(1 << 20, &file), head.len)
-                .map_err(io)?;
+            let mut reader =
+                FrameReader::new(BufReader::with_capacity(1 << 20, &file), head.len).map_err(io)?;
             for item in &mut reader {
                 let result = match item {
                     Ok((offset, Item::Record(r))) => index.add(&r, offset),
@@ -266,7 +276,10 @@ impl AuditLog {
                     Err(e) => {
                         return Err(AuditError::Io {
                             path: path.clone(),
-                            problem: format!("rereading for the index at byte {}: {}", e.offset, e.problem),
+                            problem: format!(
+                                "rereading for the index at byte {}: {}",
+                                e.offset, e.problem
+                            ),
                         });
                     }
                 };
@@ -283,7 +296,10 @@ impl AuditLog {
         let (tx, rx) = mpsc::channel();
         let (failed_tx, failed) = tokio::sync::watch::channel(false);
         let chain_id: Arc<str> = settings.chain_id.as_str().into();
+        let identity = file_identity(&file.metadata().map_err(io)?);
         let writer = Writer {
+            identity,
+            removed: false,
             file,
             path: path.clone(),
             chain_id,
@@ -305,10 +321,10 @@ impl AuditLog {
         })
     }
 
-    /// Resolves once a write has failed.
-    pub async fn failed(&self) {
+    /// Resolves once the trail is failed (`true`) or writable (`false`).
+    pub async fn until_failed(&self, failed: bool) {
         let mut rx = self.failed.clone();
-        let _ = rx.wait_for(|f| *f).await;
+        let _ = rx.wait_for(|f| *f == failed).await;
     }
 
     pub fn path(&self) -> &Path {
@@ -419,7 +435,17 @@ impl AuditLog {
     }
 }
 
+/// Which file a handle or a path is: device and inode.
+fn file_identity(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
+}
+
 struct Writer {
+    /// The trail file's device and inode, to notice it removed or replaced under us.
+    identity: (u64, u64),
+    /// Set when the file was removed or replaced: only a restart recovers from that.
+    removed: bool,
     file: File,
     path: PathBuf,
     chain_id: Arc<str>,
@@ -436,7 +462,13 @@ type Pending = (Box<Entry>, oneshot::Sender<Result<Receipt, AuditError>>);
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
         loop {
-            let wait = if self.head.since_checkpoint > 0 {
+            let failed = *self.failed.borrow();
+            if failed {
+                self.try_recover();
+            }
+            let wait = if *self.failed.borrow() {
+                Duration::from_secs(1)
+            } else if self.head.since_checkpoint > 0 {
                 self.settings
                     .checkpoint_interval
                     .saturating_sub(self.last_checkpoint_at.elapsed())
@@ -446,7 +478,9 @@ impl Writer {
             let first = match rx.recv_timeout(wait) {
                 Ok(m) => m,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    self.checkpoint();
+                    if !*self.failed.borrow() {
+                        self.checkpoint();
+                    }
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -547,14 +581,62 @@ impl Writer {
         }
     }
 
-    /// From now on every append fails, until a restart re-checks the trail.
+    /// From now on every append fails, until [`Writer::try_recover`] succeeds.
     fn fail(&self) {
         self.failed.send_replace(true);
     }
 
+    /// Whether the path still names the file this writer holds.
+    fn still_ours(&self) -> Result<(), String> {
+        match std::fs::metadata(&self.path) {
+            Ok(m) if file_identity(&m) == self.identity => Ok(()),
+            Ok(_) => Err("the trail file was replaced while the gateway ran".into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err("the trail file was removed while the gateway ran".into())
+            }
+            Err(e) => Err(format!("the trail file cannot be checked: {e}")),
+        }
+    }
+
     fn write(&mut self, buf: &[u8]) -> Result<(), String> {
+        if let Err(e) = self.still_ours() {
+            if !self.removed {
+                self.removed = true;
+                tracing::error!(trail = %self.path.display(), "{e}: failing closed; restore the file (or move it aside to start a new chain) and restart the gateway");
+            }
+            return Err(format!("{e}; restore it and restart the gateway"));
+        }
         self.file.write_all(buf).map_err(|e| e.to_string())?;
         self.file.sync_data().map_err(|e| e.to_string())
+    }
+
+    /// After a failure: serves again once the cause is gone. Cuts what the failed write left
+    /// after the last good frame, then proves that the directory takes a write and a sync.
+    fn try_recover(&mut self) {
+        if self.removed {
+            return;
+        }
+        let dir = self.settings.dir.clone();
+        let probe = dir.join(".lienthong-write-probe");
+        let attempt = || -> std::io::Result<()> {
+            self.file.set_len(self.head.len)?;
+            self.file.sync_all()?;
+            let mut f = File::create(&probe)?;
+            f.write_all(&[0u8; 64 * 1024])?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::remove_file(&probe)
+        };
+        match attempt() {
+            Ok(()) if self.still_ours().is_ok() => {
+                tracing::warn!(trail = %self.path.display(), sequence = self.head.next_seq, "the audit trail is writable again: serving");
+                self.failed.send_replace(false);
+            }
+            Ok(()) => {}
+            Err(_) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+        }
     }
 
     /// Signs and writes a checkpoint of the current head, if anything is uncovered.

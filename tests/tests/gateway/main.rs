@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod audit;
+mod disk;
 mod helpers;
 mod hostile;
 mod procedures;
