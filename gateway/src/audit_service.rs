@@ -8,6 +8,7 @@ use crate::audit::index::Filter;
 use crate::audit::record::{Checkpoint, Record};
 use crate::audit::verify::{self, Options};
 use crate::catalog::Role;
+use crate::config::AuditScope;
 use crate::config::Environment;
 use crate::pipeline::audit::{AuditSlot, Auditor, Subject};
 use crate::pipeline::policy;
@@ -19,6 +20,7 @@ use lienthong_proto::audit::v1 as pb;
 use pb::audit_service_server::AuditService;
 use std::pin::Pin;
 use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 /// The reviewers' service.
@@ -39,8 +41,8 @@ impl Audits {
         }
     }
 
-    /// Only approved units' auditors.
-    fn admit<T>(&self, request: &Request<T>) -> Result<AuditSlot, Status> {
+    /// Only approved units' auditors; returns the request's audit slot and the auditor's scope.
+    fn admit<T>(&self, request: &Request<T>) -> Result<(AuditSlot, AuditScope), Status> {
         let slot = request
             .extensions()
             .get::<AuditSlot>()
@@ -65,7 +67,7 @@ impl Audits {
             }));
         }
         slot.note(|f| f.purpose = "audit_review".into());
-        Ok(slot)
+        Ok((slot, caller.unit.audit_scope.clone()))
     }
 }
 
@@ -179,9 +181,34 @@ impl AuditService for Audits {
         &self,
         request: Request<pb::QueryRequest>,
     ) -> Result<Response<RecordStream>, Status> {
-        let slot = self.admit(&request)?;
+        let (slot, scope) = self.admit(&request)?;
         let q = request.into_inner();
+        // The scope decision is part of the record: which units' records this query could read.
+        let units_in = match &scope {
+            AuditScope::National => {
+                slot.note(|f| f.fields = vec!["audit_scope:*".into()]);
+                None
+            }
+            AuditScope::Units(units) => {
+                slot.note(|f| {
+                    f.fields = units.iter().map(|u| format!("audit_scope:{u}")).collect()
+                });
+                if !q.unit_code.is_empty() && !units.iter().any(|u| u.as_str() == q.unit_code) {
+                    let r = Refusal::OutsideAuditScope(format!(
+                        "unit {}",
+                        crate::audit::record::bound_str(&q.unit_code, 32)
+                    ));
+                    slot.note(|f| f.refusal = Some(r.clone()));
+                    return Err(r.to_status());
+                }
+                Some(units.iter().map(|u| u.to_string()).collect())
+            }
+        };
         let mut filter = Filter {
+            units_in,
+            // What the trail held when the query began (every receipt given), not the query's
+            // own record.
+            before: Some(self.auditor.log.settled().await),
             officer: q.officer_code,
             unit: q.unit_code,
             procedure: q.procedure_code,
@@ -208,14 +235,18 @@ impl AuditService for Audits {
             0 => 1000,
             n => n.min(100_000) as usize,
         };
+        // Streamed as the indexes find them: nothing is gathered in memory.
         let log = self.auditor.log.clone();
-        let records = tokio::task::spawn_blocking(move || log.query(&filter, limit))
-            .await
-            .map_err(internal)?
-            .map_err(internal)?;
-        let items: Vec<Result<pb::AuditRecord, Status>> =
-            records.iter().map(|r| Ok(record_to_pb(r))).collect();
-        Ok(Response::new(Box::pin(tokio_stream::iter(items))))
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::task::spawn_blocking(move || {
+            let sent = log.query_each(&filter, limit, |r| {
+                tx.blocking_send(Ok(record_to_pb(&r))).is_ok()
+            });
+            if let Err(e) = sent {
+                let _ = tx.blocking_send(Err(internal(e)));
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
     async fn verify(
@@ -268,51 +299,71 @@ impl AuditService for Audits {
         &self,
         request: Request<pb::ExportRequest>,
     ) -> Result<Response<ExportStream>, Status> {
-        self.admit(&request)?;
+        let (slot, scope) = self.admit(&request)?;
+        // A range carries every unit's records (the chain cannot be cut and still verify).
+        if scope != AuditScope::National {
+            let r = Refusal::OutsideAuditScope(
+                "an export carries every unit's records in its range".into(),
+            );
+            slot.note(|f| f.refusal = Some(r.clone()));
+            return Err(r.to_status());
+        }
+        slot.note(|f| f.fields = vec!["audit_scope:*".into()]);
         let q = request.into_inner();
         let log = self.auditor.log.clone();
-        let chunks = tokio::task::spawn_blocking(
-            move || -> Result<Vec<pb::ExportChunk>, crate::audit::AuditError> {
-                // The range ends at the first checkpoint at or after its last record, so the export
-                // carries its own proof.
-                let want_to = (q.to_sequence > 0).then_some(q.to_sequence);
-                let cover = log
-                    .checkpoints(want_to.unwrap_or(0))
-                    .into_iter()
-                    .find(|c| want_to.is_none_or(|t| c.sequence >= t));
-                let cover = match (want_to, cover) {
-                    (None, _) => log.checkpoints(0).into_iter().last(),
-                    (Some(_), c) => c,
+        // Streamed as the trail is read: nothing is gathered in memory.
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::task::spawn_blocking(move || {
+            let send = |item| {
+                tx.blocking_send(Ok(pb::ExportChunk { item: Some(item) }))
+                    .is_ok()
+            };
+            // The range ends at the first checkpoint at or after its last record, so the export
+            // carries its own proof.
+            let want_to = (q.to_sequence > 0).then_some(q.to_sequence);
+            let cover = log
+                .checkpoints(want_to.unwrap_or(0))
+                .into_iter()
+                .find(|c| want_to.is_none_or(|t| c.sequence >= t));
+            let cover = match (want_to, cover) {
+                (None, _) => log.checkpoints(0).into_iter().last(),
+                (Some(_), c) => c,
+            };
+            let end = cover.as_ref().map(|c| c.sequence).or(want_to);
+            let frames = match log.frames() {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(internal(e)));
+                    return;
+                }
+            };
+            for item in frames {
+                let r = match item {
+                    Ok((_, Item::Record(r))) => r,
+                    Ok((_, Item::Checkpoint(_))) => continue,
+                    Err(e) => {
+                        let refusal = Refusal::TrailUnreadable {
+                            offset: e.offset,
+                            problem: e.problem,
+                        };
+                        let _ = tx.blocking_send(Err(refusal.to_status()));
+                        return;
+                    }
                 };
-                let end = cover.as_ref().map(|c| c.sequence).or(want_to);
-                let mut out = Vec::new();
-                for item in log.frames()? {
-                    let Ok((_, Item::Record(r))) = item else {
-                        continue;
-                    };
-                    if r.sequence < q.from_sequence {
-                        continue;
-                    }
-                    if end.is_some_and(|e| r.sequence > e) {
-                        break;
-                    }
-                    out.push(pb::ExportChunk {
-                        item: Some(pb::export_chunk::Item::Record(record_to_pb(&r))),
-                    });
+                if r.sequence < q.from_sequence {
+                    continue;
                 }
-                if let Some(c) = cover {
-                    out.push(pb::ExportChunk {
-                        item: Some(pb::export_chunk::Item::Checkpoint(checkpoint_to_pb(&c))),
-                    });
+                if end.is_some_and(|e| r.sequence > e) {
+                    break;
                 }
-                Ok(out)
-            },
-        )
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
-        Ok(Response::new(Box::pin(tokio_stream::iter(
-            chunks.into_iter().map(Ok),
-        ))))
+                if !send(pb::export_chunk::Item::Record(record_to_pb(&r))) {
+                    return;
+                }
+            }
+            if let Some(c) = cover {
+                send(pb::export_chunk::Item::Checkpoint(checkpoint_to_pb(&c)));
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

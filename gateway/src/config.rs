@@ -99,6 +99,17 @@ pub struct Unit {
     pub officer_rate: Rate,
     /// The most items one VerifyBatch stream may carry; 0 refuses bulk verification.
     pub batch_max_items: u32,
+    /// Whose records this unit's auditors may read.
+    pub audit_scope: AuditScope,
+}
+
+/// Whose audit records a unit's auditors may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditScope {
+    /// Every unit's, and the records of callers no unit was established for.
+    National,
+    /// These units' only.
+    Units(BTreeSet<UnitCode>),
 }
 
 /// A token issuer the gateway trusts.
@@ -430,6 +441,10 @@ struct RawUnit {
     officer_rate: RawRate,
     #[serde(default)]
     batch_max_items: u32,
+    /// The units whose records this unit's auditors may read: unit codes, or ["*"] for every
+    /// unit (a national auditor); default: the unit itself.
+    #[serde(default)]
+    audit_scope: Vec<String>,
 }
 
 impl Config {
@@ -663,7 +678,22 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
                 }
             }
         }
+        let audit_scope = if u.audit_scope == ["*"] {
+            AuditScope::National
+        } else {
+            let mut units = BTreeSet::from([code.clone()]);
+            for s in &u.audit_scope {
+                match UnitCode::parse(s) {
+                    Ok(c) => {
+                        units.insert(c);
+                    }
+                    Err(e) => c.problems.push(format!("{key}.audit_scope: {e}")),
+                }
+            }
+            AuditScope::Units(units)
+        };
         let unit = Unit {
+            audit_scope,
             name: u.name,
             environment: u.environment,
             approval: u.approval,

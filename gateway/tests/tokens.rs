@@ -63,6 +63,7 @@ fn request(token: &str) -> http::request::Parts {
             burst: one,
         },
         batch_max_items: 0,
+        audit_scope: lienthong_gateway::config::AuditScope::National,
     };
     let (mut parts, ()) = http::Request::builder()
         .header("authorization", format!("Bearer {token}"))

@@ -81,12 +81,25 @@ fn decode<T: for<'de> Deserialize<'de>>(
 
 impl Store {
     /// Opens (or creates) a store at a path.
+    ///
+    /// A lock still held by a store closing in this process (sled's flusher thread releases it
+    /// a moment after the last handle is dropped) is waited for, up to two seconds.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(1024 * 1024 * 1024)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .mode(sled::Mode::HighThroughput);
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) if attempts < 40 && e.to_string().contains("lock") => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         Self::from_db(db)
     }
 

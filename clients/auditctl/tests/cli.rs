@@ -93,12 +93,29 @@ async fn a_reviewer_queries_exports_and_verifies() {
     let (endpoint, stop, running) = start().await;
     let export = d.join("export.jsonl");
     let anchor = d.join("anchor.json");
+    // A provincial auditor may not export (a range carries every unit); the national one may.
+    let refused = auditctl(&[
+        "export",
+        "--endpoint",
+        &endpoint,
+        "--dev-dir",
+        dev,
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert!(
+        !refused.status.success() && text(&refused).contains("AUDIT_SCOPE"),
+        "{}",
+        text(&refused)
+    );
     let e = auditctl(&[
         "export",
         "--endpoint",
         &endpoint,
         "--dev-dir",
         dev,
+        "--as-officer",
+        "CB.C06.KT01",
         "--out",
         export.to_str().unwrap(),
     ]);

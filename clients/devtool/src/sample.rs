@@ -45,6 +45,12 @@ pub const UNITS: &[SampleUnit] = &[
         name: "Hệ thống một cửa chờ phê duyệt kết nối",
         role: "connection request pending: every data call refused (UNIT_NOT_APPROVED)",
     },
+    SampleUnit {
+        key: "national-audit",
+        code: "000.00.00.C06",
+        name: "Cục Cảnh sát QLHC về TTXH (C06) — kiểm tra nhật ký",
+        role: "national audit: no procedure, reads every unit's audit records",
+    },
 ];
 
 /// The unit the gateway itself connects to the population database as.
@@ -113,6 +119,12 @@ pub const OFFICERS: &[SampleOfficer] = &[
         unit: "pending",
         roles: &["receiver"],
         role: "officer of the unit awaiting approval",
+    },
+    SampleOfficer {
+        code: "CB.C06.KT01",
+        unit: "national-audit",
+        roles: &["auditor"],
+        role: "national auditor: every unit's records, exports",
     },
 ];
 

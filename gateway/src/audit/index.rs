@@ -18,6 +18,10 @@ pub struct Filter {
     /// Microseconds since the epoch, inclusive / exclusive.
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
+    /// When set, only records of these units (an auditor's scope).
+    pub units_in: Option<Vec<String>>,
+    /// When set, only records before this sequence (what the trail held when a query began).
+    pub before: Option<u64>,
 }
 
 impl Filter {
@@ -32,6 +36,11 @@ impl Filter {
             && (self.reason.is_empty() || e.outcome_reason == self.reason)
             && self.from_us.is_none_or(|f| e.time_us >= f)
             && self.to_us.is_none_or(|t| e.time_us < t)
+            && self
+                .units_in
+                .as_ref()
+                .is_none_or(|units| units.contains(&e.unit_code))
+            && self.before.is_none_or(|b| r.sequence < b)
     }
 }
 

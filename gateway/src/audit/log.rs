@@ -72,8 +72,20 @@ pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
     path: PathBuf,
     index: Index,
-    /// Turns true, for good, when a write fails.
+    /// True while the trail cannot be written.
     failed: tokio::sync::watch::Receiver<bool>,
+    /// How far the trail is acknowledged and indexed.
+    progress: Arc<Progress>,
+}
+
+/// How far the writer has come: records acknowledged to their callers, and records indexed
+/// (each as the next sequence). Queries wait for the indexes to catch up with what was
+/// acknowledged when they began, so a receipt's record is always found.
+#[derive(Default)]
+pub struct Progress {
+    acknowledged: std::sync::atomic::AtomicU64,
+    indexed: tokio::sync::Notify,
+    indexed_next: std::sync::atomic::AtomicU64,
 }
 
 /// Microseconds since the epoch, now.
@@ -295,9 +307,17 @@ impl AuditLog {
 
         let (tx, rx) = mpsc::channel();
         let (failed_tx, failed) = tokio::sync::watch::channel(false);
+        let progress = Arc::new(Progress::default());
+        progress
+            .acknowledged
+            .store(head.next_seq, std::sync::atomic::Ordering::SeqCst);
+        progress
+            .indexed_next
+            .store(head.next_seq, std::sync::atomic::Ordering::SeqCst);
         let chain_id: Arc<str> = settings.chain_id.as_str().into();
         let identity = file_identity(&file.metadata().map_err(io)?);
         let writer = Writer {
+            progress: progress.clone(),
             identity,
             removed: false,
             file,
@@ -318,6 +338,7 @@ impl AuditLog {
             path,
             index,
             failed,
+            progress,
         })
     }
 
@@ -366,6 +387,24 @@ impl AuditLog {
         }
     }
 
+    /// Waits (up to two seconds) until every record acknowledged so far is indexed, and
+    /// returns the sequence after the last of them: a query bounded by it sees every record
+    /// whose receipt was given before it began, and nothing written after (its own record).
+    pub async fn settled(&self) -> u64 {
+        use std::sync::atomic::Ordering::SeqCst;
+        let target = self.progress.acknowledged.load(SeqCst);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let notified = self.progress.indexed.notified();
+            if self.progress.indexed_next.load(SeqCst) >= target {
+                return target;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return target;
+            }
+        }
+    }
+
     /// A record by sequence.
     pub fn record(&self, seq: u64) -> Result<Option<Record>, AuditError> {
         let Some(offset) = self
@@ -391,13 +430,19 @@ impl AuditLog {
         }
     }
 
-    /// The records matching a filter, oldest first, at most `limit`.
-    pub fn query(&self, filter: &Filter, limit: usize) -> Result<Vec<Record>, AuditError> {
+    /// The records matching a filter, oldest first, at most `limit`, each handed to `each` as
+    /// it is read (nothing is gathered in memory); `each` returns false to stop.
+    pub fn query_each(
+        &self,
+        filter: &Filter,
+        limit: usize,
+        mut each: impl FnMut(Record) -> bool,
+    ) -> Result<(), AuditError> {
         let file = File::open(&self.path).map_err(|e| AuditError::Io {
             path: self.path.clone(),
             problem: e.to_string(),
         })?;
-        let mut out = Vec::new();
+        let mut found = 0;
         for seq in self.index.candidates(filter) {
             let Some(offset) = self
                 .index
@@ -409,12 +454,22 @@ impl AuditLog {
             if let Ok(Item::Record(r)) = frame::read_at(&file, offset)
                 && filter.matches(&r)
             {
-                out.push(r);
-                if out.len() >= limit {
+                found += 1;
+                if !each(r) || found >= limit {
                     break;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The records matching a filter, oldest first, at most `limit`.
+    pub fn query(&self, filter: &Filter, limit: usize) -> Result<Vec<Record>, AuditError> {
+        let mut out = Vec::new();
+        self.query_each(filter, limit, |r| {
+            out.push(r);
+            true
+        })?;
         Ok(out)
     }
 
@@ -442,6 +497,7 @@ fn file_identity(m: &std::fs::Metadata) -> (u64, u64) {
 }
 
 struct Writer {
+    progress: Arc<Progress>,
     /// The trail file's device and inode, to notice it removed or replaced under us.
     identity: (u64, u64),
     /// Set when the file was removed or replaced: only a restart recovers from that.
@@ -561,6 +617,9 @@ impl Writer {
         self.head.next_seq += records.len() as u64;
         self.head.last_hash = prev;
         self.head.since_checkpoint += records.len() as u64;
+        self.progress
+            .acknowledged
+            .store(self.head.next_seq, std::sync::atomic::Ordering::SeqCst);
         for ((_, reply), (_, r)) in batch.into_iter().zip(&records) {
             let _ = reply.send(Ok(Receipt {
                 chain_id: self.chain_id.clone(),
@@ -579,6 +638,11 @@ impl Writer {
         if let Err(e) = indexed {
             tracing::error!(error = %e, "audit index update failed; it will be rebuilt at the next start");
         }
+        // Even a failed index update moves on: a query must not wait for what will not come.
+        self.progress
+            .indexed_next
+            .store(self.head.next_seq, std::sync::atomic::Ordering::SeqCst);
+        self.progress.indexed.notify_waiters();
     }
 
     /// From now on every append fails, until [`Writer::try_recover`] succeeds.

@@ -155,6 +155,7 @@ mod tests {
             rate: unit_rate,
             officer_rate,
             batch_max_items: 0,
+            audit_scope: crate::config::AuditScope::National,
         }
     }
 

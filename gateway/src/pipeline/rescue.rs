@@ -74,6 +74,10 @@ pub enum Refusal {
     HouseholdNotAllowed(String),
     #[error("unit {0} may not verify in bulk")]
     BulkNotAllowed(String),
+    #[error("outside the auditor's scope: {0}")]
+    OutsideAuditScope(String),
+    #[error("the audit trail cannot be read past byte {offset}: {problem}")]
+    TrailUnreadable { offset: u64, problem: String },
     #[error("rate limit {kind:?} exceeded")]
     RateLimited {
         kind: LimitKind,
@@ -151,6 +155,8 @@ impl Refusal {
             Refusal::FieldNotAllowed { .. } => "FIELD_NOT_ALLOWED",
             Refusal::HouseholdNotAllowed(_) => "HOUSEHOLD_NOT_ALLOWED",
             Refusal::BulkNotAllowed(_) => "BULK_NOT_ALLOWED",
+            Refusal::OutsideAuditScope(_) => "AUDIT_SCOPE",
+            Refusal::TrailUnreadable { .. } => "TRAIL_UNREADABLE",
             Refusal::RateLimited { .. } => "RATE_LIMITED",
             Refusal::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
             Refusal::InvalidArgument(_) => "INVALID_ARGUMENT",
@@ -184,7 +190,8 @@ impl Refusal {
             | Refusal::RoleNotAllowed { .. }
             | Refusal::FieldNotAllowed { .. }
             | Refusal::HouseholdNotAllowed(_)
-            | Refusal::BulkNotAllowed(_) => Code::PermissionDenied,
+            | Refusal::BulkNotAllowed(_)
+            | Refusal::OutsideAuditScope(_) => Code::PermissionDenied,
             Refusal::RateLimited { .. }
             | Refusal::BatchTooLarge { .. }
             | Refusal::MessageTooLarge { .. } => Code::ResourceExhausted,
@@ -197,6 +204,7 @@ impl Refusal {
             | Refusal::AuditUnavailable
             | Refusal::ShuttingDown { .. } => Code::Unavailable,
             Refusal::UpstreamTimeout => Code::DeadlineExceeded,
+            Refusal::TrailUnreadable { .. } => Code::DataLoss,
             Refusal::Transport { code, .. } => *code,
             Refusal::Internal(_) => Code::Internal,
         }
@@ -268,6 +276,14 @@ impl Refusal {
             Refusal::BulkNotAllowed(unit) => (
                 format!("unit {unit} may not verify in bulk: its batch quota is zero"),
                 format!("đơn vị {unit} không được phép đối chiếu dữ liệu theo lô"),
+            ),
+            Refusal::TrailUnreadable { offset, problem } => (
+                format!("the audit trail cannot be read past byte {offset} ({problem}): what came before was sent; run `auditctl verify` on the trail and alert the gateway operator"),
+                format!("không đọc được nhật ký truy cập từ byte {offset}: phần trước đó đã được gửi; đề nghị kiểm tra tính toàn vẹn nhật ký và báo đơn vị vận hành"),
+            ),
+            Refusal::OutsideAuditScope(what) => (
+                format!("{what}: an auditor reads the records of the units in their unit's audit scope only; ask an auditor whose scope covers them"),
+                "nằm ngoài phạm vi kiểm tra nhật ký của đơn vị: kiểm tra viên chỉ được xem nhật ký của các đơn vị thuộc phạm vi được giao; đề nghị liên hệ kiểm tra viên có thẩm quyền".into(),
             ),
             Refusal::RateLimited { kind, subject, retry_after } => (
                 format!("the {} rate limit for {subject} is exhausted: retry in {} ms", kind.as_str(), retry_after.as_millis()),

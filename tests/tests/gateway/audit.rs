@@ -59,7 +59,13 @@ async fn every_reply_carries_its_receipt() {
 
 #[tokio::test]
 async fn refusals_of_every_kind_are_recorded_and_a_reviewer_finds_a_citizens_accesses() {
-    let env = spawn_env_with(&[("UPSTREAM__TIMEOUT_MS", "300")]).await;
+    // A national auditor (Hà Tĩnh's made national here): every unit's records, and those of
+    // callers no unit was established for.
+    let env = spawn_env_with(&[
+        ("UPSTREAM__TIMEOUT_MS", "300"),
+        ("UNITS__0__AUDIT_SCOPE", "[\"*\"]"),
+    ])
+    .await;
     let adult = persona("complete-adult");
     let mut h42 = env.officer("CB.H42.0001").await;
     // Served.
@@ -259,6 +265,79 @@ async fn only_auditors_read_the_trail() {
 }
 
 #[tokio::test]
+async fn auditors_read_their_own_province_and_the_decision_is_recorded() {
+    let env = spawn_env().await;
+    let adult = persona("complete-adult");
+    // Hà Tĩnh's officer and commune counter, Thanh Hóa's officer: one access each.
+    for officer in ["CB.H42.0001", "CB.XTS.0001", "CB.H56.0001"] {
+        let procedure = if officer == "CB.XTS.0001" {
+            "1.004227"
+        } else {
+            "1.004222"
+        };
+        env.officer(officer)
+            .await
+            .lookup(procedure, adult)
+            .await
+            .unwrap();
+    }
+    let (mut client, token) = auditor(&env).await;
+    // By personal ID: the province's accesses only (its own unit and its commune).
+    let found = query(
+        &mut client,
+        &token,
+        audit::QueryRequest {
+            personal_id: adult.into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let units: BTreeSet<&str> = found
+        .iter()
+        .filter(|r| r.method.ends_with("/LookupCitizen"))
+        .map(|r| r.unit_code.as_str())
+        .collect();
+    assert_eq!(units, BTreeSet::from(["000.00.00.H42", "001.01.42.H42"]));
+    // Another province by name: refused, and so is an export (it carries every unit).
+    let s = client
+        .query(authed(
+            &token,
+            audit::QueryRequest {
+                unit_code: "000.00.00.H56".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_refused(&s, Code::PermissionDenied, "AUDIT_SCOPE");
+    let s = client
+        .export(authed(&token, audit::ExportRequest::default()))
+        .await
+        .unwrap_err();
+    assert_refused(&s, Code::PermissionDenied, "AUDIT_SCOPE");
+    // Each decision is on the trail: the scope the query ran with, and the refusals.
+    let own = query(
+        &mut client,
+        &token,
+        audit::QueryRequest {
+            officer_code: "CB.H42.KT01".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let first = own.iter().find(|r| r.method.ends_with("/Query")).unwrap();
+    assert_eq!(
+        first.fields_disclosed,
+        ["audit_scope:000.00.00.H42", "audit_scope:001.01.42.H42"]
+    );
+    let scope_refusals = own
+        .iter()
+        .filter(|r| r.outcome.as_ref().unwrap().reason == "AUDIT_SCOPE")
+        .count();
+    assert_eq!(scope_refusals, 2);
+}
+
+#[tokio::test]
 async fn the_trail_on_disk_verifies_with_the_public_key_after_shutdown() {
     let mut env = spawn_env().await;
     let mut s = env.officer("CB.H42.0001").await;
@@ -416,6 +495,10 @@ async fn every_household_member_returned_is_found_under_their_own_id() {
             },
         )
         .await;
+        let found: Vec<_> = found
+            .iter()
+            .filter(|r| r.method.ends_with("/GetHousehold"))
+            .collect();
         assert_eq!(found.len(), 1, "{id}: {found:?}");
         let r = &found[0];
         assert!(r.method.ends_with("/GetHousehold"));
