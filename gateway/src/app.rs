@@ -143,15 +143,16 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             .build_v1()
             .map_err(|e| AppError::Tls(format!("reflection: {e}")))?;
         let (drain_tx, drain_rx) = watch::channel(false);
-        let gateway = Gateway::new(
-            config.environment,
-            Arc::new(config.catalog.clone()),
-            self.upstream,
-            self.limits.clone(),
-            pipeline::VerificationBudget::new(config.verification_budget_per_day),
-            self.auditor.clone(),
-            drain_rx.clone(),
-        );
+        let gateway = Gateway {
+            environment: config.environment,
+            catalog: Arc::new(config.catalog.clone()),
+            upstream: self.upstream,
+            limits: self.limits.clone(),
+            budget: pipeline::VerificationBudget::new(config.verification_budget_per_day),
+            auditor: self.auditor.clone(),
+            draining: drain_rx.clone(),
+            batch_idle: config.transport.batch_idle_timeout,
+        };
         let audits = AuditServiceServer::new(Audits::new(
             config.environment,
             self.auditor.clone(),
@@ -159,11 +160,12 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                 .chain(config.audit.previous_keys.iter().copied())
                 .collect(),
         ))
-        .max_decoding_message_size(config.max_message_bytes);
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.transport.max_response_bytes);
         health.set_serving::<AuditServiceServer<Audits>>().await;
         let service = CitizenGatewayServer::new(gateway)
             .max_decoding_message_size(config.max_message_bytes)
-            .max_encoding_message_size(4 * config.max_message_bytes);
+            .max_encoding_message_size(config.transport.max_response_bytes);
         let inflight = InFlight::default();
         let door = Door::new(config.door.window, config.door.records_per_window);
         let door_gate = DoorGate::new(config.door.rate);
@@ -193,7 +195,15 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             )
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let t = &config.transport;
         let serve = Server::builder()
+            .max_concurrent_streams(t.max_concurrent_streams)
+            .http2_keepalive_interval(Some(t.keepalive_interval))
+            .http2_keepalive_timeout(Some(t.keepalive_timeout))
+            .timeout(t.request_timeout)
+            .max_connection_age(t.max_connection_age)
+            .max_connection_age_grace(t.max_connection_age_grace)
+            .http2_max_header_list_size(t.max_header_list_bytes)
             .tls_config(tls::server_config(&config))
             .map_err(|e| AppError::Tls(e.to_string()))?
             .layer(pipeline::layers(
@@ -202,6 +212,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                     inflight.clone(),
                     door.clone(),
                     config.max_message_bytes,
+                    config.transport.request_timeout,
                 ),
                 door_gate,
                 Identify::new(

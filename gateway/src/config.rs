@@ -234,9 +234,33 @@ pub struct Config {
     pub catalog: Catalog,
     pub audit: Audit,
     pub door: DoorSettings,
+    pub transport: TransportLimits,
     /// How many claims one officer may make on one field of one citizen in one day (Vietnam
     /// time), in VerifyCitizen and VerifyBatch together.
     pub verification_budget_per_day: u32,
+}
+
+/// The transport's limits (`[transport]`), each set explicitly.
+#[derive(Debug, Clone, Copy)]
+pub struct TransportLimits {
+    /// HTTP/2 streams one connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// A TLS handshake not finished by then is dropped (idle TCP connections with it).
+    pub tls_handshake_timeout: Duration,
+    /// HTTP/2 PING interval, and how long to wait for its answer before closing.
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+    /// The longest one call may take in the gateway (the reply of a stream: until it starts).
+    pub request_timeout: Duration,
+    /// Connections are asked to go away (GOAWAY) after this age, then given a grace to finish.
+    pub max_connection_age: Duration,
+    pub max_connection_age_grace: Duration,
+    /// The largest header list (metadata) a request may carry, in bytes.
+    pub max_header_list_bytes: u32,
+    /// The largest reply message, in bytes.
+    pub max_response_bytes: usize,
+    /// A VerifyBatch stream that sends no item for this long is closed.
+    pub batch_idle_timeout: Duration,
 }
 
 /// What unauthenticated callers may cost (`[door]`).
@@ -272,7 +296,41 @@ struct RawConfig {
     #[serde(default)]
     verification: RawVerification,
     #[serde(default)]
+    transport: RawTransport,
+    #[serde(default)]
     units: Vec<RawUnit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTransport {
+    max_concurrent_streams: u32,
+    tls_handshake_timeout_ms: u64,
+    keepalive_interval_ms: u64,
+    keepalive_timeout_ms: u64,
+    request_timeout_ms: u64,
+    max_connection_age_ms: u64,
+    max_connection_age_grace_ms: u64,
+    max_header_list_bytes: u32,
+    max_response_bytes: usize,
+    batch_idle_timeout_ms: u64,
+}
+
+impl Default for RawTransport {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 100,
+            tls_handshake_timeout_ms: 5_000,
+            keepalive_interval_ms: 30_000,
+            keepalive_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_connection_age_ms: 3_600_000,
+            max_connection_age_grace_ms: 60_000,
+            max_header_list_bytes: 16 * 1024,
+            max_response_bytes: 4 * 1024 * 1024,
+            batch_idle_timeout_ms: 30_000,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -718,6 +776,45 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
         records_per_window: raw.door.records_per_window,
         window: c.ms("door.window_ms", raw.door.window_ms),
     };
+    let t = &raw.transport;
+    if t.max_concurrent_streams == 0 {
+        c.problems
+            .push("transport.max_concurrent_streams: must be at least 1".to_owned());
+    }
+    if t.max_header_list_bytes < 1024 {
+        c.problems
+            .push("transport.max_header_list_bytes: must be at least 1024".to_owned());
+    }
+    if t.max_response_bytes < 64 * 1024 {
+        c.problems
+            .push("transport.max_response_bytes: must be at least 65536".to_owned());
+    }
+    let transport = TransportLimits {
+        max_concurrent_streams: t.max_concurrent_streams,
+        tls_handshake_timeout: c.ms(
+            "transport.tls_handshake_timeout_ms",
+            t.tls_handshake_timeout_ms,
+        ),
+        keepalive_interval: c.ms("transport.keepalive_interval_ms", t.keepalive_interval_ms),
+        keepalive_timeout: c.ms("transport.keepalive_timeout_ms", t.keepalive_timeout_ms),
+        request_timeout: c.ms("transport.request_timeout_ms", t.request_timeout_ms),
+        max_connection_age: c.ms("transport.max_connection_age_ms", t.max_connection_age_ms),
+        max_connection_age_grace: c.ms(
+            "transport.max_connection_age_grace_ms",
+            t.max_connection_age_grace_ms,
+        ),
+        max_header_list_bytes: t.max_header_list_bytes,
+        max_response_bytes: t.max_response_bytes,
+        batch_idle_timeout: c.ms("transport.batch_idle_timeout_ms", t.batch_idle_timeout_ms),
+    };
+    let attempts = if upstream.retry { 2 } else { 1 };
+    if transport.request_timeout <= upstream.timeout * attempts {
+        tracing::warn!(
+            "transport.request_timeout_ms ({} ms) is not longer than upstream.timeout_ms × attempts ({} ms): slow lookups will end as REQUEST_TIMEOUT",
+            transport.request_timeout.as_millis(),
+            (upstream.timeout * attempts).as_millis()
+        );
+    }
     if raw.verification.budget_per_day == 0 {
         c.problems.push(
             "verification.budget_per_day: must be at least 1 (every verification would be refused)"
@@ -739,6 +836,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             catalog,
             audit,
             door,
+            transport,
             verification_budget_per_day: raw.verification.budget_per_day,
         })
     } else {

@@ -28,15 +28,18 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-/// The gateway's service state, shared by every call.
+/// The gateway's service state, shared by every call; built once by the app.
 pub struct Gateway<C: Clock> {
-    environment: Environment,
-    catalog: Arc<Catalog>,
-    upstream: Upstream,
-    limits: Limits<C>,
-    budget: VerificationBudget,
-    auditor: Auditor,
-    draining: watch::Receiver<bool>,
+    pub environment: Environment,
+    pub catalog: Arc<Catalog>,
+    pub upstream: Upstream,
+    pub limits: Limits<C>,
+    pub budget: VerificationBudget,
+    pub auditor: Auditor,
+    /// Turns true when the gateway starts draining (ends long streams).
+    pub draining: watch::Receiver<bool>,
+    /// A VerifyBatch stream that sends nothing for this long is closed.
+    pub batch_idle: std::time::Duration,
 }
 
 impl<C: Clock> Clone for Gateway<C> {
@@ -49,28 +52,7 @@ impl<C: Clock> Clone for Gateway<C> {
             budget: self.budget.clone(),
             auditor: self.auditor.clone(),
             draining: self.draining.clone(),
-        }
-    }
-}
-
-impl<C: Clock> Gateway<C> {
-    pub fn new(
-        environment: Environment,
-        catalog: Arc<Catalog>,
-        upstream: Upstream,
-        limits: Limits<C>,
-        budget: VerificationBudget,
-        auditor: Auditor,
-        draining: watch::Receiver<bool>,
-    ) -> Self {
-        Self {
-            environment,
-            catalog,
-            upstream,
-            limits,
-            budget,
-            auditor,
-            draining,
+            batch_idle: self.batch_idle,
         }
     }
 }
@@ -920,16 +902,33 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                 let item = match next.take() {
                     Some(item) => item,
                     None => {
+                        let idle = gateway.batch_idle;
                         let next = tokio::select! {
-                            m = input.message() => m,
+                            m = tokio::time::timeout(idle, input.message()) => match m {
+                                Ok(m) => m.map_err(Ok),
+                                Err(_) => Err(Err(Refusal::BatchIdle { idle, answered: count })),
+                            },
                             () = drained(&mut draining) => {
-                                Err(Refusal::ShuttingDown { answered: count }.to_status())
+                                Err(Ok(Refusal::ShuttingDown { answered: count }.to_status()))
                             }
                         };
                         match next {
                             Ok(Some(item)) => item,
                             Ok(None) => break,
-                            Err(status) => {
+                            Err(Ok(status)) => {
+                                let _ = tx.send(Err(status)).await;
+                                break;
+                            }
+                            // An idle stream is closed, and its end is recorded.
+                            Err(Err(refusal)) => {
+                                let started = (timestamp_us(), Instant::now());
+                                let status =
+                                    match audit("idle", "", Vec::new(), started, Some(&refusal))
+                                        .await
+                                    {
+                                        Ok(_) => refusal.to_status(),
+                                        Err(_) => Refusal::AuditUnavailable.to_status(),
+                                    };
                                 let _ = tx.send(Err(status)).await;
                                 break;
                             }

@@ -24,6 +24,7 @@ pub fn server_config(config: &Config) -> ServerTlsConfig {
         ))
         .client_ca_root(Certificate::from_pem(&config.tls.client_ca.bytes))
         .client_auth_optional(true)
+        .timeout(config.transport.tls_handshake_timeout)
 }
 
 /// The client TLS towards the population database: the gateway is a connected unit too.

@@ -14,7 +14,7 @@
 use super::door::Door;
 use super::identity::peer_addr;
 use super::is_open;
-use super::rescue::Refusal;
+use super::rescue::{CallEnd, Refusal};
 use crate::audit::Pseudonyms;
 use crate::audit::log::{AuditLog, Receipt, timestamp_us};
 use crate::audit::record::{Entry, hex};
@@ -256,6 +256,8 @@ struct Guard {
     id: u64,
     inflight: InFlight,
     auditor: Auditor,
+    /// The gateway's own request timeout (`transport.request_timeout_ms`).
+    request_timeout: Duration,
 }
 
 impl Guard {
@@ -268,10 +270,15 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(p) = self.inflight.take(self.id) {
-            let by_deadline = p
-                .deadline
-                .is_some_and(|d| p.started.elapsed() + Duration::from_millis(5) >= d);
-            let refusal = Refusal::CallAbandoned { by_deadline };
+            let passed = |d: Duration| p.started.elapsed() + Duration::from_millis(5) >= d;
+            let by = if p.deadline.is_some_and(passed) {
+                CallEnd::ClientDeadline
+            } else if passed(self.request_timeout) {
+                CallEnd::RequestTimeout
+            } else {
+                CallEnd::ClientCancelled
+            };
+            let refusal = Refusal::CallAbandoned { by };
             self.auditor
                 .log
                 .append_detached(p.ended(&self.auditor, refusal));
@@ -305,15 +312,23 @@ pub struct AuditLayer {
     door: Door,
     /// The largest request accepted, named when one is refused for its size.
     max_message_bytes: usize,
+    request_timeout: Duration,
 }
 
 impl AuditLayer {
-    pub fn new(auditor: Auditor, inflight: InFlight, door: Door, max_message_bytes: usize) -> Self {
+    pub fn new(
+        auditor: Auditor,
+        inflight: InFlight,
+        door: Door,
+        max_message_bytes: usize,
+        request_timeout: Duration,
+    ) -> Self {
         Self {
             auditor,
             inflight,
             door,
             max_message_bytes,
+            request_timeout,
         }
     }
 }
@@ -376,6 +391,7 @@ where
             id: layer.inflight.start(pending),
             inflight: layer.inflight.clone(),
             auditor: layer.auditor.clone(),
+            request_timeout: layer.request_timeout,
         };
         let response = self.inner.call(req);
         Box::pin(async move {

@@ -35,6 +35,17 @@ impl LimitKind {
     }
 }
 
+/// What ended a call before its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEnd {
+    /// The caller's deadline (grpc-timeout) passed.
+    ClientDeadline,
+    /// The caller reset the stream or closed the connection.
+    ClientCancelled,
+    /// The gateway's own request timeout passed.
+    RequestTimeout,
+}
+
 /// A refusal or failure, with what the caller needs to know to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -103,10 +114,12 @@ pub enum Refusal {
     /// A request larger than the gateway accepts (`max_message_bytes`).
     #[error("the request is larger than {limit} bytes")]
     MessageTooLarge { limit: usize },
-    /// The call ended before its reply: the caller's deadline passed, or it went away. Never
-    /// sent (nobody is listening); recorded.
+    /// The call ended before its reply. Never sent (nobody is listening); recorded.
     #[error("the call ended before its reply")]
-    CallAbandoned { by_deadline: bool },
+    CallAbandoned { by: CallEnd },
+    /// A VerifyBatch stream sent no item for too long.
+    #[error("the batch stream was idle")]
+    BatchIdle { idle: Duration, answered: u32 },
     /// Refused by the gRPC transport before any step of the gateway ran (e.g. a malformed
     /// frame); the code and message are the transport's.
     #[error("refused by the gRPC transport: {message}")]
@@ -167,8 +180,16 @@ impl Refusal {
             Refusal::AuditUnavailable => "AUDIT_UNAVAILABLE",
             Refusal::ShuttingDown { .. } => "SHUTTING_DOWN",
             Refusal::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
-            Refusal::CallAbandoned { by_deadline: true } => "CLIENT_DEADLINE",
-            Refusal::CallAbandoned { by_deadline: false } => "CLIENT_CANCELLED",
+            Refusal::CallAbandoned {
+                by: CallEnd::ClientDeadline,
+            } => "CLIENT_DEADLINE",
+            Refusal::CallAbandoned {
+                by: CallEnd::ClientCancelled,
+            } => "CLIENT_CANCELLED",
+            Refusal::CallAbandoned {
+                by: CallEnd::RequestTimeout,
+            } => "REQUEST_TIMEOUT",
+            Refusal::BatchIdle { .. } => "BATCH_IDLE",
             Refusal::Transport { .. } => "TRANSPORT",
             Refusal::Internal(_) => "INTERNAL",
         }
@@ -195,8 +216,10 @@ impl Refusal {
             Refusal::RateLimited { .. }
             | Refusal::BatchTooLarge { .. }
             | Refusal::MessageTooLarge { .. } => Code::ResourceExhausted,
-            Refusal::CallAbandoned { by_deadline: true } => Code::DeadlineExceeded,
-            Refusal::CallAbandoned { by_deadline: false } => Code::Cancelled,
+            Refusal::CallAbandoned {
+                by: CallEnd::ClientCancelled,
+            } => Code::Cancelled,
+            Refusal::CallAbandoned { .. } | Refusal::BatchIdle { .. } => Code::DeadlineExceeded,
             Refusal::InvalidArgument(_) | Refusal::UnknownProcedure(_) => Code::InvalidArgument,
             Refusal::CitizenNotFound => Code::NotFound,
             Refusal::UpstreamUnavailable(_)
@@ -329,13 +352,21 @@ impl Refusal {
                 format!("the request is larger than the {limit} bytes this gateway accepts: send less (e.g. split a batch)"),
                 format!("thông điệp yêu cầu vượt quá {limit} byte cho phép: đề nghị giảm kích thước yêu cầu (ví dụ chia nhỏ lô)"),
             ),
-            Refusal::CallAbandoned { by_deadline: true } => (
+            Refusal::CallAbandoned { by: CallEnd::ClientDeadline } => (
                 "the caller's deadline passed before the reply was ready; nothing was sent".into(),
                 "hết thời hạn chờ của bên gọi trước khi có kết quả; không có dữ liệu nào được trả về".into(),
             ),
-            Refusal::CallAbandoned { by_deadline: false } => (
+            Refusal::CallAbandoned { by: CallEnd::ClientCancelled } => (
                 "the caller went away before the reply was ready; nothing was sent".into(),
                 "bên gọi đã hủy yêu cầu trước khi có kết quả; không có dữ liệu nào được trả về".into(),
+            ),
+            Refusal::CallAbandoned { by: CallEnd::RequestTimeout } => (
+                "the gateway's request timeout passed before the reply was ready; nothing was sent: retry later".into(),
+                "yêu cầu xử lý quá thời gian cho phép của cổng kết nối; không có dữ liệu nào được trả về: đề nghị thử lại sau".into(),
+            ),
+            Refusal::BatchIdle { idle, answered } => (
+                format!("the batch stream sent no item for {} s, so it was closed after {answered} items: send items without long pauses, or start a new stream", idle.as_secs()),
+                format!("luồng đối chiếu theo lô không gửi bản ghi nào trong {} giây nên đã bị đóng sau {answered} bản ghi: đề nghị gửi liên tục hoặc mở luồng mới", idle.as_secs()),
             ),
             Refusal::Transport { message, .. } => (
                 message.clone(),

@@ -308,3 +308,52 @@ pub fn set_fields(c: &lienthong_proto::csdl::v1::Citizen) -> Vec<&'static str> {
     add(c.life_status.is_some(), "life_status");
     out
 }
+
+/// Every record of the trail as it is on disk now.
+pub fn records(env: &TestEnv) -> Vec<lienthong_gateway::audit::record::Record> {
+    use lienthong_gateway::audit::frame::{FrameReader, Item};
+    let file = std::fs::File::open(env.trail()).unwrap();
+    let len = file.metadata().unwrap().len();
+    FrameReader::new(std::io::BufReader::new(file), len)
+        .unwrap()
+        .filter_map(|f| match f.unwrap() {
+            (_, Item::Record(r)) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+impl TestEnv {
+    /// The mock database's admin service, with the development admin certificate.
+    pub async fn mock_admin(
+        &self,
+    ) -> lienthong_proto::csdl::v1::registry_admin_client::RegistryAdminClient<Channel> {
+        lienthong_proto::csdl::v1::registry_admin_client::RegistryAdminClient::new(
+            mtls_channel(
+                &format!("https://{}", self.mock_admin),
+                &self.pki.ca,
+                Some(&self.pki.dev_client),
+            )
+            .await
+            .unwrap(),
+        )
+    }
+
+    /// Delays every lookup in the mock database by `ms`.
+    pub async fn slow_database(&self, ms: u32) {
+        use lienthong_proto::csdl::v1 as csdl;
+        self.mock_admin()
+            .await
+            .set_fault(csdl::SetFaultRequest {
+                fault: Some(csdl::Fault {
+                    effect: Some(csdl::fault::Effect::Latency(csdl::LatencyFault {
+                        fixed_ms: ms,
+                        jitter_ms: 0,
+                    })),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
+    }
+}

@@ -171,20 +171,6 @@ async fn every_malformed_request_is_refused_with_error_info_and_a_vietnamese_mes
     }
 }
 
-/// Every record of the trail as it is on disk now.
-fn records(env: &TestEnv) -> Vec<lienthong_gateway::audit::record::Record> {
-    use lienthong_gateway::audit::frame::{FrameReader, Item};
-    let file = std::fs::File::open(env.trail()).unwrap();
-    let len = file.metadata().unwrap().len();
-    FrameReader::new(std::io::BufReader::new(file), len)
-        .unwrap()
-        .filter_map(|f| match f.unwrap() {
-            (_, Item::Record(r)) => Some(r),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_call_that_ends_early_still_leaves_its_record() {
     let mut env = spawn_env().await;
@@ -549,15 +535,7 @@ async fn the_record_of_a_refused_attempt_names_what_it_was_for() {
 async fn the_population_databases_own_words_never_reach_the_caller_or_the_trail() {
     use lienthong_proto::csdl::v1 as csdl;
     let mut env = spawn_env().await;
-    let mut admin = csdl::registry_admin_client::RegistryAdminClient::new(
-        lienthong_devtool::client::mtls_channel(
-            &format!("https://{}", env.mock_admin),
-            &env.pki.ca,
-            Some(&env.pki.dev_client),
-        )
-        .await
-        .unwrap(),
-    );
+    let mut admin = env.mock_admin().await;
     let injected = format!("EVIL <script> call 0900000000 {}", "!".repeat(10_000));
     for (key, code) in [("complete-adult", 14), ("no-phone", 13)] {
         admin

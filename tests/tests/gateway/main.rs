@@ -9,4 +9,5 @@ mod hostile;
 mod procedures;
 mod refusals;
 mod service;
+mod transport;
 mod verification;
