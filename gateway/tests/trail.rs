@@ -382,7 +382,7 @@ async fn checkpoints_signed_before_a_key_rotation_verify_with_the_retired_key() 
     let only_new = verify_file(&path, &with_keys(vec![new_key.verifying_key()])).unwrap();
     let (seq, problem) = only_new.first_bad.unwrap();
     assert_eq!(seq, 3, "the first checkpoint, signed with the old key");
-    assert!(problem.contains("known keys"), "{problem}");
+    assert!(problem.contains("WRONG KEY"), "{problem}");
     let both = verify_file(
         &path,
         &with_keys(vec![new_key.verifying_key(), key().verifying_key()]),

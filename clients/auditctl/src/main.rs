@@ -443,6 +443,11 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                     println!("OK: the chain holds and every checkpoint signature verifies");
                     Ok(ExitCode::SUCCESS)
                 }
+                // The wrong key proves nothing either way: its own exit code (3).
+                Some((_, problem)) if problem.starts_with("WRONG KEY") => {
+                    println!("{problem}");
+                    Ok(ExitCode::from(3))
+                }
                 Some((seq, problem)) => {
                     println!("BAD at sequence {seq}: {problem}");
                     Ok(ExitCode::from(1))

@@ -150,6 +150,28 @@ async fn a_reviewer_queries_exports_and_verifies() {
     assert!(v.status.success(), "{}", text(&v));
     let v = verify(&["--trail", t, "--anchor", a]);
     assert!(text(&v).contains("OK: the chain holds"), "{}", text(&v));
+    // The wrong public key: said so, with its own exit code, not taken for tampering.
+    let other = d.join("other.pub.pem");
+    std::fs::write(
+        &other,
+        rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+            .unwrap()
+            .public_key_pem(),
+    )
+    .unwrap();
+    let v = auditctl(&[
+        "verify",
+        "--public-key",
+        other.to_str().unwrap(),
+        "--trail",
+        t,
+    ]);
+    assert_eq!(v.status.code(), Some(3), "{}", text(&v));
+    assert!(
+        text(&v).contains("WRONG KEY") && !text(&v).contains("BAD"),
+        "{}",
+        text(&v)
+    );
 
     let r = auditctl(&["report", "--trail", t]);
     assert!(

@@ -168,12 +168,22 @@ impl<'o> Verifier<'o> {
     fn checkpoint(&mut self, c: &Checkpoint) -> bool {
         let first_covered = self.last_checkpoint.map(|s| s + 1).unwrap_or(0);
         if !self.signed(c) {
-            let problem = format!(
-                "checkpoint at {} does not verify (it names key {}; known keys: {}): forged or edited",
-                c.sequence,
-                c.key_id,
-                self.known()
-            );
+            // A checkpoint naming a key the verifier was not given says nothing about the trail:
+            // the wrong key was given. One naming a given key that does not verify is forged.
+            let known = self.keys.iter().any(|(id, _)| *id == c.key_id);
+            let problem = if known {
+                format!(
+                    "checkpoint at {} does not verify with key {}, the key it names: forged or edited",
+                    c.sequence, c.key_id
+                )
+            } else {
+                format!(
+                    "WRONG KEY: the checkpoint at {} is signed by key {}, and the key(s) given are {}: give the gateway's checkpoint public key (and any retired one) — this says nothing yet about the trail",
+                    c.sequence,
+                    c.key_id,
+                    self.known()
+                )
+            };
             return self.bad(c.sequence, problem);
         }
         match self.since_checkpoint.get(&c.sequence) {
