@@ -6,6 +6,7 @@ mod audit;
 mod disk;
 mod helpers;
 mod hostile;
+mod matrix;
 mod procedures;
 mod refusals;
 mod service;
