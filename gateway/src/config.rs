@@ -517,13 +517,23 @@ impl Config {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| fail(vec![format!("cannot read the file: {e}")]))?;
-        let mut value: toml::Table = text.parse().map_err(|e| fail(vec![format!("{e}")]))?;
-        apply_overrides(&mut value, env).map_err(|p| fail(vec![p]))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base, env).map_err(fail)
+    }
+
+    /// Parses and validates configuration text whose relative paths start at `base`; every
+    /// problem, each naming its key.
+    pub fn parse(
+        text: &str,
+        base: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, Vec<String>> {
+        let mut value: toml::Table = text.parse().map_err(|e| vec![format!("{e}")])?;
+        apply_overrides(&mut value, env).map_err(|p| vec![p])?;
         let raw: RawConfig = toml::Value::Table(value)
             .try_into()
-            .map_err(|e: toml::de::Error| fail(vec![e.message().to_owned()]))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        validate(raw, base).map_err(fail)
+            .map_err(|e: toml::de::Error| vec![e.message().to_owned()])?;
+        validate(raw, base)
     }
 }
 

@@ -289,8 +289,17 @@ pub fn public_key_from_pem(pem: &str) -> Result<VerifyingKey, String> {
 pub fn verify_file(path: &std::path::Path, opts: &Options) -> std::io::Result<Report> {
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    let mut frames =
-        super::frame::FrameReader::new(std::io::BufReader::with_capacity(1 << 20, file), len)?;
+    verify_stored(std::io::BufReader::with_capacity(1 << 20, file), len, opts)
+}
+
+/// Checks a trail of `len` bytes read from `reader` as [`verify_file`] does: the stored bytes
+/// hashed as they are.
+pub fn verify_stored(
+    reader: impl std::io::Read,
+    len: u64,
+    opts: &Options,
+) -> std::io::Result<Report> {
+    let mut frames = super::frame::FrameReader::new(reader, len)?;
     let mut v = Verifier::new(opts);
     while let Some(frame) = frames.next_raw() {
         let go_on = match frame {
