@@ -194,6 +194,21 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                     .serve_with_incoming(TcpIncoming::from(listener)),
             )
         });
+        // The handshakes: performed by our own accept loop, so that those that fail are
+        // recorded (at the door, bounded like any refusal before an officer).
+        let (failures_tx, failures_rx) = tokio::sync::mpsc::channel(1024);
+        let tls_config = tls::server_config(&config).map_err(AppError::Tls)?;
+        let (incoming, accepting) = tls::incoming(
+            self.listener,
+            tls_config,
+            config.transport.tls_handshake_timeout,
+            failures_tx,
+        );
+        let handshakes = tokio::spawn(record_handshakes(
+            door.clone(),
+            self.auditor.clone(),
+            failures_rx,
+        ));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let t = &config.transport;
         let serve = Server::builder()
@@ -204,8 +219,6 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             .max_connection_age(t.max_connection_age)
             .max_connection_age_grace(t.max_connection_age_grace)
             .http2_max_header_list_size(t.max_header_list_bytes)
-            .tls_config(tls::server_config(&config))
-            .map_err(|e| AppError::Tls(e.to_string()))?
             .layer(pipeline::layers(
                 AuditLayer::new(
                     self.auditor.clone(),
@@ -229,13 +242,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             .add_service(reflection)
             .add_service(service)
             .add_service(audits)
-            .serve_with_incoming_shutdown(
-                // Without TCP_NODELAY small replies wait out delayed ACKs (~40 ms each).
-                TcpIncoming::from(self.listener).with_nodelay(Some(true)),
-                async {
-                    let _ = stop_rx.await;
-                },
-            );
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stop_rx.await;
+            });
         tokio::pin!(serve);
         let auditor = self.auditor.clone();
         // Before the trail closes: the door's counts, and a record for every call still in
@@ -255,6 +264,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         };
         tokio::select! {
             result = &mut serve => {
+                accepting.abort();
+                handshakes.abort();
                 door_summaries.abort();
                 if let Some(h) = &plain_health {
                     h.abort();
@@ -270,6 +281,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             .await;
         let _ = drain_tx.send(true);
         let _ = stop_tx.send(());
+        accepting.abort();
         let result = match tokio::time::timeout(config.shutdown_grace, serve).await {
             Ok(result) => result.map_err(AppError::from),
             Err(_) => {
@@ -280,6 +292,14 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         housekeeping.abort();
         trail_watch.abort();
         door_summaries.abort();
+        // Failed handshakes still being recorded get a moment to land before the trail closes.
+        let mut handshakes = handshakes;
+        if tokio::time::timeout(Duration::from_secs(1), &mut handshakes)
+            .await
+            .is_err()
+        {
+            handshakes.abort();
+        }
         if let Some(h) = plain_health {
             h.abort();
         }
@@ -327,6 +347,47 @@ async fn watch_trail<C: Clock + Clone + Send + Sync + 'static>(
         }
     }
 }
+
+/// Records the TLS handshakes that failed, through the door (a few per peer and window, the
+/// rest counted in its summaries).
+async fn record_handshakes(
+    door: Door,
+    auditor: Auditor,
+    mut failures: tokio::sync::mpsc::Receiver<tls::HandshakeFailure>,
+) {
+    while let Some(f) = failures.recv().await {
+        let refusal = crate::pipeline::rescue::Refusal::TlsHandshake {
+            timed_out: f.timed_out,
+            detail: f.detail,
+        };
+        let time_us = log::timestamp_us();
+        if !door.admit(f.peer.ip(), &refusal, "", time_us) {
+            continue;
+        }
+        let code = refusal.code() as i32;
+        let facts = pipeline::Facts {
+            refusal: Some(refusal),
+            ..Default::default()
+        };
+        let peer = f.peer.to_string();
+        let entry = auditor.entry(
+            &facts,
+            &pipeline::audit::Call {
+                method: HANDSHAKE_METHOD,
+                peer: &peer,
+                time_us,
+                latency_us: 0,
+                code,
+            },
+        );
+        if auditor.log.append(entry).await.is_err() {
+            tracing::warn!(%peer, "a failed TLS handshake could not be recorded: the trail is failing");
+        }
+    }
+}
+
+/// The method recorded for a failed TLS handshake.
+pub const HANDSHAKE_METHOD: &str = "(TLS handshake)";
 
 /// Writes the door's summary records as their windows end, until the drain begins.
 async fn door_summaries(

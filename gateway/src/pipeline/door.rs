@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 /// The method recorded on a summary record.
 pub const SUMMARY_METHOD: &str = "(door summary)";
@@ -174,13 +173,13 @@ impl DoorGate {
 
 impl Gate for DoorGate {
     fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal> {
-        let Some(info) = request.extensions.get::<TlsConnectInfo<TcpConnectInfo>>() else {
+        let Some(info) = request.extensions.get::<crate::tls::PeerInfo>() else {
             return Ok(());
         };
-        if info.peer_certs().is_some_and(|c| !c.is_empty()) {
+        if info.certificates.as_ref().is_some_and(|c| !c.is_empty()) {
             return Ok(());
         }
-        let Some(ip) = info.get_ref().remote_addr().map(|a| a.ip()) else {
+        let Some(ip) = info.remote.map(|a| a.ip()) else {
             return Ok(());
         };
         self.limiter

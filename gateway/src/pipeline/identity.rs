@@ -9,7 +9,6 @@ use lienthong_domain::UnitCode;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
 /// The calling system, as established by mutual TLS.
 #[derive(Debug, Clone)]
@@ -65,22 +64,15 @@ impl Identify {
 
 /// The peer address of a request, when known.
 pub fn peer_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
-    extensions
-        .get::<TlsConnectInfo<TcpConnectInfo>>()
-        .and_then(|i| i.get_ref().remote_addr())
-        .or_else(|| {
-            extensions
-                .get::<TcpConnectInfo>()
-                .and_then(TcpConnectInfo::remote_addr)
-        })
+    extensions.get::<tls::PeerInfo>().and_then(|i| i.remote)
 }
 
 impl Gate for Identify {
     fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal> {
         let certs = request
             .extensions
-            .get::<TlsConnectInfo<TcpConnectInfo>>()
-            .and_then(TlsConnectInfo::peer_certs)
+            .get::<tls::PeerInfo>()
+            .and_then(|i| i.certificates.clone())
             .ok_or(Refusal::NoClientCertificate)?;
         let leaf = certs.first().ok_or(Refusal::NoClientCertificate)?;
         let certificate = self.identify(leaf)?;

@@ -49,6 +49,10 @@ pub enum CallEnd {
 /// A refusal or failure, with what the caller needs to know to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The TLS handshake failed or never finished: no request was made, nothing is sent; the
+    /// failure is recorded at the door.
+    #[error("the TLS handshake failed: {detail}")]
+    TlsHandshake { timed_out: bool, detail: String },
     #[error("no client certificate was presented")]
     NoClientCertificate,
     #[error("the client certificate cannot be used: {0}")]
@@ -152,6 +156,12 @@ impl Refusal {
     /// The machine-readable reason, as in ErrorInfo and the audit trail.
     pub fn reason(&self) -> &'static str {
         match self {
+            Refusal::TlsHandshake {
+                timed_out: false, ..
+            } => "TLS_HANDSHAKE_FAILED",
+            Refusal::TlsHandshake {
+                timed_out: true, ..
+            } => "TLS_HANDSHAKE_TIMEOUT",
             Refusal::NoClientCertificate => "NO_CLIENT_CERTIFICATE",
             Refusal::BadClientCertificate(_) => "BAD_CLIENT_CERTIFICATE",
             Refusal::UnknownUnit(_) => "UNKNOWN_UNIT",
@@ -197,7 +207,8 @@ impl Refusal {
 
     pub fn code(&self) -> Code {
         match self {
-            Refusal::NoClientCertificate
+            Refusal::TlsHandshake { .. }
+            | Refusal::NoClientCertificate
             | Refusal::BadClientCertificate(_)
             | Refusal::UnknownUnit(_)
             | Refusal::MissingToken
@@ -236,6 +247,10 @@ impl Refusal {
     /// What went wrong and what to do, in English and in Vietnamese.
     pub fn messages(&self) -> (String, String) {
         match self {
+            Refusal::TlsHandshake { detail, .. } => (
+                format!("the TLS handshake failed ({detail}): connect with a certificate issued by the gateway's client CA, in date"),
+                "bắt tay TLS không thành công: đề nghị kết nối bằng chứng thư số do CA của cổng cấp, còn hiệu lực".into(),
+            ),
             Refusal::NoClientCertificate => (
                 "no client certificate was presented: connect with mutual TLS using the certificate issued to your unit".into(),
                 "chưa xuất trình chứng thư số máy khách: hãy kết nối mTLS bằng chứng thư số đã cấp cho đơn vị".into(),

@@ -58,8 +58,8 @@ enum Leaves {
     Unread,
     /// A record of the reviewers' service.
     Review,
-    /// No request was made: the TLS handshake failed.
-    Nothing,
+    /// No request was made: the TLS handshake failed; recorded at the door with the peer.
+    Handshake,
 }
 
 struct Row {
@@ -94,8 +94,8 @@ const MATRIX: &[Row] = &[
     row(
         Send::ForeignCaCertificate,
         Code::Unavailable,
-        "",
-        Leaves::Nothing,
+        "TLS_HANDSHAKE_FAILED",
+        Leaves::Handshake,
     ),
     row(
         Send::NoToken,
@@ -595,7 +595,19 @@ fn check_record(i: usize, r: &Row, rs: &[Record]) {
                 "{name}: no record"
             );
         }
-        Leaves::Nothing => {}
+        Leaves::Handshake => {
+            let rec = rs
+                .iter()
+                .find(by_reason)
+                .unwrap_or_else(|| panic!("{name}: no record"));
+            assert_eq!(rec.entry.method, "(TLS handshake)", "{name}");
+            assert_eq!(
+                rec.entry.outcome_code,
+                Code::Unauthenticated as i32,
+                "{name}"
+            );
+            assert!(rec.entry.peer_address.starts_with("127.0.0.1:"), "{name}");
+        }
     }
 }
 
@@ -605,7 +617,7 @@ async fn the_attack_matrix() {
     for (i, r) in MATRIX.iter().enumerate() {
         let status = send(&env, i, r.send).await;
         let name = format!("{:?}", r.send);
-        if r.leaves == Leaves::Nothing {
+        if r.leaves == Leaves::Handshake {
             // No gRPC exchange happened: the handshake itself failed.
             assert!(
                 matches!(status.code(), Code::Unavailable | Code::Unknown),

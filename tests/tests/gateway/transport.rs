@@ -10,7 +10,7 @@ use tonic::Code;
 
 #[tokio::test]
 async fn connections_that_never_finish_their_handshake_are_closed() {
-    let env = spawn_env_with(&[("TRANSPORT__TLS_HANDSHAKE_TIMEOUT_MS", "300")]).await;
+    let mut env = spawn_env_with(&[("TRANSPORT__TLS_HANDSHAKE_TIMEOUT_MS", "300")]).await;
     let mut idle = Vec::new();
     for _ in 0..20 {
         idle.push(tokio::net::TcpStream::connect(env.addr).await.unwrap());
@@ -30,6 +30,27 @@ async fn connections_that_never_finish_their_handshake_are_closed() {
     s.lookup("1.004222", persona("complete-adult"))
         .await
         .unwrap();
+    // Each is in the trail: a few records of their own, the rest counted in a door summary.
+    env.shutdown().await;
+    let counted: u64 = records(&env)
+        .iter()
+        .filter(|r| r.entry.outcome_reason == "TLS_HANDSHAKE_TIMEOUT")
+        .map(|r| {
+            if r.entry.method == "(door summary)" {
+                r.entry
+                    .outcome_message
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            } else {
+                assert_eq!(r.entry.method, "(TLS handshake)");
+                1
+            }
+        })
+        .sum();
+    assert_eq!(counted, 20);
 }
 
 #[tokio::test]
