@@ -48,10 +48,7 @@ impl Audits {
             .get::<AuditSlot>()
             .cloned()
             .unwrap_or_default();
-        let refuse = |r: Refusal| {
-            slot.note(|f| f.refusal = Some(r.clone()));
-            r.to_status()
-        };
+        let refuse = |r: Refusal| refuse(&slot, r);
         let caller = request.extensions().get::<Caller>().cloned();
         let officer = request.extensions().get::<Officer>().cloned();
         let (Some(caller), Some(officer)) = (caller, officer) else {
@@ -169,6 +166,12 @@ pub fn checkpoint_from_pb(c: &pb::Checkpoint) -> Option<Checkpoint> {
 type RecordStream = Pin<Box<dyn Stream<Item = Result<pb::AuditRecord, Status>> + Send>>;
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportChunk, Status>> + Send>>;
 
+/// Notes a refusal for the audit record and turns it into the caller's status.
+fn refuse(slot: &AuditSlot, r: Refusal) -> Status {
+    slot.note(|f| f.refusal = Some(r.clone()));
+    r.to_status()
+}
+
 fn internal(e: impl std::fmt::Display) -> Status {
     Refusal::Internal(e.to_string()).to_status()
 }
@@ -194,12 +197,11 @@ impl AuditService for Audits {
                     f.fields = units.iter().map(|u| format!("audit_scope:{u}")).collect()
                 });
                 if !q.unit_code.is_empty() && !units.iter().any(|u| u.as_str() == q.unit_code) {
-                    let r = Refusal::OutsideAuditScope(format!(
-                        "unit {}",
-                        crate::audit::record::bound_str(&q.unit_code, 32)
+                    let unit = crate::audit::record::bound_str(&q.unit_code, 32);
+                    return Err(refuse(
+                        &slot,
+                        Refusal::OutsideAuditScope(format!("unit {unit}")),
                     ));
-                    slot.note(|f| f.refusal = Some(r.clone()));
-                    return Err(r.to_status());
                 }
                 Some(units.iter().map(|u| u.to_string()).collect())
             }
@@ -223,11 +225,8 @@ impl AuditService for Audits {
             ..Filter::default()
         };
         if !q.personal_id.is_empty() {
-            let id = PersonalId::parse(&q.personal_id).map_err(|e| {
-                let r = Refusal::invalid("personal_id", e);
-                slot.note(|f| f.refusal = Some(r.clone()));
-                r.to_status()
-            })?;
+            let id = PersonalId::parse(&q.personal_id)
+                .map_err(|e| refuse(&slot, Refusal::invalid("personal_id", e)))?;
             filter.citizen_pseudonym = self.auditor.pseudonyms.of(&id);
             slot.note(|f| f.subject = Some(Subject::Personal(id)));
         }
@@ -302,11 +301,12 @@ impl AuditService for Audits {
         let (slot, scope) = self.admit(&request)?;
         // A range carries every unit's records (the chain cannot be cut and still verify).
         if scope != AuditScope::National {
-            let r = Refusal::OutsideAuditScope(
-                "an export carries every unit's records in its range".into(),
-            );
-            slot.note(|f| f.refusal = Some(r.clone()));
-            return Err(r.to_status());
+            return Err(refuse(
+                &slot,
+                Refusal::OutsideAuditScope(
+                    "an export carries every unit's records in its range".into(),
+                ),
+            ));
         }
         slot.note(|f| f.fields = vec!["audit_scope:*".into()]);
         let q = request.into_inner();

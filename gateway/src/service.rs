@@ -89,18 +89,64 @@ fn note_context(slot: &AuditSlot, ctx: Option<&pb::RequestContext>) {
     }
 }
 
+/// What a citizen-data request says it is for and whom it is about.
+trait Asks {
+    fn context(&self) -> Option<&pb::RequestContext>;
+    fn subject(&self) -> Result<CitizenKey, Refusal>;
+}
+
+/// The requests that name their citizen by personal ID or by old ID number.
+macro_rules! asks_by_either_number {
+    ($($request:ident in $module:ident),*) => {$(
+        impl Asks for pb::$request {
+            fn context(&self) -> Option<&pb::RequestContext> {
+                self.context.as_ref()
+            }
+            fn subject(&self) -> Result<CitizenKey, Refusal> {
+                use pb::$module::Subject as S;
+                match &self.subject {
+                    Some(S::PersonalId(p)) => subject_key(Some(p), None),
+                    Some(S::OldIdNumber(o)) => subject_key(None, Some(o)),
+                    None => subject_key(None, None),
+                }
+            }
+        }
+    )*};
+}
+
+asks_by_either_number!(
+    LookupCitizenRequest in lookup_citizen_request,
+    AutofillFormRequest in autofill_form_request
+);
+
+impl Asks for pb::VerifyCitizenRequest {
+    fn context(&self) -> Option<&pb::RequestContext> {
+        self.context.as_ref()
+    }
+    fn subject(&self) -> Result<CitizenKey, Refusal> {
+        subject_key(Some(&self.personal_id), None)
+    }
+}
+
+impl Asks for pb::GetHouseholdRequest {
+    fn context(&self) -> Option<&pb::RequestContext> {
+        self.context.as_ref()
+    }
+    fn subject(&self) -> Result<CitizenKey, Refusal> {
+        subject_key(Some(&self.personal_id), None)
+    }
+}
+
 /// Notes the request's context and the citizen it names, then says who is calling (or the
 /// deferred refusal): so that the record of a refused attempt names what it was for.
-fn read_request<T>(
+fn read_request<T: Asks>(
     slot: &AuditSlot,
     request: Request<T>,
-    context: impl Fn(&T) -> Option<&pb::RequestContext>,
-    subject: impl Fn(&T) -> Option<CitizenKey>,
 ) -> Result<(Caller, Officer, T), Refusal> {
     let who = who(&request);
     let req = request.into_inner();
-    note_context(slot, context(&req));
-    if let Some(key) = subject(&req) {
+    note_context(slot, req.context());
+    if let Ok(key) = req.subject() {
         note_subject(slot, &key);
     }
     let (caller, officer) = who?;
@@ -449,15 +495,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         slot: &AuditSlot,
         request: Request<pb::LookupCitizenRequest>,
     ) -> Result<pb::LookupCitizenResponse, Refusal> {
-        let key_of = |req: &pb::LookupCitizenRequest| match &req.subject {
-            Some(pb::lookup_citizen_request::Subject::PersonalId(p)) => subject_key(Some(p), None),
-            Some(pb::lookup_citizen_request::Subject::OldIdNumber(o)) => subject_key(None, Some(o)),
-            None => subject_key(None, None),
-        };
-        let (caller, officer, req) =
-            read_request(slot, request, |r| r.context.as_ref(), |r| key_of(r).ok())?;
+        let (caller, officer, req) = read_request(slot, request)?;
         let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
-        let key = key_of(&req)?;
+        let key = req.subject()?;
         let fields = permit.fields(&field_names(&req.fields, "fields")?)?;
         let record = self
             .upstream
@@ -478,12 +518,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         slot: &AuditSlot,
         request: Request<pb::VerifyCitizenRequest>,
     ) -> Result<pb::VerifyCitizenResponse, Refusal> {
-        let (caller, officer, req) = read_request(
-            slot,
-            request,
-            |r| r.context.as_ref(),
-            |r| subject_key(Some(&r.personal_id), None).ok(),
-        )?;
+        let (caller, officer, req) = read_request(slot, request)?;
         let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
         let id = personal_id("personal_id", &req.personal_id)?;
         let claims = claims(&permit, &req.claims)?;
@@ -502,15 +537,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         slot: &AuditSlot,
         request: Request<pb::AutofillFormRequest>,
     ) -> Result<pb::AutofillFormResponse, Refusal> {
-        let key_of = |req: &pb::AutofillFormRequest| match &req.subject {
-            Some(pb::autofill_form_request::Subject::PersonalId(p)) => subject_key(Some(p), None),
-            Some(pb::autofill_form_request::Subject::OldIdNumber(o)) => subject_key(None, Some(o)),
-            None => subject_key(None, None),
-        };
-        let (caller, officer, req) =
-            read_request(slot, request, |r| r.context.as_ref(), |r| key_of(r).ok())?;
+        let (caller, officer, req) = read_request(slot, request)?;
         let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
-        let key = key_of(&req)?;
+        let key = req.subject()?;
         let request_id = &permit.context.request_id;
         let subject = self.upstream.citizen(&key, request_id).await?;
         slot.note(|f| f.subject = Some(Subject::Personal(subject.personal_id.clone())));
@@ -654,12 +683,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         slot: &AuditSlot,
         request: Request<pb::GetHouseholdRequest>,
     ) -> Result<pb::GetHouseholdResponse, Refusal> {
-        let (caller, officer, req) = read_request(
-            slot,
-            request,
-            |r| r.context.as_ref(),
-            |r| subject_key(Some(&r.personal_id), None).ok(),
-        )?;
+        let (caller, officer, req) = read_request(slot, request)?;
         let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
         permit.household()?;
         let id = personal_id("personal_id", &req.personal_id)?;

@@ -24,6 +24,23 @@ async fn auditor(env: &TestEnv) -> (AuditServiceClient<Channel>, String) {
     (AuditServiceClient::new(channel), env.token("CB.H42.KT01"))
 }
 
+/// Every record about one citizen, found by their personal ID.
+async fn accesses_of(
+    client: &mut AuditServiceClient<Channel>,
+    token: &str,
+    personal_id: &str,
+) -> Vec<audit::AuditRecord> {
+    query(
+        client,
+        token,
+        audit::QueryRequest {
+            personal_id: personal_id.into(),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 async fn query(
     client: &mut AuditServiceClient<Channel>,
     token: &str,
@@ -160,15 +177,7 @@ async fn refusals_of_every_kind_are_recorded_and_a_reviewer_finds_a_citizens_acc
     assert_eq!(no_dossier.officer_code, "CB.H42.0001");
 
     // Who looked at this citizen, when and why: by personal ID (the server hashes it).
-    let accesses = query(
-        &mut client,
-        &token,
-        audit::QueryRequest {
-            personal_id: adult.into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let accesses = accesses_of(&mut client, &token, adult).await;
     assert!(accesses.len() >= 5, "{}", accesses.len());
     let served: Vec<_> = accesses
         .iter()
@@ -283,15 +292,7 @@ async fn auditors_read_their_own_province_and_the_decision_is_recorded() {
     }
     let (mut client, token) = auditor(&env).await;
     // By personal ID: the province's accesses only (its own unit and its commune).
-    let found = query(
-        &mut client,
-        &token,
-        audit::QueryRequest {
-            personal_id: adult.into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let found = accesses_of(&mut client, &token, adult).await;
     let units: BTreeSet<&str> = found
         .iter()
         .filter(|r| r.method.ends_with("/LookupCitizen"))
@@ -437,15 +438,7 @@ async fn reading_the_other_parents_record_is_found_under_their_id() {
         .await
         .unwrap();
     let (mut client, token) = auditor(&env).await;
-    let father = query(
-        &mut client,
-        &token,
-        audit::QueryRequest {
-            personal_id: persona("household-head").into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let father = accesses_of(&mut client, &token, persona("household-head")).await;
     assert_eq!(father.len(), 1, "{father:?}");
     let r = &father[0];
     assert!(r.method.ends_with("/AutofillForm"));
@@ -486,15 +479,7 @@ async fn every_household_member_returned_is_found_under_their_own_id() {
     assert!(others.len() >= 2, "{others:?}");
     let (mut client, token) = auditor(&env).await;
     for id in others {
-        let found = query(
-            &mut client,
-            &token,
-            audit::QueryRequest {
-                personal_id: id.into(),
-                ..Default::default()
-            },
-        )
-        .await;
+        let found = accesses_of(&mut client, &token, id).await;
         let found: Vec<_> = found
             .iter()
             .filter(|r| r.method.ends_with("/GetHousehold"))
