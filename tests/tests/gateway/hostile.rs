@@ -204,6 +204,32 @@ async fn a_call_that_ends_early_still_leaves_its_record() {
 }
 
 #[tokio::test]
+async fn a_call_the_caller_abandons_still_leaves_its_record() {
+    let mut env = spawn_env().await;
+    let s = env.officer("CB.H42.0001").await;
+    let mut client = s.client.clone();
+    let token = s.token.clone();
+    // The caller goes away (the stream is reset) while the database is still answering.
+    let call = tokio::spawn(async move {
+        client
+            .lookup_citizen(authed(&token, lookup("1.004222", persona("chaos-slow"))))
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    call.abort();
+    let _ = call.await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    env.shutdown().await;
+    let gone: Vec<_> = records(&env)
+        .into_iter()
+        .filter(|r| r.entry.outcome_reason == "CLIENT_CANCELLED")
+        .collect();
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].entry.outcome_code, Code::Cancelled as i32);
+    assert!(!gone[0].entry.citizen_pseudonym.is_empty());
+}
+
+#[tokio::test]
 async fn calls_cut_by_the_shutdown_are_recorded() {
     let mut env = spawn_env_with(&[("SHUTDOWN_GRACE_MS", "200")]).await;
     let mut s = env.officer("CB.H42.0001").await;
