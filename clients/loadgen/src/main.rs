@@ -391,6 +391,7 @@ async fn audit(
     );
     // Start again on the same trail with its indexes intact: the chain checked, every index
     // counted against it.
+    drop((log, l));
     let started = Instant::now();
     let reopened = tokio::task::spawn_blocking(move || AuditLog::open(settings)).await??;
     println!(
