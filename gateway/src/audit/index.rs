@@ -156,8 +156,11 @@ impl Index {
 
     /// Indexes one record stored at `offset`.
     pub fn add(&self, r: &Record, offset: u64) -> sled::Result<()> {
-        let e = &r.entry;
-        let s = r.sequence;
+        self.add_entry(r.sequence, &r.entry, offset)
+    }
+
+    /// Indexes the record `s`, holding `e`, stored at `offset`.
+    pub fn add_entry(&self, s: u64, e: &super::record::Entry, offset: u64) -> sled::Result<()> {
         self.offsets
             .insert(s.to_be_bytes(), &offset.to_be_bytes())?;
         if !e.officer_code.is_empty() {

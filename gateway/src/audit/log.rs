@@ -591,19 +591,14 @@ impl Writer {
         if self.head.len == 0 {
             buf.extend_from_slice(MAGIC);
         }
+        // Each record sealed straight into the batch's buffer: no copy of its entry.
         let mut records = Vec::with_capacity(batch.len());
         let mut prev = self.head.last_hash;
         for (i, (entry, _)) in batch.iter().enumerate() {
-            let r = Record::seal(
-                &self.chain_id,
-                self.head.next_seq + i as u64,
-                (**entry).clone(),
-                prev,
-            );
-            prev = r.hash;
+            let sequence = self.head.next_seq + i as u64;
             let offset = self.head.len + buf.len() as u64;
-            buf.extend_from_slice(&frame::encode(&Item::Record(r.clone())));
-            records.push((offset, r));
+            prev = frame::append_record(&mut buf, &self.chain_id, sequence, entry, prev);
+            records.push((offset, sequence, prev));
         }
         if let Err(e) = self.write(&buf) {
             tracing::error!(error = %e, trail = %self.path.display(), "audit trail write failed: failing closed");
@@ -620,19 +615,22 @@ impl Writer {
         self.progress
             .acknowledged
             .store(self.head.next_seq, std::sync::atomic::Ordering::SeqCst);
-        for ((_, reply), (_, r)) in batch.into_iter().zip(&records) {
+        let mut entries = Vec::with_capacity(batch.len());
+        for ((entry, reply), (_, sequence, hash)) in batch.into_iter().zip(&records) {
             let _ = reply.send(Ok(Receipt {
                 chain_id: self.chain_id.clone(),
-                sequence: r.sequence,
-                hash: r.hash,
+                sequence: *sequence,
+                hash: *hash,
             }));
+            entries.push(entry);
         }
         // The indexes are derived: a failure here is logged and repaired at the next start.
         let indexed = records
             .iter()
-            .try_for_each(|(offset, r)| self.index.add(r, *offset))
+            .zip(&entries)
+            .try_for_each(|((offset, sequence, _), e)| self.index.add_entry(*sequence, e, *offset))
             .and_then(|()| match records.last() {
-                Some((_, r)) => self.index.set_head(r.sequence, &r.hash),
+                Some((_, sequence, hash)) => self.index.set_head(*sequence, hash),
                 None => Ok(()),
             });
         if let Err(e) = indexed {

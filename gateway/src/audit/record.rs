@@ -252,6 +252,13 @@ impl Record {
         w.0
     }
 
+    /// Appends the canonical encoding to `out` (no intermediate buffer).
+    pub fn canonical_into(out: &mut Vec<u8>, chain_id: &str, sequence: u64, e: &Entry) {
+        let mut w = Encoder(std::mem::take(out));
+        encode_record(&mut w, chain_id, sequence, e);
+        *out = w.0;
+    }
+
     /// SHA-256(0x00 ‖ prev ‖ canonical): the leading byte separates record hashes from any other
     /// use of the hash.
     pub fn chain_hash(prev: &Hash, canonical: &[u8]) -> Hash {
