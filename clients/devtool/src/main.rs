@@ -86,6 +86,13 @@ enum Command {
     },
     /// Create the development PKI only.
     Pki,
+    /// Create everything `up` serves (PKI, seeded store, gateway configuration and catalog)
+    /// without serving, for running `mock-csdl serve` and `lienthong-gateway` as separate
+    /// processes (benchmarks, systemd).
+    Prepare {
+        #[command(flatten)]
+        population: SpecArgs,
+    },
     /// Inject, list or clear faults in the running mock database (its admin service).
     Fault {
         #[command(subcommand)]
@@ -246,6 +253,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             )
             .await
         }
+        Command::Prepare { population } => {
+            prepare(&cli.dir, population.spec()).await?;
+            println!("prepared {}", cli.dir.display());
+            Ok(())
+        }
         Command::Token { officer, minutes } => {
             println!("{}", token(&cli.dir, &officer, minutes)?);
             Ok(())
@@ -262,12 +274,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-async fn up(
+/// The PKI, the seeded store and the gateway configuration under `dir`, each created when
+/// missing.
+async fn prepare(
     dir: &std::path::Path,
     spec: Spec,
-    (csdl_listen, csdl_admin_listen): (SocketAddr, SocketAddr),
-    gateway_listen: SocketAddr,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<(DevPki, mock_csdl::store::Store, std::path::PathBuf), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     let (pki, created) = DevPki::ensure(dir)?;
     if created {
@@ -287,10 +299,21 @@ async fn up(
     if generated {
         eprintln!("generated {} citizens, seed {}", meta.citizens, meta.seed);
     }
+    let config_file = ensure_gateway_config(dir)?;
+    Ok((pki, store, config_file))
+}
+
+async fn up(
+    dir: &std::path::Path,
+    spec: Spec,
+    (csdl_listen, csdl_admin_listen): (SocketAddr, SocketAddr),
+    gateway_listen: SocketAddr,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (pki, store, config_file) = prepare(dir, spec).await?;
+    let meta = store.meta()?;
     let mock = bind_mock(store, &pki, csdl_listen, csdl_admin_listen).await?;
     let mock_addr = mock.local_addr();
     let mock_admin_addr = mock.admin_addr().unwrap_or(csdl_admin_listen);
-    let config_file = ensure_gateway_config(dir)?;
     let gateway = bind_gateway(&config_file, gateway_listen, mock_addr).await?;
     let gateway_addr = gateway.local_addr();
     let token_file = dir.join("tokens").join("CB.H42.0001.jwt");

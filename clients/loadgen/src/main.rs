@@ -66,13 +66,24 @@ enum Target {
         sample: SpecArgs,
         #[command(flatten)]
         load: Load,
-        /// Sample officers to act as, one connection each.
+        /// Sample officers to act as, taken in turn by the connections.
         #[arg(
             long,
             value_delimiter = ',',
             default_value = "CB.H42.0001,CB.H42.0002,CB.H42.0003"
         )]
         officers: Vec<String>,
+        /// HTTP/2 connections to spread the load over (at least one per officer).
+        #[arg(long, default_value_t = 0)]
+        connections: usize,
+        /// The methods called, with weights: lookup, verify (VerifyCitizen, one true claim),
+        /// autofill, batch (a VerifyBatch stream of 10 items, counted as one call).
+        #[arg(long, default_value = "lookup=100", value_parser = parse_mix)]
+        mix: Mix,
+        /// Percent of calls about the documented personas (the chaos personas left out) rather
+        /// than generated citizens.
+        #[arg(long, default_value_t = 0)]
+        personas: u8,
     },
     /// The audit trail on its own, in-process: appends with fsync (group commit), then query by
     /// citizen and verification over the trail it wrote.
@@ -94,9 +105,15 @@ enum Target {
 /// How much load.
 #[derive(clap::Args, Clone, Copy)]
 struct Load {
-    /// Calls in flight at once.
+    /// Calls in flight at once (closed loop: each worker sends its next call when the last one
+    /// is answered). With `--rate`, the most calls in flight; a call that finds them all busy
+    /// waits, and its wait counts in its latency.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Open loop: send this many calls a second, on a fixed schedule that does not wait for
+    /// replies; latency is measured from each call's scheduled time (no coordinated omission).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Total calls.
     #[arg(long, default_value_t = 100_000)]
     requests: u64,
@@ -123,7 +140,9 @@ fn main() -> ExitCode {
 }
 
 /// Runs `load.requests` calls, `load.concurrency` at a time; each worker gets its own `call`
-/// (given the worker index), which makes call number n and says whether it succeeded.
+/// (given the worker index), which makes call number n and says whether it succeeded. Closed
+/// loop by default; with `load.rate`, calls are scheduled at that rate and timed from their
+/// scheduled start.
 async fn drive<C, F, Fut>(
     name: &str,
     load: Load,
@@ -134,26 +153,21 @@ where
     F: FnMut(u64) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
-    let next = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(load.max_seconds);
     let bar = indicatif::ProgressBar::new(load.requests);
     let started = Instant::now();
+    let tickets = Tickets::start(load, started, deadline);
     let mut workers = Vec::new();
     for w in 0..load.concurrency.max(1) {
         let mut call = make(w);
-        let (next, bar) = (next.clone(), bar.clone());
+        let (tickets, bar) = (tickets.clone(), bar.clone());
         workers.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
                 .expect("static histogram bounds are valid");
             let mut errors = 0u64;
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= load.requests || Instant::now() >= deadline {
-                    break;
-                }
-                let t = Instant::now();
+            while let Some((n, scheduled)) = tickets.next().await {
                 let ok = call(n).await;
-                let micros = t.elapsed().as_micros().min(60_000_000) as u64;
+                let micros = scheduled.elapsed().as_micros().min(60_000_000) as u64;
                 let _ = hist.record(micros.max(1));
                 if !ok {
                     errors += 1;
@@ -172,16 +186,73 @@ where
     }
     bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
+    let pacing = match load.rate {
+        Some(r) => format!("open loop at {r:.0}/s, at most {} in flight", load.concurrency),
+        None => format!("closed loop, concurrency {}", load.concurrency),
+    };
     println!(
-        "{name}: {} calls ({} errors) in {:.1}s = {:.0} calls/s, concurrency {}",
+        "{name}: {} calls ({} errors) in {:.1}s = {:.0} calls/s, {pacing}",
         total.len(),
         errors,
         elapsed,
         total.len() as f64 / elapsed,
-        load.concurrency,
     );
     print_latency(&total);
     Ok(total)
+}
+
+/// Where workers take their next call from: a shared counter (closed loop), or a schedule at a
+/// fixed rate (open loop), each call with the time it should have started.
+#[derive(Clone)]
+enum Tickets {
+    Closed {
+        next: Arc<AtomicU64>,
+        requests: u64,
+        deadline: Instant,
+    },
+    Open(Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<(u64, Instant)>>>),
+}
+
+impl Tickets {
+    fn start(load: Load, started: Instant, deadline: Instant) -> Self {
+        let Some(rate) = load.rate.filter(|r| *r > 0.0) else {
+            return Self::Closed {
+                next: Arc::new(AtomicU64::new(0)),
+                requests: load.requests,
+                deadline,
+            };
+        };
+        // The schedule runs ahead of the workers by at most a second's worth of calls.
+        let (tx, rx) = tokio::sync::mpsc::channel((rate as usize).max(1));
+        tokio::spawn(async move {
+            for n in 0..load.requests {
+                let at = started + Duration::from_secs_f64(n as f64 / rate);
+                if at >= deadline {
+                    break;
+                }
+                tokio::time::sleep_until(at.into()).await;
+                if tx.send((n, at)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Self::Open(Arc::new(tokio::sync::Mutex::new(rx)))
+    }
+
+    async fn next(&self) -> Option<(u64, Instant)> {
+        match self {
+            Self::Closed {
+                next,
+                requests,
+                deadline,
+            } => {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let now = Instant::now();
+                (n < *requests && now < *deadline).then_some((n, now))
+            }
+            Self::Open(rx) => rx.lock().await.recv().await,
+        }
+    }
 }
 
 fn print_latency(h: &Histogram<u64>) {
@@ -208,6 +279,195 @@ fn sample_ids(sample: &SpecArgs) -> Result<Arc<Vec<String>>, Box<dyn std::error:
         return Err("the sample is empty: pass --citizens 1 or more".into());
     }
     Ok(Arc::new(ids))
+}
+
+/// The citizens a gateway run asks about: generated ones (ID and name, so verification claims
+/// are true) and, for `personas` percent of calls, the documented non-chaos personas.
+struct Citizens {
+    generated: Vec<(String, String)>,
+    personas: Vec<(String, String)>,
+    persona_percent: u64,
+}
+
+impl Citizens {
+    /// The citizen of call `n`. Verifications keep to generated citizens: the personas are few,
+    /// and the verification budget (5 claims per officer, citizen and field a day) would refuse
+    /// repeated claims about them.
+    fn pick(&self, n: u64, method: Method) -> (String, String) {
+        let spread = (n as usize).wrapping_mul(7919);
+        let personas_allowed = matches!(method, Method::Lookup | Method::Autofill);
+        let pool = if personas_allowed
+            && !self.personas.is_empty()
+            && (n * 37) % 100 < self.persona_percent
+        {
+            &self.personas
+        } else {
+            &self.generated
+        };
+        pool[spread % pool.len()].clone()
+    }
+}
+
+fn sample_citizens(
+    sample: &SpecArgs,
+    persona_percent: u8,
+) -> Result<Arc<Citizens>, Box<dyn std::error::Error>> {
+    let generated: Vec<(String, String)> = Generator::new(sample.spec())?
+        .map(|b| b.map(|b| b.citizens))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .map(|c| (c.personal_id.as_str().to_owned(), c.full_name))
+        .collect();
+    if generated.is_empty() {
+        return Err("the sample is empty: pass --citizens 1 or more".into());
+    }
+    let personas = mock_csdl::personas::PERSONAS
+        .iter()
+        .filter(|p| !p.key.starts_with("chaos-"))
+        .map(|p| (p.personal_id.to_owned(), p.full_name.to_owned()))
+        .collect();
+    Ok(Arc::new(Citizens {
+        generated,
+        personas,
+        persona_percent: u64::from(persona_percent.min(100)),
+    }))
+}
+
+/// A gateway method in a mix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Method {
+    Lookup,
+    Verify,
+    Autofill,
+    Batch,
+}
+
+/// Methods with weights; call n gets a method spread evenly by weight.
+#[derive(Clone, Debug)]
+struct Mix(Vec<(Method, u64)>);
+
+fn parse_mix(s: &str) -> Result<Mix, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (name, weight) = part
+            .split_once('=')
+            .ok_or_else(|| format!("{part:?}: expected method=weight, e.g. lookup=70"))?;
+        let method = match name.trim() {
+            "lookup" => Method::Lookup,
+            "verify" => Method::Verify,
+            "autofill" => Method::Autofill,
+            "batch" => Method::Batch,
+            other => {
+                return Err(format!(
+                    "{other:?} is not a method: use lookup, verify, autofill or batch"
+                ));
+            }
+        };
+        let weight: u64 = weight
+            .trim()
+            .parse()
+            .map_err(|_| format!("{part:?}: the weight must be a whole number"))?;
+        if weight > 0 {
+            out.push((method, weight));
+        }
+    }
+    if out.is_empty() {
+        return Err("the mix names no method with a weight above 0".into());
+    }
+    Ok(Mix(out))
+}
+
+impl Mix {
+    fn pick(&self, n: u64) -> Method {
+        let total: u64 = self.0.iter().map(|(_, w)| w).sum();
+        let mut at = n.wrapping_mul(0x9E37_79B9) % total;
+        for (m, w) in &self.0 {
+            if at < *w {
+                return *m;
+            }
+            at -= w;
+        }
+        self.0[0].0
+    }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(m, w)| format!("{m:?}={w}").to_lowercase())
+            .collect();
+        parts.join(",")
+    }
+}
+
+/// One call of the mix as the permanent-residence procedure (1.004227), which every sample
+/// counter officer may use and whose form any adult's record fills.
+async fn gateway_call(
+    caller: &call::Caller,
+    method: Method,
+    subjects: Vec<(String, String)>,
+) -> Result<(), tonic::Status> {
+    const PROCEDURE: &str = "1.004227";
+    let context = || call::context(PROCEDURE, "LOADGEN-0001");
+    let claims = |name: &str| {
+        vec![gw::Claim {
+            field: "full_name".into(),
+            value: name.to_owned(),
+        }]
+    };
+    let mut client = caller.client.clone();
+    let (id, name) = subjects.first().cloned().unwrap_or_default();
+    match method {
+        Method::Lookup => {
+            client
+                .lookup_citizen(caller.request(gw::LookupCitizenRequest {
+                    context: context(),
+                    subject: Some(gw::lookup_citizen_request::Subject::PersonalId(id)),
+                    fields: vec![],
+                }))
+                .await?;
+        }
+        Method::Verify => {
+            client
+                .verify_citizen(caller.request(gw::VerifyCitizenRequest {
+                    context: context(),
+                    personal_id: id,
+                    claims: claims(&name),
+                }))
+                .await?;
+        }
+        Method::Autofill => {
+            client
+                .autofill_form(caller.request(gw::AutofillFormRequest {
+                    context: context(),
+                    subject: Some(gw::autofill_form_request::Subject::PersonalId(id)),
+                }))
+                .await?;
+        }
+        Method::Batch => {
+            let items: Vec<gw::VerifyBatchRequest> = subjects
+                .iter()
+                .enumerate()
+                .map(|(i, (id, name))| gw::VerifyBatchRequest {
+                    context: if i == 0 { context() } else { None },
+                    item_id: format!("item-{i}"),
+                    personal_id: id.clone(),
+                    claims: claims(name),
+                })
+                .collect();
+            let mut replies = client
+                .verify_batch(caller.request(tokio_stream::iter(items)))
+                .await?
+                .into_inner();
+            while let Some(reply) = replies.message().await? {
+                if let Some(gw::verify_batch_response::Outcome::Error(e)) = reply.outcome {
+                    return Err(tonic::Status::new(e.code.into(), e.message));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
@@ -256,31 +516,32 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             sample,
             load,
             officers,
+            connections,
+            mix,
+            personas,
         } => {
-            let ids = sample_ids(&sample)?;
+            let citizens = sample_citizens(&sample, personas)?;
             let mut callers = Vec::new();
-            for o in &officers {
-                callers.push(Arc::new(call::connect(&dir, &endpoint, o).await?));
+            for c in 0..connections.max(officers.len()).max(1) {
+                let officer = officers.get(c % officers.len().max(1)).ok_or("name an officer")?;
+                callers.push(Arc::new(call::connect(&dir, &endpoint, officer).await?));
             }
             let refused = Arc::new(AtomicU64::new(0));
-            let r = refused.clone();
-            drive("LookupCitizen via the gateway", load, |w| {
+            let mix = Arc::new(mix);
+            drive(&format!("gateway ({})", mix.describe()), load, |w| {
                 let caller = callers[w % callers.len()].clone();
-                let ids = ids.clone();
-                let refused = r.clone();
+                let (citizens, refused, mix) = (citizens.clone(), refused.clone(), mix.clone());
                 move |n| {
-                    let caller = caller.clone();
-                    let id = ids[(n as usize * 7919) % ids.len()].clone();
-                    let refused = refused.clone();
+                    let (caller, refused) = (caller.clone(), refused.clone());
+                    let method = mix.pick(n);
+                    // A batch asks about ten different citizens.
+                    let subjects: Vec<(String, String)> = match method {
+                        Method::Batch => (0..10).map(|i| citizens.pick(n * 10 + i, method)).collect(),
+                        _ => vec![citizens.pick(n, method)],
+                    };
                     async move {
-                        let mut client = caller.client.clone();
-                        let req = caller.request(gw::LookupCitizenRequest {
-                            context: call::context("1.004227", "LOADGEN-0001"),
-                            subject: Some(gw::lookup_citizen_request::Subject::PersonalId(id)),
-                            fields: vec![],
-                        });
-                        match client.lookup_citizen(req).await {
-                            Ok(_) => true,
+                        match gateway_call(&caller, method, subjects).await {
+                            Ok(()) => true,
                             Err(s) => {
                                 if refused.fetch_add(1, Ordering::Relaxed) == 0 {
                                     eprintln!("first error: {}", call::describe(&s));
