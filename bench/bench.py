@@ -285,10 +285,13 @@ events {{ worker_connections 4096; }}
 http {{
     access_log off;
     client_body_temp_path {d}/nginx-tmp;
-    upstream mock {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    upstream mock {{ server 127.0.0.1:{upstream}; keepalive 64; keepalive_requests 100000000; }}
     server {{
-        listen 127.0.0.1:{port} ssl;
-        http2 on;
+        listen 127.0.0.1:{port} ssl http2;
+        # Without these nginx closes a client connection after 1,000 calls (GOAWAY), and the
+        # calls in flight on it fail.
+        keepalive_requests 100000000;
+        http2_max_requests 100000000;
         ssl_certificate {pki}/gateway.pem;
         ssl_certificate_key {pki}/gateway.key;
         ssl_client_certificate {pki}/ca.pem;

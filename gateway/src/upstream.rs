@@ -148,6 +148,8 @@ impl Upstream {
                 }
             }),
             request_id: request_id.to_string(),
+            // The record keeps the household link only; members come from GetHousehold.
+            household_link_only: true,
         };
         let reply = self
             .call(

@@ -81,9 +81,17 @@ impl Registry {
         }))
     }
 
-    fn citizen_pb(&self, record: &CitizenRecord) -> Result<pb::Citizen, Status> {
+    /// The wire record; with `link_only`, its household is the id and relation alone (no
+    /// household or member read from the store).
+    fn citizen_pb(&self, record: &CitizenRecord, link_only: bool) -> Result<pb::Citizen, Status> {
         let mut citizen = convert::citizen_to_pb(record);
-        if let Some(link) = &record.household
+        if link_only {
+            citizen.household = record.household.as_ref().map(|link| pb::Household {
+                household_id: link.household_id.as_str().to_owned(),
+                relation_to_head: convert::relation_to_pb(link.relation_to_head) as i32,
+                ..pb::Household::default()
+            });
+        } else if let Some(link) = &record.household
             && let Some(mut household) = self.household_pb(&link.household_id)?
         {
             household.relation_to_head = convert::relation_to_pb(link.relation_to_head) as i32;
@@ -149,7 +157,7 @@ impl PopulationRegistry for Registry {
             .ok()
             .map(|r| r.personal_id.as_str().to_owned());
         self.faults("GetCitizen", pid.as_deref()).await?;
-        let citizen = self.citizen_pb(&record?)?;
+        let citizen = self.citizen_pb(&record?, req.household_link_only)?;
         Ok(Response::new(pb::GetCitizenResponse {
             citizen: Some(citizen),
         }))

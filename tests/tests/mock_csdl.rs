@@ -120,6 +120,7 @@ fn request(key: pb::get_citizen_request::Key) -> pb::GetCitizenRequest {
     pb::GetCitizenRequest {
         key: Some(key),
         request_id: "test".into(),
+        household_link_only: false,
     }
 }
 
@@ -173,6 +174,50 @@ async fn a_persona_is_served_over_mutual_tls() {
         .unwrap()
         .into_inner();
     assert_eq!(by_old.citizen.unwrap().personal_id, "042188999005");
+}
+
+#[tokio::test]
+async fn a_record_asked_with_its_household_link_only_carries_no_member() {
+    let mock = spawn_mock().await;
+    let mut client = mock.registry().await;
+    let full = client
+        .get_citizen(by_id("042222999003"))
+        .await
+        .unwrap()
+        .into_inner()
+        .citizen
+        .unwrap();
+    let linked = client
+        .get_citizen(pb::GetCitizenRequest {
+            household_link_only: true,
+            ..by_id("042222999003")
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .citizen
+        .unwrap();
+    let (f, l) = (
+        full.household.clone().unwrap(),
+        linked.household.clone().unwrap(),
+    );
+    assert_eq!(f.members.len(), 4);
+    assert!(l.members.is_empty());
+    assert!(l.head_personal_id.is_empty() && l.address.is_none());
+    assert_eq!(l.household_id, f.household_id);
+    assert_eq!(l.relation_to_head, f.relation_to_head);
+    assert_ne!(l.relation_to_head, pb::Relation::Unspecified as i32);
+    // Everything else is the same record.
+    assert_eq!(
+        pb::Citizen {
+            household: None,
+            ..linked
+        },
+        pb::Citizen {
+            household: None,
+            ..full
+        }
+    );
 }
 
 #[tokio::test]
@@ -263,6 +308,7 @@ async fn bad_input_gets_a_clear_error() {
         .get_citizen(pb::GetCitizenRequest {
             key: None,
             request_id: String::new(),
+            household_link_only: false,
         })
         .await
         .unwrap_err();

@@ -17,7 +17,11 @@ use tonic::transport::{Certificate, Channel, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
 #[derive(Parser)]
-#[command(name = "bare-proxy", version, about = "A bare tonic GetCitizen pass-through (benchmarks)")]
+#[command(
+    name = "bare-proxy",
+    version,
+    about = "A bare tonic GetCitizen pass-through (benchmarks)"
+)]
 struct Cli {
     /// Where to listen (mutual TLS with the environment's gateway certificate).
     #[arg(long, default_value = "127.0.0.1:50071")]
@@ -57,7 +61,9 @@ impl PopulationRegistry for Proxy {
         &self,
         _: Request<pb::GetHouseholdRequest>,
     ) -> Result<Response<pb::GetHouseholdResponse>, Status> {
-        Err(Status::unimplemented("the bare proxy forwards GetCitizen only"))
+        Err(Status::unimplemented(
+            "the bare proxy forwards GetCitizen only",
+        ))
     }
 }
 
@@ -74,6 +80,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         "042188999005".into(),
                     )),
                     request_id: String::new(),
+                    household_link_only: true,
                 })
                 .await?
                 .into_inner(),

@@ -659,6 +659,7 @@ async fn lookup(
         .get_citizen(pb::GetCitizenRequest {
             key: Some(key),
             request_id: "lienthong-dev".to_owned(),
+            household_link_only: false,
         })
         .await
         .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;

@@ -53,6 +53,11 @@ enum Target {
         /// HTTP/2 connections to spread the load over.
         #[arg(long, default_value_t = 4)]
         connections: usize,
+        /// Ask for the household with every member. By default only the household link is
+        /// asked for, as the gateway asks (`household_link_only`), so that paths in front of
+        /// the database move the same replies.
+        #[arg(long)]
+        full_household: bool,
     },
     /// LookupCitizen through the gateway (mutual TLS, tokens, limits, policy, audit with fsync),
     /// as the sample officers of `lienthong-dev up`. Raise the limits for a benchmark, e.g.
@@ -187,7 +192,10 @@ where
     bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     let pacing = match load.rate {
-        Some(r) => format!("open loop at {r:.0}/s, at most {} in flight", load.concurrency),
+        Some(r) => format!(
+            "open loop at {r:.0}/s, at most {} in flight",
+            load.concurrency
+        ),
         None => format!("closed loop, concurrency {}", load.concurrency),
     };
     println!(
@@ -473,6 +481,7 @@ async fn gateway_call(
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.target {
         Target::Csdl {
+            full_household,
             endpoint,
             dir,
             sample,
@@ -489,22 +498,30 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             for _ in 0..connections.max(1) {
                 channels.push(mtls_channel(&endpoint, &ca, Some(&identity)).await?);
             }
+            let failed = Arc::new(AtomicU64::new(0));
             drive("GetCitizen", load, |w| {
                 let client = pb::population_registry_client::PopulationRegistryClient::new(
                     channels[w % channels.len()].clone(),
                 );
-                let ids = ids.clone();
+                let (ids, failed) = (ids.clone(), failed.clone());
                 move |n| {
                     let mut client = client.clone();
                     let id = ids[(n as usize * 7919) % ids.len()].clone();
+                    let failed = failed.clone();
                     async move {
-                        client
+                        let reply = client
                             .get_citizen(pb::GetCitizenRequest {
                                 key: Some(pb::get_citizen_request::Key::PersonalId(id)),
                                 request_id: String::new(),
+                                household_link_only: !full_household,
                             })
-                            .await
-                            .is_ok()
+                            .await;
+                        if let Err(s) = &reply
+                            && failed.fetch_add(1, Ordering::Relaxed) == 0
+                        {
+                            eprintln!("first error: {:?}: {}", s.code(), s.message());
+                        }
+                        reply.is_ok()
                     }
                 }
             })
@@ -523,7 +540,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let citizens = sample_citizens(&sample, personas)?;
             let mut callers = Vec::new();
             for c in 0..connections.max(officers.len()).max(1) {
-                let officer = officers.get(c % officers.len().max(1)).ok_or("name an officer")?;
+                let officer = officers
+                    .get(c % officers.len().max(1))
+                    .ok_or("name an officer")?;
                 callers.push(Arc::new(call::connect(&dir, &endpoint, officer).await?));
             }
             let refused = Arc::new(AtomicU64::new(0));
@@ -536,7 +555,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     let method = mix.pick(n);
                     // A batch asks about ten different citizens.
                     let subjects: Vec<(String, String)> = match method {
-                        Method::Batch => (0..10).map(|i| citizens.pick(n * 10 + i, method)).collect(),
+                        Method::Batch => {
+                            (0..10).map(|i| citizens.pick(n * 10 + i, method)).collect()
+                        }
                         _ => vec![citizens.pick(n, method)],
                     };
                     async move {

@@ -1,9 +1,19 @@
-//! The trail's indexes (sled): by officer, unit, citizen pseudonym, procedure and time, each key
-//! ending in the sequence, plus sequence → file offset and the checkpoints. Derived data: the
-//! trail is the truth, and the indexes are rebuilt from it when missing or stale.
+//! The trail's indexes (sled): by officer, unit, citizen pseudonym, procedure and time, plus
+//! sequence → file offset and the checkpoints. Derived data: the trail is the truth, and the
+//! indexes are rebuilt from it when missing, stale or of an older format.
+//!
+//! A value index's key is 16 bytes whatever the value: the first 8 bytes of the value's SHA-256
+//! and the sequence (big-endian), so keys stay small and sorted by sequence within a value; the
+//! entry's value is the record's file offset, so a query reads records without a second lookup.
+//! Two values that share a key prefix only cost a query a record it reads and filters out.
+//! A commit's records are indexed with one batch per tree.
 
-use super::record::{Checkpoint, Hash, Record};
+use super::record::{Checkpoint, Entry, Hash, Record};
+use sha2::{Digest, Sha256};
 use std::path::Path;
+
+/// The on-disk format of the indexes; indexes of another format are rebuilt at start.
+const FORMAT: &[u8] = b"2";
 
 /// A query's filters; empty strings match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,17 +90,18 @@ pub struct Index {
     meta: sled::Tree,
 }
 
-fn key(value: &str, seq: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(value.len() + 9);
-    k.extend_from_slice(value.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
+/// The 8-byte prefix standing for a value in a value index.
+fn prefix(value: &str) -> [u8; 8] {
+    let digest = Sha256::digest(value.as_bytes());
+    let mut p = [0u8; 8];
+    p.copy_from_slice(&digest[..8]);
+    p
 }
 
-fn prefix(value: &str) -> Vec<u8> {
-    let mut k = value.as_bytes().to_vec();
-    k.push(0);
+fn key(value: &str, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&prefix(value));
+    k[8..].copy_from_slice(&seq.to_be_bytes());
     k
 }
 
@@ -101,6 +112,7 @@ fn time_key(time_us: i64, seq: u64) -> [u8; 16] {
     k
 }
 
+/// The big-endian number in the last 8 bytes: a key's sequence, or a value's offset.
 fn seq_of(k: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = k.get(k.len().checked_sub(8)?..)?.try_into().ok()?;
     Some(u64::from_be_bytes(tail))
@@ -124,17 +136,30 @@ impl Index {
                 Err(e) => return Err(e),
             }
         };
+        let meta = db.open_tree("meta")?;
+        let offsets = db.open_tree("offsets")?;
+        if offsets.is_empty() && meta.get("format")?.is_none() {
+            meta.insert("format", FORMAT)?;
+        }
         Ok(Self {
-            offsets: db.open_tree("offsets")?,
+            offsets,
             by_officer: db.open_tree("by_officer")?,
             by_unit: db.open_tree("by_unit")?,
             by_citizen: db.open_tree("by_citizen")?,
             by_procedure: db.open_tree("by_procedure")?,
             by_time: db.open_tree("by_time")?,
             checkpoints: db.open_tree("checkpoints")?,
-            meta: db.open_tree("meta")?,
+            meta,
             db,
         })
+    }
+
+    /// Whether the indexes are of this build's format.
+    pub fn current_format(&self) -> sled::Result<bool> {
+        Ok(self
+            .meta
+            .get("format")?
+            .is_some_and(|f| f.as_ref() == FORMAT))
     }
 
     /// Forgets everything (before a rebuild).
@@ -151,31 +176,45 @@ impl Index {
         ] {
             t.clear()?;
         }
+        self.meta.insert("format", FORMAT)?;
         Ok(())
     }
 
     /// Indexes one record stored at `offset`.
     pub fn add(&self, r: &Record, offset: u64) -> sled::Result<()> {
-        self.add_entry(r.sequence, &r.entry, offset)
+        self.add_batch([(r.sequence, &r.entry, offset)])
     }
 
-    /// Indexes the record `s`, holding `e`, stored at `offset`.
-    pub fn add_entry(&self, s: u64, e: &super::record::Entry, offset: u64) -> sled::Result<()> {
-        self.offsets
-            .insert(s.to_be_bytes(), &offset.to_be_bytes())?;
-        if !e.officer_code.is_empty() {
-            self.by_officer.insert(key(&e.officer_code, s), &[])?;
+    /// Indexes records (sequence, entry, file offset) with one batch per tree.
+    pub fn add_batch<'a>(
+        &self,
+        records: impl IntoIterator<Item = (u64, &'a Entry, u64)>,
+    ) -> sled::Result<()> {
+        let mut offsets = sled::Batch::default();
+        let mut by = [(); 4].map(|_| sled::Batch::default());
+        let mut by_time = sled::Batch::default();
+        for (s, e, offset) in records {
+            let at = offset.to_be_bytes();
+            offsets.insert(&s.to_be_bytes(), &at);
+            for (batch, value) in by.iter_mut().zip([
+                &e.officer_code,
+                &e.unit_code,
+                &e.citizen_pseudonym,
+                &e.procedure_code,
+            ]) {
+                if !value.is_empty() {
+                    batch.insert(&key(value, s), &at);
+                }
+            }
+            by_time.insert(&time_key(e.time_us, s), &at);
         }
-        if !e.unit_code.is_empty() {
-            self.by_unit.insert(key(&e.unit_code, s), &[])?;
-        }
-        if !e.citizen_pseudonym.is_empty() {
-            self.by_citizen.insert(key(&e.citizen_pseudonym, s), &[])?;
-        }
-        if !e.procedure_code.is_empty() {
-            self.by_procedure.insert(key(&e.procedure_code, s), &[])?;
-        }
-        self.by_time.insert(time_key(e.time_us, s), &[])?;
+        self.offsets.apply_batch(offsets)?;
+        let [officer, unit, citizen, procedure] = by;
+        self.by_officer.apply_batch(officer)?;
+        self.by_unit.apply_batch(unit)?;
+        self.by_citizen.apply_batch(citizen)?;
+        self.by_procedure.apply_batch(procedure)?;
+        self.by_time.apply_batch(by_time)?;
         Ok(())
     }
 
@@ -229,32 +268,28 @@ impl Index {
             .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?))))
     }
 
-    /// Candidate sequences for a filter, oldest first, from the most selective index.
-    pub fn candidates(&self, f: &Filter) -> Box<dyn Iterator<Item = u64> + '_> {
-        let scan = |tree: &sled::Tree, value: &str| -> Box<dyn Iterator<Item = u64>> {
-            Box::new(
-                tree.scan_prefix(prefix(value))
-                    .keys()
-                    .filter_map(|k| k.ok().and_then(|k| seq_of(&k))),
-            )
+    /// Candidate records for a filter, oldest first, from the most selective index: each
+    /// sequence with its file offset.
+    pub fn candidates(&self, f: &Filter) -> Box<dyn Iterator<Item = (u64, u64)> + '_> {
+        let entries = |iter: sled::Iter| -> Box<dyn Iterator<Item = (u64, u64)>> {
+            Box::new(iter.filter_map(|kv| {
+                let (k, v) = kv.ok()?;
+                Some((seq_of(&k)?, seq_of(&v)?))
+            }))
         };
-        if !f.citizen_pseudonym.is_empty() {
-            scan(&self.by_citizen, &f.citizen_pseudonym)
-        } else if !f.officer.is_empty() {
-            scan(&self.by_officer, &f.officer)
-        } else if !f.unit.is_empty() {
-            scan(&self.by_unit, &f.unit)
-        } else if !f.procedure.is_empty() {
-            scan(&self.by_procedure, &f.procedure)
-        } else {
-            let from = time_key(f.from_us.unwrap_or(i64::MIN), 0);
-            let to = time_key(f.to_us.unwrap_or(i64::MAX), 0);
-            Box::new(
-                self.by_time
-                    .range(from..to)
-                    .keys()
-                    .filter_map(|k| k.ok().and_then(|k| seq_of(&k))),
-            )
+        let by_value = [
+            (&f.citizen_pseudonym, &self.by_citizen),
+            (&f.officer, &self.by_officer),
+            (&f.unit, &self.by_unit),
+            (&f.procedure, &self.by_procedure),
+        ];
+        match by_value.into_iter().find(|(v, _)| !v.is_empty()) {
+            Some((value, tree)) => entries(tree.scan_prefix(prefix(value))),
+            None => {
+                let from = time_key(f.from_us.unwrap_or(i64::MIN), 0);
+                let to = time_key(f.to_us.unwrap_or(i64::MAX), 0);
+                entries(self.by_time.range(from..to))
+            }
         }
     }
 

@@ -222,6 +222,10 @@ impl AuditLog {
         let index = Index::open(&settings.dir.join("index.sled"))
             .map_err(|e| AuditError::Index(e.to_string()))?;
         let ierr = |e: sled::Error| AuditError::Index(e.to_string());
+        if !index.current_format().map_err(ierr)? {
+            tracing::warn!("audit indexes are of an older format; rebuilding them");
+            index.clear().map_err(ierr)?;
+        }
         // The indexes are derived: reuse them only if the record they say they end at is in
         // the trail with the same hash; otherwise start them again.
         let indexed = match index.head().map_err(ierr)? {
@@ -316,6 +320,15 @@ impl AuditLog {
             .store(head.next_seq, std::sync::atomic::Ordering::SeqCst);
         let chain_id: Arc<str> = settings.chain_id.as_str().into();
         let identity = file_identity(&file.metadata().map_err(io)?);
+        let (index_tx, index_rx) = mpsc::channel();
+        let indexer = Indexer {
+            index: index.clone(),
+            progress: progress.clone(),
+        };
+        std::thread::Builder::new()
+            .name("audit-indexer".into())
+            .spawn(move || indexer.run(index_rx))
+            .map_err(io)?;
         let writer = Writer {
             progress: progress.clone(),
             identity,
@@ -324,7 +337,7 @@ impl AuditLog {
             path: path.clone(),
             chain_id,
             head,
-            index: index.clone(),
+            indexer: index_tx,
             failed: failed_tx,
             last_checkpoint_at: Instant::now(),
             settings,
@@ -443,15 +456,9 @@ impl AuditLog {
             problem: e.to_string(),
         })?;
         let mut found = 0;
-        for seq in self.index.candidates(filter) {
-            let Some(offset) = self
-                .index
-                .offset(seq)
-                .map_err(|e| AuditError::Index(e.to_string()))?
-            else {
-                continue;
-            };
+        for (seq, offset) in self.index.candidates(filter) {
             if let Ok(Item::Record(r)) = frame::read_at(&file, offset)
+                && r.sequence == seq
                 && filter.matches(&r)
             {
                 found += 1;
@@ -506,7 +513,8 @@ struct Writer {
     path: PathBuf,
     chain_id: Arc<str>,
     head: Head,
-    index: Index,
+    /// Where written records and checkpoints go to be indexed, in trail order.
+    indexer: mpsc::Sender<IndexJob>,
     /// Set, for good, when a write fails; every append fails from then on.
     failed: tokio::sync::watch::Sender<bool>,
     last_checkpoint_at: Instant,
@@ -568,8 +576,11 @@ impl Writer {
             }
             if let Some(reply) = stop {
                 self.checkpoint();
-                let _ = self.index.flush();
-                // Release the file and the index before saying so.
+                // The indexer indexes what it was sent, flushes and releases the index; then
+                // the file is released too, and only then is the close confirmed.
+                let (done, indexed) = mpsc::channel();
+                let _ = self.indexer.send(IndexJob::Stop(done));
+                let _ = indexed.recv();
                 drop(self);
                 let _ = reply.send(());
                 return;
@@ -624,23 +635,20 @@ impl Writer {
             }));
             entries.push(entry);
         }
-        // The indexes are derived: a failure here is logged and repaired at the next start.
-        let indexed = records
-            .iter()
-            .zip(&entries)
-            .try_for_each(|((offset, sequence, _), e)| self.index.add_entry(*sequence, e, *offset))
-            .and_then(|()| match records.last() {
-                Some((_, sequence, hash)) => self.index.set_head(*sequence, hash),
-                None => Ok(()),
-            });
-        if let Err(e) = indexed {
-            tracing::error!(error = %e, "audit index update failed; it will be rebuilt at the next start");
+        // Indexed on the indexer's thread, while this one writes the next batch.
+        let job = IndexJob::Records {
+            records: records
+                .iter()
+                .map(|&(offset, seq, _)| (seq, offset))
+                .collect(),
+            entries,
+            head: (self.head.next_seq - 1, prev),
+        };
+        if self.indexer.send(job).is_err() {
+            tracing::error!(
+                "the audit indexer has stopped; the indexes will be rebuilt at the next start"
+            );
         }
-        // Even a failed index update moves on: a query must not wait for what will not come.
-        self.progress
-            .indexed_next
-            .store(self.head.next_seq, std::sync::atomic::Ordering::SeqCst);
-        self.progress.indexed.notify_waiters();
     }
 
     /// From now on every append fails, until [`Writer::try_recover`] succeeds.
@@ -719,14 +727,112 @@ impl Writer {
             Ok(()) => {
                 self.head.len += buf.len() as u64;
                 self.head.since_checkpoint = 0;
-                if let Err(e) = self.index.add_checkpoint(&c) {
-                    tracing::error!(error = %e, "audit index: checkpoint not indexed");
-                }
+                let _ = self.indexer.send(IndexJob::Checkpoint(c));
             }
             Err(e) => {
                 tracing::error!(error = %e, "audit checkpoint write failed: failing closed");
                 self.fail();
             }
+        }
+    }
+}
+
+/// Work for the indexer thread, in trail order.
+enum IndexJob {
+    /// Records just acknowledged: (sequence, offset) with their entries, and the new head.
+    Records {
+        records: Vec<(u64, u64)>,
+        entries: Vec<Box<Entry>>,
+        head: (u64, Hash),
+    },
+    Checkpoint(Checkpoint),
+    /// Index what came before, flush, release the index, then answer.
+    Stop(mpsc::Sender<()>),
+}
+
+/// Keeps the indexes up with the trail, off the writer's thread: the writer's next write and
+/// fsync overlap this thread's index updates. Consecutive jobs waiting in the channel are
+/// indexed in one batch per tree.
+struct Indexer {
+    index: Index,
+    progress: Arc<Progress>,
+}
+
+impl Indexer {
+    fn run(self, rx: mpsc::Receiver<IndexJob>) {
+        let mut stop = None;
+        while stop.is_none() {
+            let Ok(first) = rx.recv() else { break };
+            let mut records = Vec::new();
+            let mut entries = Vec::new();
+            let mut head = None;
+            let mut checkpoints = Vec::new();
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    IndexJob::Records {
+                        records: r,
+                        entries: e,
+                        head: h,
+                    } => {
+                        records.extend(r);
+                        entries.extend(e);
+                        head = Some(h);
+                    }
+                    IndexJob::Checkpoint(c) => checkpoints.push(c),
+                    IndexJob::Stop(done) => {
+                        stop = Some(done);
+                        break;
+                    }
+                }
+                if records.len() < 4096 {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.apply(&records, &entries, head, &checkpoints);
+        }
+        let _ = self.index.flush();
+        // Release the index before saying so.
+        drop(self);
+        if let Some(done) = stop {
+            let _ = done.send(());
+        }
+    }
+
+    fn apply(
+        &self,
+        records: &[(u64, u64)],
+        entries: &[Box<Entry>],
+        head: Option<(u64, Hash)>,
+        checkpoints: &[Checkpoint],
+    ) {
+        // The indexes are derived: a failure here is logged and repaired at the next start.
+        let indexed = self
+            .index
+            .add_batch(
+                records
+                    .iter()
+                    .zip(entries)
+                    .map(|(&(seq, offset), e)| (seq, &**e, offset)),
+            )
+            .and_then(|()| {
+                checkpoints
+                    .iter()
+                    .try_for_each(|c| self.index.add_checkpoint(c))
+            })
+            .and_then(|()| match head {
+                Some((seq, hash)) => self.index.set_head(seq, &hash),
+                None => Ok(()),
+            });
+        if let Err(e) = indexed {
+            tracing::error!(error = %e, "audit index update failed; it will be rebuilt at the next start");
+        }
+        // Even a failed index update moves on: a query must not wait for what will not come.
+        if let Some((seq, _)) = head {
+            self.progress
+                .indexed_next
+                .store(seq + 1, std::sync::atomic::Ordering::SeqCst);
+            self.progress.indexed.notify_waiters();
         }
     }
 }
