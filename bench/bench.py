@@ -380,7 +380,7 @@ def side_by_side(a):
             ("nginx", "nginx", ["csdl", "--endpoint", f"https://127.0.0.1:{ports['nginx']}"]),
             ("canned", "canned", ["csdl", "--endpoint", f"https://127.0.0.1:{ports['canned']}"]),
         ]
-        paths = [p for p in paths if p[1] in names]
+        paths = [p for p in paths if p[1] in names and (not a.paths or p[0] in a.paths)]
         conn = ["--connections", str(a.connections)]
         phases = [
             ("closed", ["--concurrency", str(a.concurrency), "--requests", "10000000", "--max-seconds", str(a.seconds)]),
@@ -524,6 +524,7 @@ def main():
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--max-other", type=float, default=0.10, help="other load that marks a run disturbed")
     p.add_argument("--keep", action="store_true", help="keep the environment directory")
+    p.add_argument("--paths", nargs="*", default=[], help="only these paths (direct gateway bare nginx canned)")
     a = p.parse_args()
     if a.long:
         long_run(a)

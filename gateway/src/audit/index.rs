@@ -6,7 +6,10 @@
 //! and the sequence (big-endian), so keys stay small and sorted by sequence within a value; the
 //! entry's value is the record's file offset, so a query reads records without a second lookup.
 //! Two values that share a key prefix only cost a query a record it reads and filters out.
-//! A commit's records are indexed with one batch per tree.
+//!
+//! The newest records' keys wait in memory ([`Pending`]) and reach sled in large batches, one
+//! batch per tree; a query reads sled for what was flushed and the pending keys for the rest, so
+//! every acknowledged record is found.
 
 use super::record::{Checkpoint, Entry, Hash, Record};
 use sha2::{Digest, Sha256};
@@ -98,11 +101,107 @@ fn prefix(value: &str) -> [u8; 8] {
     p
 }
 
-fn key(value: &str, seq: u64) -> [u8; 16] {
+fn key(prefix: &[u8; 8], seq: u64) -> [u8; 16] {
     let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&prefix(value));
+    k[..8].copy_from_slice(prefix);
     k[8..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// What indexing one record writes: its sequence, offset, hash and time, and the key prefixes
+/// of its officer, unit, citizen and procedure (None where the record names none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexKeys {
+    pub sequence: u64,
+    pub offset: u64,
+    pub hash: Hash,
+    pub time_us: i64,
+    /// Officer, unit, citizen, procedure.
+    pub values: [Option<[u8; 8]>; 4],
+}
+
+impl IndexKeys {
+    pub fn of(sequence: u64, e: &Entry, offset: u64, hash: Hash) -> Self {
+        let p = |v: &str| (!v.is_empty()).then(|| prefix(v));
+        Self {
+            sequence,
+            offset,
+            hash,
+            time_us: e.time_us,
+            values: [
+                p(&e.officer_code),
+                p(&e.unit_code),
+                p(&e.citizen_pseudonym),
+                p(&e.procedure_code),
+            ],
+        }
+    }
+}
+
+/// Which index answers a filter: a value index (officer 0, unit 1, citizen 2, procedure 3) with
+/// the value's prefix, or the time index with a range.
+enum Selector {
+    Value(usize, [u8; 8]),
+    Time(i64, i64),
+}
+
+impl Selector {
+    /// The most selective index for a filter.
+    fn of(f: &Filter) -> Self {
+        [
+            (2, &f.citizen_pseudonym),
+            (0, &f.officer),
+            (1, &f.unit),
+            (3, &f.procedure),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_empty())
+        .map(|(i, v)| Self::Value(i, prefix(v)))
+        .unwrap_or(Self::Time(
+            f.from_us.unwrap_or(i64::MIN),
+            f.to_us.unwrap_or(i64::MAX),
+        ))
+    }
+
+    fn admits(&self, k: &IndexKeys) -> bool {
+        match self {
+            Self::Value(i, p) => k.values[*i].as_ref() == Some(p),
+            Self::Time(from, to) => (*from..*to).contains(&k.time_us),
+        }
+    }
+}
+
+/// The keys of records acknowledged but not yet in sled, oldest first.
+#[derive(Default)]
+pub struct Pending {
+    keys: std::sync::Mutex<Vec<IndexKeys>>,
+}
+
+impl Pending {
+    /// Adds the keys of just-written records; returns how many are pending now.
+    pub fn push(&self, keys: impl IntoIterator<Item = IndexKeys>) -> usize {
+        let mut pending = self.lock();
+        pending.extend(keys);
+        pending.len()
+    }
+
+    /// A copy of up to `n` of the oldest pending keys.
+    pub fn oldest(&self, n: usize) -> Vec<IndexKeys> {
+        let pending = self.lock();
+        pending[..n.min(pending.len())].to_vec()
+    }
+
+    /// Forgets the oldest `n` keys (once they are in sled).
+    pub fn forget(&self, n: usize) {
+        let mut pending = self.lock();
+        let n = n.min(pending.len());
+        pending.drain(..n);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<IndexKeys>> {
+        // A panic while holding the lock leaves a Vec that is still whole.
+        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 fn time_key(time_us: i64, seq: u64) -> [u8; 16] {
@@ -122,9 +221,11 @@ impl Index {
     /// Opens the indexes. A lock still held by a process (or an instance in this process) that
     /// is shutting down is waited for, up to two seconds.
     pub fn open(path: &Path) -> sled::Result<Self> {
+        // The page cache bounds most of the gateway's memory; 32 MiB keeps queries by citizen
+        // in milliseconds on a million-record trail (BENCHMARKS.md).
         let config = sled::Config::new()
             .path(path)
-            .cache_capacity(64 * 1024 * 1024);
+            .cache_capacity(32 * 1024 * 1024);
         let mut attempts = 0;
         let db = loop {
             match config.open() {
@@ -182,40 +283,40 @@ impl Index {
 
     /// Indexes one record stored at `offset`.
     pub fn add(&self, r: &Record, offset: u64) -> sled::Result<()> {
-        self.add_batch([(r.sequence, &r.entry, offset)])
+        self.add_keys(&[IndexKeys::of(r.sequence, &r.entry, offset, r.hash)])
     }
 
-    /// Indexes records (sequence, entry, file offset) with one batch per tree.
-    pub fn add_batch<'a>(
-        &self,
-        records: impl IntoIterator<Item = (u64, &'a Entry, u64)>,
-    ) -> sled::Result<()> {
+    /// Indexes records with one batch per tree.
+    pub fn add_keys(&self, records: &[IndexKeys]) -> sled::Result<()> {
         let mut offsets = sled::Batch::default();
         let mut by = [(); 4].map(|_| sled::Batch::default());
         let mut by_time = sled::Batch::default();
-        for (s, e, offset) in records {
-            let at = offset.to_be_bytes();
+        for k in records {
+            let (s, at) = (k.sequence, k.offset.to_be_bytes());
             offsets.insert(&s.to_be_bytes(), &at);
-            for (batch, value) in by.iter_mut().zip([
-                &e.officer_code,
-                &e.unit_code,
-                &e.citizen_pseudonym,
-                &e.procedure_code,
-            ]) {
-                if !value.is_empty() {
-                    batch.insert(&key(value, s), &at);
+            for (batch, value) in by.iter_mut().zip(&k.values) {
+                if let Some(p) = value {
+                    batch.insert(&key(p, s), &at);
                 }
             }
-            by_time.insert(&time_key(e.time_us, s), &at);
+            by_time.insert(&time_key(k.time_us, s), &at);
         }
         self.offsets.apply_batch(offsets)?;
-        let [officer, unit, citizen, procedure] = by;
-        self.by_officer.apply_batch(officer)?;
-        self.by_unit.apply_batch(unit)?;
-        self.by_citizen.apply_batch(citizen)?;
-        self.by_procedure.apply_batch(procedure)?;
+        for (tree, batch) in self.value_trees().into_iter().zip(by) {
+            tree.apply_batch(batch)?;
+        }
         self.by_time.apply_batch(by_time)?;
         Ok(())
+    }
+
+    /// Officer, unit, citizen, procedure: in the order of [`IndexKeys::values`].
+    fn value_trees(&self) -> [&sled::Tree; 4] {
+        [
+            &self.by_officer,
+            &self.by_unit,
+            &self.by_citizen,
+            &self.by_procedure,
+        ]
     }
 
     /// How many entries each index holds: offsets, officer, unit, citizen, procedure, time,
@@ -269,28 +370,37 @@ impl Index {
     }
 
     /// Candidate records for a filter, oldest first, from the most selective index: each
-    /// sequence with its file offset.
-    pub fn candidates(&self, f: &Filter) -> Box<dyn Iterator<Item = (u64, u64)> + '_> {
-        let entries = |iter: sled::Iter| -> Box<dyn Iterator<Item = (u64, u64)>> {
-            Box::new(iter.filter_map(|kv| {
+    /// sequence with its file offset. The keys still pending come after what sled holds.
+    pub fn candidates<'a>(
+        &'a self,
+        f: &Filter,
+        pending: &Pending,
+    ) -> Box<dyn Iterator<Item = (u64, u64)> + 'a> {
+        let selector = Selector::of(f);
+        // Read the pending keys first: a key leaves them only once it is in sled, so each
+        // record is in sled (before the first pending sequence) or among these.
+        let (tail, first_pending) = {
+            let keys = pending.lock();
+            let first = keys.first().map_or(u64::MAX, |k| k.sequence);
+            let tail: Vec<(u64, u64)> = keys
+                .iter()
+                .filter(|k| selector.admits(k))
+                .map(|k| (k.sequence, k.offset))
+                .collect();
+            (tail, first)
+        };
+        let iter = match selector {
+            Selector::Value(i, p) => self.value_trees()[i].scan_prefix(p),
+            Selector::Time(from, to) => self.by_time.range(time_key(from, 0)..time_key(to, 0)),
+        };
+        Box::new(
+            iter.filter_map(|kv| {
                 let (k, v) = kv.ok()?;
                 Some((seq_of(&k)?, seq_of(&v)?))
-            }))
-        };
-        let by_value = [
-            (&f.citizen_pseudonym, &self.by_citizen),
-            (&f.officer, &self.by_officer),
-            (&f.unit, &self.by_unit),
-            (&f.procedure, &self.by_procedure),
-        ];
-        match by_value.into_iter().find(|(v, _)| !v.is_empty()) {
-            Some((value, tree)) => entries(tree.scan_prefix(prefix(value))),
-            None => {
-                let from = time_key(f.from_us.unwrap_or(i64::MIN), 0);
-                let to = time_key(f.to_us.unwrap_or(i64::MAX), 0);
-                entries(self.by_time.range(from..to))
-            }
-        }
+            })
+            .filter(move |(seq, _)| *seq < first_pending)
+            .chain(tail),
+        )
     }
 
     /// The checkpoints at or after a sequence, oldest first.

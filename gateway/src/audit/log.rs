@@ -10,7 +10,7 @@
 //! Checkpoints are signed every N records or T seconds, and at shutdown.
 
 use super::frame::{self, FrameReader, Item, MAGIC};
-use super::index::{Counts, Filter, Index};
+use super::index::{Counts, Filter, Index, IndexKeys, Pending};
 use super::record::{Checkpoint, Entry, GENESIS, Hash, Record};
 use ed25519_dalek::SigningKey;
 use std::fs::{File, OpenOptions};
@@ -76,6 +76,8 @@ pub struct AuditLog {
     failed: tokio::sync::watch::Receiver<bool>,
     /// How far the trail is acknowledged and indexed.
     progress: Arc<Progress>,
+    /// Index keys of the newest records, not yet in sled.
+    pending: Arc<Pending>,
 }
 
 /// How far the writer has come: records acknowledged to their callers, and records indexed
@@ -321,9 +323,10 @@ impl AuditLog {
         let chain_id: Arc<str> = settings.chain_id.as_str().into();
         let identity = file_identity(&file.metadata().map_err(io)?);
         let (index_tx, index_rx) = mpsc::channel();
+        let pending = Arc::new(Pending::default());
         let indexer = Indexer {
             index: index.clone(),
-            progress: progress.clone(),
+            pending: pending.clone(),
         };
         std::thread::Builder::new()
             .name("audit-indexer".into())
@@ -337,6 +340,9 @@ impl AuditLog {
             path: path.clone(),
             chain_id,
             head,
+            index: index.clone(),
+            pending: pending.clone(),
+            flush_asked: false,
             indexer: index_tx,
             failed: failed_tx,
             last_checkpoint_at: Instant::now(),
@@ -352,6 +358,7 @@ impl AuditLog {
             index,
             failed,
             progress,
+            pending,
         })
     }
 
@@ -456,7 +463,7 @@ impl AuditLog {
             problem: e.to_string(),
         })?;
         let mut found = 0;
-        for (seq, offset) in self.index.candidates(filter) {
+        for (seq, offset) in self.index.candidates(filter, &self.pending) {
             if let Ok(Item::Record(r)) = frame::read_at(&file, offset)
                 && r.sequence == seq
                 && filter.matches(&r)
@@ -513,7 +520,11 @@ struct Writer {
     path: PathBuf,
     chain_id: Arc<str>,
     head: Head,
-    /// Where written records and checkpoints go to be indexed, in trail order.
+    index: Index,
+    /// Written records' index keys, until the indexer moves them into sled.
+    pending: Arc<Pending>,
+    /// Whether the indexer was asked to flush since the pending keys last grew past the mark.
+    flush_asked: bool,
     indexer: mpsc::Sender<IndexJob>,
     /// Set, for good, when a write fails; every append fails from then on.
     failed: tokio::sync::watch::Sender<bool>,
@@ -521,7 +532,7 @@ struct Writer {
     settings: Settings,
 }
 
-type Pending = (Box<Entry>, oneshot::Sender<Result<Receipt, AuditError>>);
+type Append = (Box<Entry>, oneshot::Sender<Result<Receipt, AuditError>>);
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
@@ -552,7 +563,7 @@ impl Writer {
                     return;
                 }
             };
-            let mut batch: Vec<Pending> = Vec::new();
+            let mut batch: Vec<Append> = Vec::new();
             let mut stop = None;
             match first {
                 Msg::Append(e, r) => batch.push((e, r)),
@@ -589,7 +600,7 @@ impl Writer {
     }
 
     /// Writes and fsyncs a batch; then answers every caller.
-    fn commit(&mut self, batch: Vec<Pending>) {
+    fn commit(&mut self, batch: Vec<Append>) {
         if *self.failed.borrow() {
             for (_, reply) in batch {
                 let _ = reply.send(Err(AuditError::Unwritable(
@@ -626,28 +637,29 @@ impl Writer {
         self.progress
             .acknowledged
             .store(self.head.next_seq, std::sync::atomic::Ordering::SeqCst);
-        let mut entries = Vec::with_capacity(batch.len());
-        for ((entry, reply), (_, sequence, hash)) in batch.into_iter().zip(&records) {
+        // Indexed before any receipt is given: the keys wait in memory, where queries find
+        // them, until the indexer moves a large batch of them into sled.
+        let waiting = self.pending.push(
+            batch
+                .iter()
+                .zip(&records)
+                .map(|((e, _), &(offset, seq, hash))| IndexKeys::of(seq, e, offset, hash)),
+        );
+        if waiting < FLUSH_AT {
+            self.flush_asked = false;
+        } else if !self.flush_asked {
+            self.flush_asked = self.indexer.send(IndexJob::Flush).is_ok();
+        }
+        self.progress
+            .indexed_next
+            .store(self.head.next_seq, std::sync::atomic::Ordering::SeqCst);
+        self.progress.indexed.notify_waiters();
+        for ((_, reply), (_, sequence, hash)) in batch.into_iter().zip(&records) {
             let _ = reply.send(Ok(Receipt {
                 chain_id: self.chain_id.clone(),
                 sequence: *sequence,
                 hash: *hash,
             }));
-            entries.push(entry);
-        }
-        // Indexed on the indexer's thread, while this one writes the next batch.
-        let job = IndexJob::Records {
-            records: records
-                .iter()
-                .map(|&(offset, seq, _)| (seq, offset))
-                .collect(),
-            entries,
-            head: (self.head.next_seq - 1, prev),
-        };
-        if self.indexer.send(job).is_err() {
-            tracing::error!(
-                "the audit indexer has stopped; the indexes will be rebuilt at the next start"
-            );
         }
     }
 
@@ -727,7 +739,9 @@ impl Writer {
             Ok(()) => {
                 self.head.len += buf.len() as u64;
                 self.head.since_checkpoint = 0;
-                let _ = self.indexer.send(IndexJob::Checkpoint(c));
+                if let Err(e) = self.index.add_checkpoint(&c) {
+                    tracing::error!(error = %e, "audit index: checkpoint not indexed");
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "audit checkpoint write failed: failing closed");
@@ -737,60 +751,38 @@ impl Writer {
     }
 }
 
-/// Work for the indexer thread, in trail order.
+/// Pending index keys past which the writer asks the indexer to flush at once.
+const FLUSH_AT: usize = 4096;
+/// How often the indexer moves pending keys into sled when fewer are waiting.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+/// The most keys moved into sled in one batch.
+const FLUSH_BATCH: usize = 8192;
+
+/// What the writer asks of the indexer.
 enum IndexJob {
-    /// Records just acknowledged: (sequence, offset) with their entries, and the new head.
-    Records {
-        records: Vec<(u64, u64)>,
-        entries: Vec<Box<Entry>>,
-        head: (u64, Hash),
-    },
-    Checkpoint(Checkpoint),
-    /// Index what came before, flush, release the index, then answer.
+    /// Many keys are pending: move them into sled now.
+    Flush,
+    /// Move every pending key into sled, flush, release the index, then answer.
     Stop(mpsc::Sender<()>),
 }
 
-/// Keeps the indexes up with the trail, off the writer's thread: the writer's next write and
-/// fsync overlap this thread's index updates. Consecutive jobs waiting in the channel are
-/// indexed in one batch per tree.
+/// Moves pending index keys into sled, off the writer's thread and in large batches (one
+/// batch per tree), every `FLUSH_INTERVAL` or when the writer says many are waiting.
 struct Indexer {
     index: Index,
-    progress: Arc<Progress>,
+    pending: Arc<Pending>,
 }
 
 impl Indexer {
     fn run(self, rx: mpsc::Receiver<IndexJob>) {
-        let mut stop = None;
-        while stop.is_none() {
-            let Ok(first) = rx.recv() else { break };
-            let mut records = Vec::new();
-            let mut entries = Vec::new();
-            let mut head = None;
-            let mut checkpoints = Vec::new();
-            let mut next = Some(first);
-            while let Some(job) = next.take() {
-                match job {
-                    IndexJob::Records {
-                        records: r,
-                        entries: e,
-                        head: h,
-                    } => {
-                        records.extend(r);
-                        entries.extend(e);
-                        head = Some(h);
-                    }
-                    IndexJob::Checkpoint(c) => checkpoints.push(c),
-                    IndexJob::Stop(done) => {
-                        stop = Some(done);
-                        break;
-                    }
-                }
-                if records.len() < 4096 {
-                    next = rx.try_recv().ok();
-                }
+        let stop = loop {
+            match rx.recv_timeout(FLUSH_INTERVAL) {
+                Ok(IndexJob::Flush) | Err(mpsc::RecvTimeoutError::Timeout) => self.flush(),
+                Ok(IndexJob::Stop(done)) => break Some(done),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break None,
             }
-            self.apply(&records, &entries, head, &checkpoints);
-        }
+        };
+        self.flush();
         let _ = self.index.flush();
         // Release the index before saying so.
         drop(self);
@@ -799,40 +791,24 @@ impl Indexer {
         }
     }
 
-    fn apply(
-        &self,
-        records: &[(u64, u64)],
-        entries: &[Box<Entry>],
-        head: Option<(u64, Hash)>,
-        checkpoints: &[Checkpoint],
-    ) {
-        // The indexes are derived: a failure here is logged and repaired at the next start.
-        let indexed = self
-            .index
-            .add_batch(
-                records
-                    .iter()
-                    .zip(entries)
-                    .map(|(&(seq, offset), e)| (seq, &**e, offset)),
-            )
-            .and_then(|()| {
-                checkpoints
-                    .iter()
-                    .try_for_each(|c| self.index.add_checkpoint(c))
-            })
-            .and_then(|()| match head {
-                Some((seq, hash)) => self.index.set_head(seq, &hash),
-                None => Ok(()),
-            });
-        if let Err(e) = indexed {
-            tracing::error!(error = %e, "audit index update failed; it will be rebuilt at the next start");
-        }
-        // Even a failed index update moves on: a query must not wait for what will not come.
-        if let Some((seq, _)) = head {
-            self.progress
-                .indexed_next
-                .store(seq + 1, std::sync::atomic::Ordering::SeqCst);
-            self.progress.indexed.notify_waiters();
+    /// Moves every pending key into sled, oldest first; the head moves with each batch.
+    fn flush(&self) {
+        loop {
+            let keys = self.pending.oldest(FLUSH_BATCH);
+            let Some(last) = keys.last() else { return };
+            // The indexes are derived: a failure is logged, and the start after the next
+            // restart finds the index behind the trail and repairs it.
+            if let Err(e) = self
+                .index
+                .add_keys(&keys)
+                .and_then(|()| self.index.set_head(last.sequence, &last.hash))
+            {
+                tracing::error!(error = %e, "audit index update failed; it will be rebuilt at the next start");
+            }
+            self.pending.forget(keys.len());
+            if keys.len() < FLUSH_BATCH {
+                return;
+            }
         }
     }
 }
