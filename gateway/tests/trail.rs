@@ -100,6 +100,20 @@ fn with_keys(keys: Vec<ed25519_dalek::VerifyingKey>) -> Options {
 }
 
 /// The sequences a query finds.
+/// The index database opened directly, once the closed log's background I/O has let it go.
+fn raw_index(dir: &Path) -> sled::Db {
+    for _ in 0..40 {
+        match sled::open(dir.join("index.sled")) {
+            Ok(db) => return db,
+            Err(e) if e.to_string().contains("lock") => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("the index stayed locked");
+}
+
 fn sequences(
     log: &AuditLog,
     filter: &lienthong_gateway::audit::index::Filter,
@@ -338,7 +352,7 @@ async fn an_index_that_lost_entries_is_caught_by_its_count_and_rebuilt() {
     trail(dir.path(), 12).await;
     {
         // The head still agrees with the trail; one index has lost entries.
-        let db = sled::open(dir.path().join("index.sled")).unwrap();
+        let db = raw_index(dir.path());
         let by_citizen = db.open_tree("by_citizen").unwrap();
         let lost: Vec<_> = by_citizen
             .iter()
@@ -371,7 +385,7 @@ async fn indexes_of_an_older_format_are_rebuilt() {
     {
         // Indexes as an earlier build kept them: the value itself in the key, no format mark,
         // but a head and counts that agree with the trail.
-        let db = sled::open(dir.path().join("index.sled")).unwrap();
+        let db = raw_index(dir.path());
         db.open_tree("meta").unwrap().remove("format").unwrap();
         let by_citizen = db.open_tree("by_citizen").unwrap();
         let keys: Vec<_> = by_citizen.iter().keys().map(|k| k.unwrap()).collect();

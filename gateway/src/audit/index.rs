@@ -2,10 +2,15 @@
 //! sequence → file offset and the checkpoints. Derived data: the trail is the truth, and the
 //! indexes are rebuilt from it when missing, stale or of an older format.
 //!
-//! A value index's key is 16 bytes whatever the value: the first 8 bytes of the value's SHA-256
-//! and the sequence (big-endian), so keys stay small and sorted by sequence within a value; the
-//! entry's value is the record's file offset, so a query reads records without a second lookup.
-//! Two values that share a key prefix only cost a query a record it reads and filters out.
+//! The indexes are written in groups, one group per batch of records moved into sled:
+//! - a value index (officer, unit, citizen, procedure) holds one entry per value and group: the
+//!   key is the first 8 bytes of the value's SHA-256 and the group's first sequence with that
+//!   value (big-endian, so entries are in sequence order within a value); the value is the list
+//!   of (sequence, file offset) pairs, 16 bytes each, so a query reads records without a second
+//!   lookup. Two values that share a key prefix only cost a query a record it reads and filters
+//!   out;
+//! - `offsets` holds one entry per run of consecutive sequences: first sequence → their offsets;
+//! - the time index holds one entry per record: (time, sequence) → offset.
 //!
 //! The newest records' keys wait in memory ([`Pending`]) and reach sled in large batches, one
 //! batch per tree; a query reads sled for what was flushed and the pending keys for the rest, so
@@ -16,7 +21,7 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// The on-disk format of the indexes; indexes of another format are rebuilt at start.
-const FORMAT: &[u8] = b"2";
+const FORMAT: &[u8] = b"3";
 
 /// A query's filters; empty strings match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -286,24 +291,40 @@ impl Index {
         self.add_keys(&[IndexKeys::of(r.sequence, &r.entry, offset, r.hash)])
     }
 
-    /// Indexes records with one batch per tree.
+    /// Indexes records (in sequence order) with one batch per tree: one entry per value in
+    /// each value index, one per run of consecutive sequences in `offsets`, one per record in
+    /// the time index.
     pub fn add_keys(&self, records: &[IndexKeys]) -> sled::Result<()> {
         let mut offsets = sled::Batch::default();
-        let mut by = [(); 4].map(|_| sled::Batch::default());
-        let mut by_time = sled::Batch::default();
-        for k in records {
-            let (s, at) = (k.sequence, k.offset.to_be_bytes());
-            offsets.insert(&s.to_be_bytes(), &at);
-            for (batch, value) in by.iter_mut().zip(&k.values) {
-                if let Some(p) = value {
-                    batch.insert(&key(p, s), &at);
-                }
-            }
-            by_time.insert(&time_key(k.time_us, s), &at);
+        for run in records.chunk_by(|a, b| b.sequence == a.sequence + 1) {
+            let packed: Vec<u8> = run.iter().flat_map(|k| k.offset.to_be_bytes()).collect();
+            offsets.insert(&run[0].sequence.to_be_bytes(), packed);
         }
         self.offsets.apply_batch(offsets)?;
-        for (tree, batch) in self.value_trees().into_iter().zip(by) {
+        for (i, tree) in self.value_trees().into_iter().enumerate() {
+            let mut groups: std::collections::HashMap<[u8; 8], Vec<u8>> = Default::default();
+            let mut order = Vec::new();
+            for k in records {
+                if let Some(p) = k.values[i] {
+                    let group = groups.entry(p).or_insert_with(|| {
+                        order.push((p, k.sequence));
+                        Vec::new()
+                    });
+                    group.extend_from_slice(&k.sequence.to_be_bytes());
+                    group.extend_from_slice(&k.offset.to_be_bytes());
+                }
+            }
+            let mut batch = sled::Batch::default();
+            for (p, first) in order {
+                if let Some(packed) = groups.remove(&p) {
+                    batch.insert(&key(&p, first), packed);
+                }
+            }
             tree.apply_batch(batch)?;
+        }
+        let mut by_time = sled::Batch::default();
+        for k in records {
+            by_time.insert(&time_key(k.time_us, k.sequence), &k.offset.to_be_bytes());
         }
         self.by_time.apply_batch(by_time)?;
         Ok(())
@@ -323,12 +344,20 @@ impl Index {
     /// checkpoints. (Each count scans its tree.)
     pub fn counts(&self) -> Counts {
         let n = |t: &sled::Tree| t.iter().keys().count() as u64;
+        // Grouped trees: what their entries list.
+        let listed = |t: &sled::Tree, width: u64| {
+            t.iter()
+                .values()
+                .filter_map(|v| v.ok())
+                .map(|v| v.len() as u64 / width)
+                .sum::<u64>()
+        };
         Counts([
-            n(&self.offsets),
-            n(&self.by_officer),
-            n(&self.by_unit),
-            n(&self.by_citizen),
-            n(&self.by_procedure),
+            listed(&self.offsets, 8),
+            listed(&self.by_officer, 16),
+            listed(&self.by_unit, 16),
+            listed(&self.by_citizen, 16),
+            listed(&self.by_procedure, 16),
             n(&self.by_time),
             n(&self.checkpoints),
         ])
@@ -363,10 +392,23 @@ impl Index {
 
     /// The file offset of a record.
     pub fn offset(&self, seq: u64) -> sled::Result<Option<u64>> {
-        Ok(self
+        let Some((first, packed)) = self
             .offsets
-            .get(seq.to_be_bytes())?
-            .and_then(|v| Some(u64::from_be_bytes(v.as_ref().try_into().ok()?))))
+            .range(..=seq.to_be_bytes())
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let Some(first) = seq_of(&first) else {
+            return Ok(None);
+        };
+        let at = usize::try_from(seq - first)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(8);
+        Ok(packed
+            .get(at..at.saturating_add(8))
+            .and_then(|b| Some(u64::from_be_bytes(b.try_into().ok()?))))
     }
 
     /// Candidate records for a filter, oldest first, from the most selective index: each
@@ -389,17 +431,35 @@ impl Index {
                 .collect();
             (tail, first)
         };
-        let iter = match selector {
-            Selector::Value(i, p) => self.value_trees()[i].scan_prefix(p),
-            Selector::Time(from, to) => self.by_time.range(time_key(from, 0)..time_key(to, 0)),
+        let indexed: Box<dyn Iterator<Item = (u64, u64)>> = match selector {
+            Selector::Value(i, p) => Box::new(
+                self.value_trees()[i]
+                    .scan_prefix(p)
+                    .values()
+                    .filter_map(|v| v.ok())
+                    .flat_map(|packed| {
+                        packed
+                            .chunks_exact(16)
+                            .filter_map(|pair| {
+                                let (seq, offset) = pair.split_at(8);
+                                Some((seq_of(seq)?, seq_of(offset)?))
+                            })
+                            .collect::<Vec<_>>()
+                    }),
+            ),
+            Selector::Time(from, to) => Box::new(
+                self.by_time
+                    .range(time_key(from, 0)..time_key(to, 0))
+                    .filter_map(|kv| {
+                        let (k, v) = kv.ok()?;
+                        Some((seq_of(&k)?, seq_of(&v)?))
+                    }),
+            ),
         };
         Box::new(
-            iter.filter_map(|kv| {
-                let (k, v) = kv.ok()?;
-                Some((seq_of(&k)?, seq_of(&v)?))
-            })
-            .filter(move |(seq, _)| *seq < first_pending)
-            .chain(tail),
+            indexed
+                .filter(move |(seq, _)| *seq < first_pending)
+                .chain(tail),
         )
     }
 

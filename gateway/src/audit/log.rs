@@ -248,13 +248,17 @@ impl AuditLog {
         let mut failure: Option<sled::Error> = None;
         let mut added = 0u64;
         let mut expected = Counts::default();
+        let mut keys = Vec::new();
         let head = recover(&path, &file, &settings.chain_id, |offset, item| {
             let result = match item {
                 Item::Record(r) => {
                     expected.record(r);
                     if indexed.is_none_or(|s| r.sequence > s) {
                         added += 1;
-                        index.add(r, offset)
+                        keys.push(IndexKeys::of(r.sequence, &r.entry, offset, r.hash));
+                    }
+                    if keys.len() >= FLUSH_BATCH {
+                        index.add_keys(&keys).map(|()| keys.clear())
                     } else {
                         Ok(())
                     }
@@ -271,6 +275,7 @@ impl AuditLog {
         if let Some(e) = failure {
             return Err(ierr(e));
         }
+        index.add_keys(&keys).map_err(ierr)?;
         if added > 0 {
             tracing::info!(records = added, "indexed the audit trail");
         }
@@ -287,9 +292,17 @@ impl AuditLog {
             (&file).seek(SeekFrom::Start(0)).map_err(io)?;
             let mut reader =
                 FrameReader::new(BufReader::with_capacity(1 << 20, &file), head.len).map_err(io)?;
+            let mut keys = Vec::new();
             for item in &mut reader {
                 let result = match item {
-                    Ok((offset, Item::Record(r))) => index.add(&r, offset),
+                    Ok((offset, Item::Record(r))) => {
+                        keys.push(IndexKeys::of(r.sequence, &r.entry, offset, r.hash));
+                        if keys.len() >= FLUSH_BATCH {
+                            index.add_keys(&keys).map(|()| keys.clear())
+                        } else {
+                            Ok(())
+                        }
+                    }
                     Ok((_, Item::Checkpoint(c))) => index.add_checkpoint(&c),
                     Err(e) => {
                         return Err(AuditError::Io {
@@ -303,6 +316,7 @@ impl AuditLog {
                 };
                 result.map_err(ierr)?;
             }
+            index.add_keys(&keys).map_err(ierr)?;
         }
         if head.next_seq > 0 {
             index
