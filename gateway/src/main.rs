@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 /// jemalloc rather than glibc's malloc: chosen by measurement (BENCHMARKS.md). Under load glibc
 /// spent a fifth of the gateway's CPU in malloc, free and consolidation.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
