@@ -683,3 +683,46 @@ async fn audit(
     reopened.close().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mix_spreads_calls_by_weight() {
+        let mix = parse_mix("lookup=70,verify=20,autofill=10,batch=0").expect("a valid mix");
+        let mut counts = [0u32; 4];
+        for n in 0..10_000 {
+            counts[mix.pick(n) as usize] += 1;
+        }
+        assert_eq!(
+            counts[Method::Batch as usize],
+            0,
+            "weight 0 is never picked"
+        );
+        for (method, share) in [
+            (Method::Lookup, 70),
+            (Method::Verify, 20),
+            (Method::Autofill, 10),
+        ] {
+            let got = counts[method as usize] / 100;
+            assert!(
+                got.abs_diff(share) <= 2,
+                "{method:?}: {got}% for a weight of {share}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_mix_says_what_was_wrong() {
+        for (input, expected) in [
+            ("lookup", "expected method=weight"),
+            ("read=5", "is not a method"),
+            ("lookup=x", "whole number"),
+            ("lookup=0", "no method with a weight above 0"),
+        ] {
+            let err = parse_mix(input).expect_err(input);
+            assert!(err.contains(expected), "{input}: {err}");
+        }
+    }
+}
