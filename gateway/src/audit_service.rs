@@ -210,7 +210,7 @@ impl AuditService for Audits {
             units_in,
             // What the trail held when the query began (every receipt given), not the query's
             // own record.
-            before: Some(self.auditor.log.settled().await),
+            before: Some(self.auditor.log.acknowledged()),
             officer: q.officer_code,
             unit: q.unit_code,
             procedure: q.procedure_code,

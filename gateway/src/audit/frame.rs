@@ -41,12 +41,21 @@ pub fn encode(item: &Item) -> Vec<u8> {
         Item::Checkpoint(c) => (KIND_CHECKPOINT, c.to_bytes()),
     };
     let mut out = Vec::with_capacity(payload.len() + 9);
-    out.push(kind);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(&payload);
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_be_bytes());
+    frame_into(&mut out, kind, |out| out.extend_from_slice(&payload));
     out
+}
+
+/// Appends one frame to `out`: kind, length, the payload `write` appends, checksum.
+fn frame_into<T>(out: &mut Vec<u8>, kind: u8, write: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+    let start = out.len();
+    out.push(kind);
+    out.extend_from_slice(&[0; 4]);
+    let written = write(out);
+    let len = (out.len() - start - 5) as u32;
+    out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32fast::hash(&out[start..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+    written
 }
 
 /// Seals the next record of a chain straight into a frame at the end of `out` — the same bytes
@@ -59,19 +68,14 @@ pub fn append_record(
     entry: &super::record::Entry,
     prev_hash: Hash,
 ) -> Hash {
-    let start = out.len();
-    out.push(KIND_RECORD);
-    out.extend_from_slice(&[0; 4]);
-    let payload = out.len();
-    Record::canonical_into(out, chain_id, sequence, entry);
-    let hash = Record::chain_hash(&prev_hash, &out[payload..]);
-    out.extend_from_slice(&prev_hash);
-    out.extend_from_slice(&hash);
-    let len = (out.len() - payload) as u32;
-    out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
-    let crc = crc32fast::hash(&out[start..]);
-    out.extend_from_slice(&crc.to_be_bytes());
-    hash
+    frame_into(out, KIND_RECORD, |out| {
+        let payload = out.len();
+        Record::canonical_into(out, chain_id, sequence, entry);
+        let hash = Record::chain_hash(&prev_hash, &out[payload..]);
+        out.extend_from_slice(&prev_hash);
+        out.extend_from_slice(&hash);
+        hash
+    })
 }
 
 /// Whether a frame's checksum (over kind, len and payload) holds.

@@ -286,11 +286,6 @@ impl Index {
         Ok(())
     }
 
-    /// Indexes one record stored at `offset`.
-    pub fn add(&self, r: &Record, offset: u64) -> sled::Result<()> {
-        self.add_keys(&[IndexKeys::of(r.sequence, &r.entry, offset, r.hash)])
-    }
-
     /// Indexes records (in sequence order) with one batch per tree: one entry per value in
     /// each value index, one per run of consecutive sequences in `offsets`, one per record in
     /// the time index.

@@ -16,6 +16,7 @@ use ed25519_dalek::SigningKey;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
@@ -74,20 +75,10 @@ pub struct AuditLog {
     index: Index,
     /// True while the trail cannot be written.
     failed: tokio::sync::watch::Receiver<bool>,
-    /// How far the trail is acknowledged and indexed.
-    progress: Arc<Progress>,
+    /// The sequence after the last record acknowledged to its caller.
+    acknowledged: Arc<AtomicU64>,
     /// Index keys of the newest records, not yet in sled.
     pending: Arc<Pending>,
-}
-
-/// How far the writer has come: records acknowledged to their callers, and records indexed
-/// (each as the next sequence). Queries wait for the indexes to catch up with what was
-/// acknowledged when they began, so a receipt's record is always found.
-#[derive(Default)]
-pub struct Progress {
-    acknowledged: std::sync::atomic::AtomicU64,
-    indexed: tokio::sync::Notify,
-    indexed_next: std::sync::atomic::AtomicU64,
 }
 
 /// Microseconds since the epoch, now.
@@ -255,10 +246,7 @@ impl AuditLog {
                     expected.record(r);
                     if indexed.is_none_or(|s| r.sequence > s) {
                         added += 1;
-                        keys.push(IndexKeys::of(r.sequence, &r.entry, offset, r.hash));
-                    }
-                    if keys.len() >= FLUSH_BATCH {
-                        index.add_keys(&keys).map(|()| keys.clear())
+                        index_buffered(&index, &mut keys, r, offset)
                     } else {
                         Ok(())
                     }
@@ -295,14 +283,7 @@ impl AuditLog {
             let mut keys = Vec::new();
             for item in &mut reader {
                 let result = match item {
-                    Ok((offset, Item::Record(r))) => {
-                        keys.push(IndexKeys::of(r.sequence, &r.entry, offset, r.hash));
-                        if keys.len() >= FLUSH_BATCH {
-                            index.add_keys(&keys).map(|()| keys.clear())
-                        } else {
-                            Ok(())
-                        }
-                    }
+                    Ok((offset, Item::Record(r))) => index_buffered(&index, &mut keys, &r, offset),
                     Ok((_, Item::Checkpoint(c))) => index.add_checkpoint(&c),
                     Err(e) => {
                         return Err(AuditError::Io {
@@ -327,13 +308,7 @@ impl AuditLog {
 
         let (tx, rx) = mpsc::channel();
         let (failed_tx, failed) = tokio::sync::watch::channel(false);
-        let progress = Arc::new(Progress::default());
-        progress
-            .acknowledged
-            .store(head.next_seq, std::sync::atomic::Ordering::SeqCst);
-        progress
-            .indexed_next
-            .store(head.next_seq, std::sync::atomic::Ordering::SeqCst);
+        let acknowledged = Arc::new(AtomicU64::new(head.next_seq));
         let chain_id: Arc<str> = settings.chain_id.as_str().into();
         let identity = file_identity(&file.metadata().map_err(io)?);
         let (index_tx, index_rx) = mpsc::channel();
@@ -347,7 +322,7 @@ impl AuditLog {
             .spawn(move || indexer.run(index_rx))
             .map_err(io)?;
         let writer = Writer {
-            progress: progress.clone(),
+            acknowledged: acknowledged.clone(),
             identity,
             removed: false,
             file,
@@ -371,7 +346,7 @@ impl AuditLog {
             path,
             index,
             failed,
-            progress,
+            acknowledged,
             pending,
         })
     }
@@ -421,22 +396,11 @@ impl AuditLog {
         }
     }
 
-    /// Waits (up to two seconds) until every record acknowledged so far is indexed, and
-    /// returns the sequence after the last of them: a query bounded by it sees every record
-    /// whose receipt was given before it began, and nothing written after (its own record).
-    pub async fn settled(&self) -> u64 {
-        use std::sync::atomic::Ordering::SeqCst;
-        let target = self.progress.acknowledged.load(SeqCst);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        loop {
-            let notified = self.progress.indexed.notified();
-            if self.progress.indexed_next.load(SeqCst) >= target {
-                return target;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return target;
-            }
-        }
+    /// The sequence after the last record acknowledged so far. A query bounded by it sees
+    /// every record whose receipt was given before it began (a record's index keys are in
+    /// place before its receipt), and nothing written after (its own record).
+    pub fn acknowledged(&self) -> u64 {
+        self.acknowledged.load(SeqCst)
     }
 
     /// A record by sequence.
@@ -518,6 +482,23 @@ impl AuditLog {
     }
 }
 
+/// At start: adds a record's index keys to `keys`, and moves them into sled once a batch is
+/// full (the caller moves the rest at the end).
+fn index_buffered(
+    index: &Index,
+    keys: &mut Vec<IndexKeys>,
+    r: &Record,
+    offset: u64,
+) -> sled::Result<()> {
+    keys.push(IndexKeys::of(r.sequence, &r.entry, offset, r.hash));
+    if keys.len() < FLUSH_BATCH {
+        return Ok(());
+    }
+    index.add_keys(keys)?;
+    keys.clear();
+    Ok(())
+}
+
 /// Which file a handle or a path is: device and inode.
 fn file_identity(m: &std::fs::Metadata) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
@@ -525,7 +506,7 @@ fn file_identity(m: &std::fs::Metadata) -> (u64, u64) {
 }
 
 struct Writer {
-    progress: Arc<Progress>,
+    acknowledged: Arc<AtomicU64>,
     /// The trail file's device and inode, to notice it removed or replaced under us.
     identity: (u64, u64),
     /// Set when the file was removed or replaced: only a restart recovers from that.
@@ -648,9 +629,6 @@ impl Writer {
         self.head.next_seq += records.len() as u64;
         self.head.last_hash = prev;
         self.head.since_checkpoint += records.len() as u64;
-        self.progress
-            .acknowledged
-            .store(self.head.next_seq, std::sync::atomic::Ordering::SeqCst);
         // Indexed before any receipt is given: the keys wait in memory, where queries find
         // them, until the indexer moves a large batch of them into sled.
         let waiting = self.pending.push(
@@ -664,10 +642,7 @@ impl Writer {
         } else if !self.flush_asked {
             self.flush_asked = self.indexer.send(IndexJob::Flush).is_ok();
         }
-        self.progress
-            .indexed_next
-            .store(self.head.next_seq, std::sync::atomic::Ordering::SeqCst);
-        self.progress.indexed.notify_waiters();
+        self.acknowledged.store(self.head.next_seq, SeqCst);
         for ((_, reply), (_, sequence, hash)) in batch.into_iter().zip(&records) {
             let _ = reply.send(Ok(Receipt {
                 chain_id: self.chain_id.clone(),
