@@ -400,7 +400,8 @@ def side_by_side(a):
                     print(
                         f"round {rnd + 1} {phase:>12} {name:>8}: {r['rate']:>6}/s p50 {r['p50']:.2f} p99 {r['p99']:.2f} ms, "
                         f"hop {r['hop_cpu_us']:.1f} µs/call, mock {r['cpu_us'].get('mock', 0):.1f} µs/call, "
-                        f"errors {r['errors']}, other load {r['other']:.0%}{' (disturbed)' if r['disturbed'] else ''}",
+                        f"errors {r['errors']}, other load {r['other']:.0%} (load average {r['loadavg']})"
+                        f"{' (disturbed)' if r['disturbed'] else ''}",
                         flush=True,
                     )
                     if r["errors"]:
