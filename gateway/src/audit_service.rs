@@ -286,6 +286,7 @@ impl AuditService for Audits {
                 .auditor
                 .log
                 .checkpoints(from)
+                .map_err(internal)?
                 .iter()
                 .map(checkpoint_to_pb)
                 .collect(),
@@ -321,13 +322,13 @@ impl AuditService for Audits {
             // The range ends at the first checkpoint at or after its last record, so the export
             // carries its own proof.
             let want_to = (q.to_sequence > 0).then_some(q.to_sequence);
-            let cover = log
-                .checkpoints(want_to.unwrap_or(0))
-                .into_iter()
-                .find(|c| want_to.is_none_or(|t| c.sequence >= t));
-            let cover = match (want_to, cover) {
-                (None, _) => log.checkpoints(0).into_iter().last(),
-                (Some(_), c) => c,
+            let cover = match log.checkpoints(want_to.unwrap_or(0)) {
+                Ok(list) if want_to.is_some() => list.into_iter().next(),
+                Ok(list) => list.into_iter().last(),
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(internal(e)));
+                    return;
+                }
             };
             let end = cover.as_ref().map(|c| c.sequence).or(want_to);
             let frames = match log.frames() {

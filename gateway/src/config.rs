@@ -188,7 +188,7 @@ pub struct Upstream {
 /// The audit trail.
 #[derive(Clone)]
 pub struct Audit {
-    /// Where the trail (`<chain_id>.trail`) and its indexes (`index.sled`) live.
+    /// Where the trail (`<chain_id>.trail`) and its indexes (`index/`) live.
     pub dir: PathBuf,
     /// This gateway instance's chain.
     pub chain_id: String,

@@ -4,6 +4,7 @@
 
 use ed25519_dalek::SigningKey;
 use lienthong_gateway::audit::frame::{self, FrameReader, Item};
+use lienthong_gateway::audit::index::{Filter, Index, IndexKeys};
 use lienthong_gateway::audit::log::{AuditError, AuditLog, Settings, trail_path};
 use lienthong_gateway::audit::record::{Entry, Record};
 use lienthong_gateway::audit::verify::{Options, Report, verify, verify_file};
@@ -99,26 +100,53 @@ fn with_keys(keys: Vec<ed25519_dalek::VerifyingKey>) -> Options {
     }
 }
 
-/// The index database opened directly, once the closed log's background I/O has let it go.
-fn raw_index(dir: &Path) -> sled::Db {
-    for _ in 0..40 {
-        match sled::open(dir.join("index.sled")) {
-            Ok(db) => return db,
-            Err(e) if e.to_string().contains("lock") => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(e) => panic!("{e}"),
-        }
+/// The index runs on disk, oldest first.
+fn run_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut runs: Vec<_> = std::fs::read_dir(dir.join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "idx"))
+        .collect();
+    runs.sort();
+    runs
+}
+
+/// Every record's index keys, read from the trail.
+fn trail_keys(dir: &Path) -> Vec<IndexKeys> {
+    let file = std::fs::File::open(trail_path(dir, "gw-test")).unwrap();
+    let len = file.metadata().unwrap().len();
+    FrameReader::new(BufReader::new(file), len)
+        .unwrap()
+        .filter_map(|i| match i.unwrap() {
+            (offset, Item::Record(r)) => Some(IndexKeys::of(r.sequence, &r.entry, offset, r.hash)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Replaces the indexes with runs of the given keys, one run per batch.
+fn write_runs(dir: &Path, batches: &[&[IndexKeys]]) {
+    let index = Index::open(&dir.join("index")).unwrap();
+    index.clear();
+    for keys in batches {
+        index.add_keys(keys).unwrap();
     }
-    panic!("the index stayed locked");
+}
+
+/// Who looked at each of the five pseudonyms: every record, in order.
+fn assert_every_citizen_found(log: &AuditLog, n: u64) {
+    for p in 0..5u64 {
+        let filter = Filter {
+            citizen_pseudonym: format!("{p:064x}"),
+            ..Default::default()
+        };
+        let expected: Vec<u64> = (0..n).filter(|i| i % 5 == p).collect();
+        assert_eq!(sequences(log, &filter, 100), expected, "pseudonym {p}");
+    }
 }
 
 /// The sequences a query finds.
-fn sequences(
-    log: &AuditLog,
-    filter: &lienthong_gateway::audit::index::Filter,
-    limit: usize,
-) -> Vec<u64> {
+fn sequences(log: &AuditLog, filter: &Filter, limit: usize) -> Vec<u64> {
     log.query(filter, limit)
         .unwrap()
         .iter()
@@ -306,15 +334,16 @@ async fn damage_in_the_middle_stops_the_start_and_says_where() {
 async fn indexes_are_rebuilt_when_missing_and_answer_queries() {
     let dir = tempfile::tempdir().unwrap();
     trail(dir.path(), 12).await;
-    std::fs::remove_dir_all(dir.path().join("index.sled")).unwrap();
+    assert!(!run_files(dir.path()).is_empty());
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
     let log = AuditLog::open(settings(dir.path())).unwrap();
-    let filter = lienthong_gateway::audit::index::Filter {
+    let filter = Filter {
         citizen_pseudonym: format!("{:064x}", 2),
         ..Default::default()
     };
     let found = sequences(&log, &filter, 100);
     assert_eq!(found, [2, 7]);
-    let by_officer = lienthong_gateway::audit::index::Filter {
+    let by_officer = Filter {
         officer: "CB.H42.0001".into(),
         ..Default::default()
     };
@@ -327,16 +356,12 @@ async fn indexes_are_rebuilt_when_missing_and_answer_queries() {
 async fn indexes_that_disagree_with_the_trail_are_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     trail(dir.path(), 8).await;
-    {
-        // Indexes from another history: emptied, with a head that is not this trail's.
-        let index =
-            lienthong_gateway::audit::index::Index::open(&dir.path().join("index.sled")).unwrap();
-        index.clear().unwrap();
-        index.set_head(7, &[9; 32]).unwrap();
-        index.flush().unwrap();
-    }
+    // Indexes from another history: as many records, but not this trail's last hash.
+    let mut keys = trail_keys(dir.path());
+    keys[7].hash = [9; 32];
+    write_runs(dir.path(), &[&keys]);
     let log = AuditLog::open(settings(dir.path())).unwrap();
-    let filter = lienthong_gateway::audit::index::Filter {
+    let filter = Filter {
         officer: "CB.H42.0002".into(),
         ..Default::default()
     };
@@ -347,34 +372,48 @@ async fn indexes_that_disagree_with_the_trail_are_rebuilt() {
 }
 
 #[tokio::test]
+async fn a_run_lost_from_the_middle_is_indexed_again_with_everything_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    trail(dir.path(), 12).await;
+    let keys = trail_keys(dir.path());
+    write_runs(dir.path(), &[&keys[..4], &keys[4..8], &keys[8..]]);
+    let runs = run_files(dir.path());
+    assert_eq!(runs.len(), 3, "three runs of four: too few to merge");
+    std::fs::remove_file(&runs[1]).unwrap();
+    let log = AuditLog::open(settings(dir.path())).unwrap();
+    assert_every_citizen_found(&log, 12);
+    log.close().await;
+    assert!(!run_files(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_damaged_run_is_removed_and_its_records_indexed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    trail(dir.path(), 12).await;
+    let keys = trail_keys(dir.path());
+    write_runs(dir.path(), &[&keys[..4], &keys[4..]]);
+    let runs = run_files(dir.path());
+    assert_eq!(runs.len(), 2);
+    // A crash after the rename, before the data reached the disk: the right size, zeros.
+    let len = std::fs::metadata(&runs[0]).unwrap().len() as usize;
+    std::fs::write(&runs[0], vec![0u8; len]).unwrap();
+    let log = AuditLog::open(settings(dir.path())).unwrap();
+    assert_every_citizen_found(&log, 12);
+    log.close().await;
+}
+
+#[tokio::test]
 async fn an_index_that_lost_entries_is_caught_by_its_count_and_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     trail(dir.path(), 12).await;
-    {
-        // The head still agrees with the trail; one index has lost entries.
-        let db = raw_index(dir.path());
-        let by_citizen = db.open_tree("by_citizen").unwrap();
-        let lost: Vec<_> = by_citizen
-            .iter()
-            .keys()
-            .step_by(3)
-            .map(|k| k.unwrap())
-            .collect();
-        assert!(!lost.is_empty());
-        for k in lost {
-            by_citizen.remove(k).unwrap();
-        }
-        db.flush().unwrap();
+    // Well-formed runs, and the head agrees with the trail, but one index lost entries.
+    let mut keys = trail_keys(dir.path());
+    for k in keys.iter_mut().step_by(3) {
+        k.values[2] = None;
     }
+    write_runs(dir.path(), &[&keys]);
     let log = AuditLog::open(settings(dir.path())).unwrap();
-    for p in 0..5u64 {
-        let filter = lienthong_gateway::audit::index::Filter {
-            citizen_pseudonym: format!("{p:064x}"),
-            ..Default::default()
-        };
-        let expected: Vec<u64> = (0..12).filter(|i| i % 5 == p).collect();
-        assert_eq!(sequences(&log, &filter, 100), expected, "pseudonym {p}");
-    }
+    assert_every_citizen_found(&log, 12);
     log.close().await;
 }
 
@@ -382,24 +421,18 @@ async fn an_index_that_lost_entries_is_caught_by_its_count_and_rebuilt() {
 async fn indexes_of_an_older_format_are_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     trail(dir.path(), 12).await;
-    {
-        // Indexes as an earlier build kept them: the value itself in the key, no format mark,
-        // but a head and counts that agree with the trail.
-        let db = raw_index(dir.path());
-        db.open_tree("meta").unwrap().remove("format").unwrap();
-        let by_citizen = db.open_tree("by_citizen").unwrap();
-        let keys: Vec<_> = by_citizen.iter().keys().map(|k| k.unwrap()).collect();
-        for (i, k) in keys.into_iter().enumerate() {
-            by_citizen.remove(k).unwrap();
-            let mut old = format!("{:064x}", i % 5).into_bytes();
-            old.push(0);
-            old.extend_from_slice(&(i as u64).to_be_bytes());
-            by_citizen.insert(old, &[]).unwrap();
-        }
-        db.flush().unwrap();
+    // A run of an earlier format, and the sled indexes of earlier builds beside it.
+    for run in run_files(dir.path()) {
+        let mut bytes = std::fs::read(&run).unwrap();
+        bytes[7] = b'2';
+        std::fs::write(&run, bytes).unwrap();
     }
+    let older = dir.path().join("index.sled");
+    std::fs::create_dir(&older).unwrap();
+    std::fs::write(older.join("db"), b"sled").unwrap();
     let log = AuditLog::open(settings(dir.path())).unwrap();
-    let filter = lienthong_gateway::audit::index::Filter {
+    assert!(!older.exists(), "the older indexes are removed");
+    let filter = Filter {
         citizen_pseudonym: format!("{:064x}", 3),
         ..Default::default()
     };
@@ -408,7 +441,20 @@ async fn indexes_of_an_older_format_are_rebuilt() {
 }
 
 #[tokio::test]
-async fn a_query_after_the_last_receipt_finds_every_record_not_yet_in_sled() {
+async fn a_second_process_on_the_same_indexes_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(settings(dir.path())).unwrap();
+    let second = Index::open(&dir.path().join("index"));
+    let e = second.err().expect("the directory is locked");
+    assert!(e.to_string().contains("in use"), "{e}");
+    log.close().await;
+    drop(log);
+    // Released with the log.
+    Index::open(&dir.path().join("index")).unwrap();
+}
+
+#[tokio::test]
+async fn a_query_after_the_last_receipt_finds_every_record_not_yet_in_a_run() {
     let dir = tempfile::tempdir().unwrap();
     let log = AuditLog::open(settings(dir.path())).unwrap();
     // Appends in flight together, so the writer commits them in batches.
@@ -424,17 +470,18 @@ async fn a_query_after_the_last_receipt_finds_every_record_not_yet_in_sled() {
     }
     sequences_written.sort();
     assert_eq!(sequences_written, (0..40).collect::<Vec<_>>());
-    // The indexer moves keys into sled every 200 ms; asked at once, the query finds them
-    // among the keys still in memory.
+    // The indexer writes keys as a run every 200 ms; asked at once, the query (and a read
+    // by sequence) finds them among the keys still in memory.
     let before = log.acknowledged();
     assert_eq!(before, 40);
-    let filter = lienthong_gateway::audit::index::Filter {
+    let filter = Filter {
         officer: "CB.H42.0001".into(),
         before: Some(before),
         ..Default::default()
     };
     let expected: Vec<u64> = (0..40).filter(|i| i % 3 == 1).collect();
     assert_eq!(sequences(&log, &filter, 100), expected);
+    assert_eq!(log.record(39).unwrap().unwrap().entry.request_id, "r-39");
     log.close().await;
 }
 

@@ -1,27 +1,28 @@
-//! The trail's indexes (sled): by officer, unit, citizen pseudonym, procedure and time, plus
-//! sequence → file offset and the checkpoints. Derived data: the trail is the truth, and the
-//! indexes are rebuilt from it when missing, stale or of an older format.
+//! The trail's indexes: by officer, unit, citizen pseudonym, procedure and time, plus
+//! sequence → file offset. Derived data: the trail is the truth, and the indexes are rebuilt
+//! from it when missing, damaged or behind.
 //!
-//! The indexes are written in groups, one group per batch of records moved into sled:
-//! - a value index (officer, unit, citizen, procedure) holds one entry per value and group: the
-//!   key is the first 8 bytes of the value's SHA-256 and the group's first sequence with that
-//!   value (big-endian, so entries are in sequence order within a value); the value is the list
-//!   of (sequence, file offset) pairs, 16 bytes each, so a query reads records without a second
-//!   lookup. Two values that share a key prefix only cost a query a record it reads and filters
-//!   out;
-//! - `offsets` holds one entry per run of consecutive sequences: first sequence → their offsets;
-//! - the time index holds one entry per record: (time, sequence) → offset.
+//! The indexes are a list of immutable runs ([`run`]), each covering a contiguous range of
+//! sequences, oldest first, with no gaps. A run holds one entry per record in each section it
+//! applies to: in a value section (officer, unit, citizen, procedure) the first 8 bytes of the
+//! value's SHA-256, then the sequence and the file offset, so a query reads records without a
+//! second lookup; two values that share a prefix only cost a query a record it reads and
+//! filters out. Runs are merged in the background, four of a size into one, so a trail of
+//! N records has O(log N) runs and each record is rewritten O(log N) times.
 //!
-//! The newest records' keys wait in memory ([`Pending`]) and reach sled in large batches, one
-//! batch per tree; a query reads sled for what was flushed and the pending keys for the rest, so
-//! every acknowledged record is found.
+//! The newest records' keys wait in memory ([`Pending`]) and become a run in large batches; a
+//! query reads the runs for what they cover and the pending keys for the rest, so every
+//! acknowledged record is found. The checkpoints' places in the trail are kept in memory: the
+//! start reads the whole trail and finds them anyway.
 
-use super::record::{Checkpoint, Entry, Hash, Record};
+mod run;
+
+use super::record::{Entry, Hash, Record};
+use run::{OFFSETS, Run, SECTIONS, Summary, TIME, VALUES};
 use sha2::{Digest, Sha256};
-use std::path::Path;
-
-/// The on-disk format of the indexes; indexes of another format are rebuilt at start.
-const FORMAT: &[u8] = b"3";
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 /// A query's filters; empty strings match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,40 +63,22 @@ impl Filter {
     }
 }
 
-/// Entries per index (offsets, officer, unit, citizen, procedure, time, checkpoints): what the
-/// indexes hold, or what the trail says they should hold.
+/// Entries per section (offsets, officer, unit, citizen, procedure, time): what the indexes
+/// hold, or what the trail says they should hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts(pub [u64; 7]);
+pub struct Counts(pub [u64; SECTIONS]);
 
 impl Counts {
     /// Counts what indexing `r` adds.
     pub fn record(&mut self, r: &Record) {
         let e = &r.entry;
-        self.0[0] += 1;
-        self.0[1] += u64::from(!e.officer_code.is_empty());
-        self.0[2] += u64::from(!e.unit_code.is_empty());
-        self.0[3] += u64::from(!e.citizen_pseudonym.is_empty());
-        self.0[4] += u64::from(!e.procedure_code.is_empty());
-        self.0[5] += 1;
+        self.0[OFFSETS] += 1;
+        self.0[VALUES] += u64::from(!e.officer_code.is_empty());
+        self.0[VALUES + 1] += u64::from(!e.unit_code.is_empty());
+        self.0[VALUES + 2] += u64::from(!e.citizen_pseudonym.is_empty());
+        self.0[VALUES + 3] += u64::from(!e.procedure_code.is_empty());
+        self.0[TIME] += 1;
     }
-
-    pub fn checkpoint(&mut self) {
-        self.0[6] += 1;
-    }
-}
-
-/// The indexes.
-#[derive(Clone)]
-pub struct Index {
-    db: sled::Db,
-    offsets: sled::Tree,
-    by_officer: sled::Tree,
-    by_unit: sled::Tree,
-    by_citizen: sled::Tree,
-    by_procedure: sled::Tree,
-    by_time: sled::Tree,
-    checkpoints: sled::Tree,
-    meta: sled::Tree,
 }
 
 /// The 8-byte prefix standing for a value in a value index.
@@ -106,11 +89,9 @@ fn prefix(value: &str) -> [u8; 8] {
     p
 }
 
-fn key(prefix: &[u8; 8], seq: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(prefix);
-    k[8..].copy_from_slice(&seq.to_be_bytes());
-    k
+/// A time as a key that sorts as the time does.
+fn time_key(time_us: i64) -> [u8; 8] {
+    ((time_us as u64) ^ (1 << 63)).to_be_bytes()
 }
 
 /// What indexing one record writes: its sequence, offset, hash and time, and the key prefixes
@@ -143,8 +124,9 @@ impl IndexKeys {
     }
 }
 
-/// Which index answers a filter: a value index (officer 0, unit 1, citizen 2, procedure 3) with
-/// the value's prefix, or the time index with a range.
+/// Which section answers a filter: a value section (officer 0, unit 1, citizen 2, procedure 3)
+/// with the value's prefix, or the time section with a range.
+#[derive(Clone, Copy)]
 enum Selector {
     Value(usize, [u8; 8]),
     Time(i64, i64),
@@ -174,12 +156,26 @@ impl Selector {
             Self::Time(from, to) => (*from..*to).contains(&k.time_us),
         }
     }
+
+    /// The section, the key its entries start from, and whether an entry's key is still in
+    /// range.
+    fn section(&self) -> (usize, [u8; 8], impl Fn(&[u8]) -> bool + use<>) {
+        let (s, lo, hi, exact) = match *self {
+            Self::Value(i, p) => (VALUES + i, p, p, true),
+            Self::Time(from, to) => (TIME, time_key(from), time_key(to), false),
+        };
+        (
+            s,
+            lo,
+            move |k: &[u8]| if exact { k == hi } else { k < &hi[..] },
+        )
+    }
 }
 
-/// The keys of records acknowledged but not yet in sled, oldest first.
+/// The keys of records acknowledged but not yet in a run, oldest first.
 #[derive(Default)]
 pub struct Pending {
-    keys: std::sync::Mutex<Vec<IndexKeys>>,
+    keys: Mutex<Vec<IndexKeys>>,
 }
 
 impl Pending {
@@ -196,274 +192,429 @@ impl Pending {
         pending[..n.min(pending.len())].to_vec()
     }
 
-    /// Forgets the oldest `n` keys (once they are in sled).
+    /// Forgets the oldest `n` keys (once they are in a run).
     pub fn forget(&self, n: usize) {
         let mut pending = self.lock();
         let n = n.min(pending.len());
         pending.drain(..n);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<IndexKeys>> {
+    /// The file offset of a pending record.
+    pub fn offset(&self, seq: u64) -> Option<u64> {
+        let pending = self.lock();
+        let i = pending.partition_point(|k| k.sequence < seq);
+        pending
+            .get(i)
+            .filter(|k| k.sequence == seq)
+            .map(|k| k.offset)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<IndexKeys>> {
         // A panic while holding the lock leaves a Vec that is still whole.
-        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-fn time_key(time_us: i64, seq: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&((time_us as u64) ^ (1 << 63)).to_be_bytes());
-    k[8..].copy_from_slice(&seq.to_be_bytes());
-    k
+/// Runs merged at once: this many of one size (a power of four).
+const FANOUT: usize = 4;
+
+/// A run's size class: records rounded down to a power of four.
+fn size_class(records: u64) -> u32 {
+    records.max(1).ilog(FANOUT as u64)
 }
 
-/// The big-endian number in the last 8 bytes: a key's sequence, or a value's offset.
-fn seq_of(k: &[u8]) -> Option<u64> {
-    let tail: [u8; 8] = k.get(k.len().checked_sub(8)?..)?.try_into().ok()?;
-    Some(u64::from_be_bytes(tail))
+/// The indexes, shared by the writer, the indexer and the queries.
+#[derive(Clone)]
+pub struct Index {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    /// Oldest first; each begins where the one before ends.
+    runs: RwLock<Vec<Arc<Run>>>,
+    /// Held while the list of runs changes (adding, merging, clearing).
+    changing: Mutex<()>,
+    /// Each checkpoint's sequence and offset in the trail, in trail order.
+    checkpoints: Mutex<Vec<(u64, u64)>>,
+    /// Locked while this process uses the directory.
+    _lock: std::fs::File,
 }
 
 impl Index {
-    /// Opens the indexes. A lock still held by a process (or an instance in this process) that
-    /// is shutting down is waited for, up to two seconds.
-    pub fn open(path: &Path) -> sled::Result<Self> {
-        // The page cache bounds most of the gateway's memory; 32 MiB keeps queries by citizen
-        // in milliseconds on a million-record trail (BENCHMARKS.md).
-        let config = sled::Config::new()
-            .path(path)
-            .cache_capacity(32 * 1024 * 1024);
+    /// Opens the indexes in `dir` (created if missing). Every run is checked; what a crash
+    /// left half-written, and every run after a gap, is removed (the start indexes those
+    /// records again from the trail). A lock still held by a process (or an instance in this
+    /// process) that is shutting down is waited for, up to two seconds.
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))?;
         let mut attempts = 0;
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(e) if attempts < 40 && e.to_string().contains("lock") => {
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if attempts < 40 => {
                     attempts += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                Err(e) => return Err(e),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(io::Error::other(format!(
+                        "{} is in use by another gateway process; stop it or give this one \
+                         its own audit directory",
+                        dir.display()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(e),
             }
-        };
-        let meta = db.open_tree("meta")?;
-        let offsets = db.open_tree("offsets")?;
-        if offsets.is_empty() && meta.get("format")?.is_none() {
-            meta.insert("format", FORMAT)?;
+        }
+        let mut runs = Vec::new();
+        for item in std::fs::read_dir(dir)? {
+            let path = item?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with("tmp-") {
+                std::fs::remove_file(&path)?;
+            } else if name.starts_with("run-") && name.ends_with(".idx") {
+                match Run::open(&path) {
+                    Ok(run) => runs.push(run),
+                    Err(e) => {
+                        tracing::warn!(run = %path.display(), error = %e, "audit index run unreadable: removed, its records are indexed again");
+                        std::fs::remove_file(&path)?;
+                    }
+                }
+            }
+        }
+        // Oldest first; of two runs that begin together, the merged (longer) one first.
+        runs.sort_by_key(|r| (r.summary.first, std::cmp::Reverse(r.summary.last)));
+        let mut kept: Vec<Arc<Run>> = Vec::new();
+        for run in runs {
+            let next = kept.last().map_or(0, |k| k.summary.last + 1);
+            if run.summary.last < next {
+                // An input of a merge whose result is in place.
+                run.remove();
+            } else if run.summary.first == next {
+                kept.push(Arc::new(run));
+            } else {
+                tracing::warn!(
+                    first = run.summary.first,
+                    expected = next,
+                    "audit index run does not follow the one before: removed, its records are indexed again"
+                );
+                run.remove();
+            }
         }
         Ok(Self {
-            offsets,
-            by_officer: db.open_tree("by_officer")?,
-            by_unit: db.open_tree("by_unit")?,
-            by_citizen: db.open_tree("by_citizen")?,
-            by_procedure: db.open_tree("by_procedure")?,
-            by_time: db.open_tree("by_time")?,
-            checkpoints: db.open_tree("checkpoints")?,
-            meta,
-            db,
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                runs: RwLock::new(kept),
+                changing: Mutex::new(()),
+                checkpoints: Mutex::new(Vec::new()),
+                _lock: lock,
+            }),
         })
     }
 
-    /// Whether the indexes are of this build's format.
-    pub fn current_format(&self) -> sled::Result<bool> {
-        Ok(self
-            .meta
-            .get("format")?
-            .is_some_and(|f| f.as_ref() == FORMAT))
+    fn runs(&self) -> Vec<Arc<Run>> {
+        self.inner
+            .runs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_runs(&self, runs: Vec<Arc<Run>>) {
+        *self
+            .inner
+            .runs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = runs;
+    }
+
+    fn changing(&self) -> MutexGuard<'_, ()> {
+        self.inner
+            .changing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn checkpoint_list(&self) -> MutexGuard<'_, Vec<(u64, u64)>> {
+        self.inner
+            .checkpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Forgets everything (before a rebuild).
-    pub fn clear(&self) -> sled::Result<()> {
-        for t in [
-            &self.offsets,
-            &self.by_officer,
-            &self.by_unit,
-            &self.by_citizen,
-            &self.by_procedure,
-            &self.by_time,
-            &self.checkpoints,
-            &self.meta,
-        ] {
-            t.clear()?;
+    pub fn clear(&self) {
+        let _changing = self.changing();
+        for run in self.runs() {
+            run.remove();
         }
-        self.meta.insert("format", FORMAT)?;
-        Ok(())
+        self.set_runs(Vec::new());
+        self.checkpoint_list().clear();
     }
 
-    /// Indexes records (in sequence order) with one batch per tree: one entry per value in
-    /// each value index, one per run of consecutive sequences in `offsets`, one per record in
-    /// the time index.
-    pub fn add_keys(&self, records: &[IndexKeys]) -> sled::Result<()> {
-        let mut offsets = sled::Batch::default();
-        for run in records.chunk_by(|a, b| b.sequence == a.sequence + 1) {
-            let packed: Vec<u8> = run.iter().flat_map(|k| k.offset.to_be_bytes()).collect();
-            offsets.insert(&run[0].sequence.to_be_bytes(), packed);
+    /// The last record the runs cover: its sequence and hash.
+    pub fn head(&self) -> Option<(u64, Hash)> {
+        self.runs()
+            .last()
+            .map(|r| (r.summary.last, r.summary.last_hash))
+    }
+
+    /// Indexes records that follow the last one covered, in sequence order and without gaps,
+    /// as one new run; then merges runs where four of a size have gathered.
+    pub fn add_keys(&self, keys: &[IndexKeys]) -> io::Result<()> {
+        let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
+            return Ok(());
+        };
+        let _changing = self.changing();
+        let next = self.head().map_or(0, |(seq, _)| seq + 1);
+        let contiguous = keys.windows(2).all(|w| w[1].sequence == w[0].sequence + 1);
+        if first.sequence != next || !contiguous {
+            return Err(io::Error::other(format!(
+                "index keys from sequence {} do not follow the indexes' last ({next} expected)",
+                first.sequence
+            )));
         }
-        self.offsets.apply_batch(offsets)?;
-        for (i, tree) in self.value_trees().into_iter().enumerate() {
-            let mut groups: std::collections::HashMap<[u8; 8], Vec<u8>> = Default::default();
-            let mut order = Vec::new();
-            for k in records {
-                if let Some(p) = k.values[i] {
-                    let group = groups.entry(p).or_insert_with(|| {
-                        order.push((p, k.sequence));
-                        Vec::new()
-                    });
-                    group.extend_from_slice(&k.sequence.to_be_bytes());
-                    group.extend_from_slice(&k.offset.to_be_bytes());
+        let mut sections: [Vec<run::Entry>; SECTIONS] = Default::default();
+        for k in keys {
+            sections[OFFSETS].push(run::entry(k.sequence.to_be_bytes(), k.sequence, k.offset));
+            for (i, v) in k.values.iter().enumerate() {
+                if let Some(p) = v {
+                    sections[VALUES + i].push(run::entry(*p, k.sequence, k.offset));
                 }
             }
-            let mut batch = sled::Batch::default();
-            for (p, first) in order {
-                if let Some(packed) = groups.remove(&p) {
-                    batch.insert(&key(&p, first), packed);
-                }
+            sections[TIME].push(run::entry(time_key(k.time_us), k.sequence, k.offset));
+        }
+        let mut counts = [0; SECTIONS];
+        for (c, s) in counts.iter_mut().zip(&mut sections) {
+            s.sort_unstable();
+            *c = s.len() as u64;
+        }
+        let summary = Summary {
+            first: first.sequence,
+            last: last.sequence,
+            last_hash: last.hash,
+            counts,
+        };
+        let run = Run::write(&self.inner.dir, summary, sections)?;
+        let mut runs = self.runs();
+        runs.push(Arc::new(run));
+        self.set_runs(runs);
+        self.merge()
+    }
+
+    /// While the newest runs include four of one size class, merges them into one.
+    fn merge(&self) -> io::Result<()> {
+        loop {
+            let runs = self.runs();
+            let Some(newest) = runs.last() else {
+                return Ok(());
+            };
+            let class = size_class(newest.summary.records());
+            let same = runs
+                .iter()
+                .rev()
+                .take_while(|r| size_class(r.summary.records()) == class)
+                .count();
+            if same < FANOUT {
+                return Ok(());
             }
-            tree.apply_batch(batch)?;
+            let at = runs.len() - same;
+            let merged = Arc::new(Run::merge(&self.inner.dir, &runs[at..])?);
+            let mut now = runs[..at].to_vec();
+            now.push(merged);
+            self.set_runs(now);
+            for old in &runs[at..] {
+                old.remove();
+            }
         }
-        let mut by_time = sled::Batch::default();
-        for k in records {
-            by_time.insert(&time_key(k.time_us, k.sequence), &k.offset.to_be_bytes());
-        }
-        self.by_time.apply_batch(by_time)?;
-        Ok(())
     }
 
-    /// Officer, unit, citizen, procedure: in the order of [`IndexKeys::values`].
-    fn value_trees(&self) -> [&sled::Tree; 4] {
-        [
-            &self.by_officer,
-            &self.by_unit,
-            &self.by_citizen,
-            &self.by_procedure,
-        ]
-    }
-
-    /// How many entries each index holds: offsets, officer, unit, citizen, procedure, time,
-    /// checkpoints. (Each count scans its tree.)
+    /// How many entries each section holds across the runs.
     pub fn counts(&self) -> Counts {
-        let n = |t: &sled::Tree| t.iter().keys().count() as u64;
-        // Grouped trees: what their entries list.
-        let listed = |t: &sled::Tree, width: u64| {
-            t.iter()
-                .values()
-                .filter_map(|v| v.ok())
-                .map(|v| v.len() as u64 / width)
-                .sum::<u64>()
-        };
-        Counts([
-            listed(&self.offsets, 8),
-            listed(&self.by_officer, 16),
-            listed(&self.by_unit, 16),
-            listed(&self.by_citizen, 16),
-            listed(&self.by_procedure, 16),
-            n(&self.by_time),
-            n(&self.checkpoints),
-        ])
+        let mut c = Counts::default();
+        for run in self.runs() {
+            for (c, n) in c.0.iter_mut().zip(run.summary.counts) {
+                *c += n;
+            }
+        }
+        c
     }
 
-    pub fn add_checkpoint(&self, c: &Checkpoint) -> sled::Result<()> {
-        self.checkpoints
-            .insert(c.sequence.to_be_bytes(), c.to_bytes())?;
-        Ok(())
+    /// Notes where a checkpoint is in the trail.
+    pub fn add_checkpoint(&self, seq: u64, offset: u64) {
+        self.checkpoint_list().push((seq, offset));
     }
 
-    /// Records that the indexes cover the trail up to `seq` with `hash`.
-    pub fn set_head(&self, seq: u64, hash: &Hash) -> sled::Result<()> {
-        let mut v = seq.to_be_bytes().to_vec();
-        v.extend_from_slice(hash);
-        self.meta.insert("head", v)?;
-        Ok(())
+    /// The trail offsets of the checkpoints at or after a sequence, oldest first.
+    pub fn checkpoints_from(&self, seq: u64) -> Vec<u64> {
+        let list = self.checkpoint_list();
+        let i = list.partition_point(|(s, _)| *s < seq);
+        list[i..].iter().map(|(_, offset)| *offset).collect()
     }
 
-    /// What the indexes cover.
-    pub fn head(&self) -> sled::Result<Option<(u64, Hash)>> {
-        Ok(self.meta.get("head")?.and_then(|v| {
-            let seq = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
-            let hash: Hash = v.get(8..40)?.try_into().ok()?;
-            Some((seq, hash))
-        }))
-    }
-
-    pub fn flush(&self) -> sled::Result<()> {
-        self.db.flush().map(|_| ())
-    }
-
-    /// The file offset of a record.
-    pub fn offset(&self, seq: u64) -> sled::Result<Option<u64>> {
-        let Some((first, packed)) = self
-            .offsets
-            .range(..=seq.to_be_bytes())
-            .next_back()
-            .transpose()?
-        else {
-            return Ok(None);
-        };
-        let Some(first) = seq_of(&first) else {
-            return Ok(None);
-        };
-        let at = usize::try_from(seq - first)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(8);
-        Ok(packed
-            .get(at..at.saturating_add(8))
-            .and_then(|b| Some(u64::from_be_bytes(b.try_into().ok()?))))
+    /// The file offset of a record the runs cover.
+    pub fn offset(&self, seq: u64) -> io::Result<Option<u64>> {
+        let runs = self.runs();
+        let i = runs.partition_point(|r| r.summary.last < seq);
+        match runs.get(i) {
+            Some(run) if run.summary.first <= seq => run.offset(seq),
+            _ => Ok(None),
+        }
     }
 
     /// Candidate records for a filter, oldest first, from the most selective index: each
-    /// sequence with its file offset. The keys still pending come after what sled holds.
-    pub fn candidates<'a>(
-        &'a self,
+    /// sequence with its file offset. The keys still pending come after what the runs hold.
+    pub fn candidates(
+        &self,
         f: &Filter,
         pending: &Pending,
-    ) -> Box<dyn Iterator<Item = (u64, u64)> + 'a> {
+    ) -> impl Iterator<Item = io::Result<(u64, u64)>> + use<> {
         let selector = Selector::of(f);
-        // Read the pending keys first: a key leaves them only once it is in sled, so each
-        // record is in sled (before the first pending sequence) or among these.
+        // Read the pending keys first: a key leaves them only once its run is in place, so
+        // each record is in a run (before the first pending sequence) or among these.
         let (tail, first_pending) = {
             let keys = pending.lock();
             let first = keys.first().map_or(u64::MAX, |k| k.sequence);
-            let tail: Vec<(u64, u64)> = keys
+            let tail: Vec<io::Result<(u64, u64)>> = keys
                 .iter()
                 .filter(|k| selector.admits(k))
-                .map(|k| (k.sequence, k.offset))
+                .map(|k| Ok((k.sequence, k.offset)))
                 .collect();
             (tail, first)
         };
-        let indexed: Box<dyn Iterator<Item = (u64, u64)>> = match selector {
-            Selector::Value(i, p) => Box::new(
-                self.value_trees()[i]
-                    .scan_prefix(p)
-                    .values()
-                    .filter_map(|v| v.ok())
-                    .flat_map(|packed| {
-                        packed
-                            .chunks_exact(16)
-                            .filter_map(|pair| {
-                                let (seq, offset) = pair.split_at(8);
-                                Some((seq_of(seq)?, seq_of(offset)?))
-                            })
-                            .collect::<Vec<_>>()
-                    }),
-            ),
-            Selector::Time(from, to) => Box::new(
-                self.by_time
-                    .range(time_key(from, 0)..time_key(to, 0))
-                    .filter_map(|kv| {
-                        let (k, v) = kv.ok()?;
-                        Some((seq_of(&k)?, seq_of(&v)?))
-                    }),
-            ),
-        };
-        Box::new(
-            indexed
-                .filter(move |(seq, _)| *seq < first_pending)
-                .chain(tail),
-        )
+        let indexed = self.runs().into_iter().flat_map(move |run| {
+            let (section, from, in_range) = selector.section();
+            let start = match run.lower_bound(section, &from) {
+                Ok(i) => i,
+                Err(e) => return Box::new(std::iter::once(Err(e))) as Box<dyn Iterator<Item = _>>,
+            };
+            Box::new(
+                run.walk(section, start)
+                    .take_while(move |e| e.as_ref().map_or(true, |e| in_range(&e[..8])))
+                    .map(|e| e.map(|e| run::seq_offset(&e))),
+            )
+        });
+        indexed
+            .filter(move |c| c.as_ref().map_or(true, |(seq, _)| *seq < first_pending))
+            .chain(tail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(seqs: std::ops::Range<u64>) -> Vec<IndexKeys> {
+        seqs.map(|seq| IndexKeys {
+            sequence: seq,
+            offset: seq * 1000,
+            hash: [seq as u8; 32],
+            time_us: 1_000_000 + seq as i64,
+            values: [
+                Some(prefix(&format!("officer {}", seq % 7))),
+                Some(prefix("unit")),
+                (seq % 2 == 0).then(|| prefix(&format!("citizen {}", seq % 10))),
+                None,
+            ],
+        })
+        .collect()
     }
 
-    /// The checkpoints at or after a sequence, oldest first.
-    pub fn checkpoints_from(&self, seq: u64) -> Vec<Checkpoint> {
-        self.checkpoints
-            .range(seq.to_be_bytes()..)
-            .values()
-            .filter_map(|v| v.ok().and_then(|v| Checkpoint::from_bytes(&v)))
-            .collect()
+    fn found(index: &Index, f: &Filter, pending: &Pending) -> Vec<u64> {
+        index.candidates(f, pending).map(|c| c.unwrap().0).collect()
+    }
+
+    fn run_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "idx")
+            })
+            .count()
+    }
+
+    #[test]
+    fn runs_of_one_size_are_merged_and_every_record_is_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        let all = keys(0..256);
+        for batch in all.chunks(4) {
+            index.add_keys(batch).unwrap();
+            // Never more than three runs of a size class, and few classes.
+            assert!(index.runs().len() <= 3 * 5, "{} runs", index.runs().len());
+        }
+        // 64 runs of 4 → 16 of 16 → 4 of 64 → 1 of 256.
+        assert_eq!(index.runs().len(), 1);
+        assert_eq!(run_files(dir.path()), 1, "merged runs' files are removed");
+        assert_eq!(index.head(), Some((255, [255; 32])));
+        let pending = Pending::default();
+        let officer = Filter {
+            officer: "officer 3".into(),
+            ..Default::default()
+        };
+        let expected: Vec<u64> = (0..256).filter(|s| s % 7 == 3).collect();
+        assert_eq!(found(&index, &officer, &pending), expected);
+        let citizen = Filter {
+            citizen_pseudonym: "citizen 4".into(),
+            ..Default::default()
+        };
+        let expected: Vec<u64> = (0..256).filter(|s| s % 10 == 4).collect();
+        assert_eq!(found(&index, &citizen, &pending), expected);
+        let time = Filter {
+            from_us: Some(1_000_010),
+            to_us: Some(1_000_013),
+            ..Default::default()
+        };
+        assert_eq!(found(&index, &time, &pending), [10, 11, 12]);
+        for seq in [0, 77, 255] {
+            assert_eq!(index.offset(seq).unwrap(), Some(seq * 1000));
+        }
+        assert_eq!(index.offset(256).unwrap(), None);
+        assert_eq!(index.counts(), Counts([256, 256, 256, 128, 0, 256]));
+    }
+
+    #[test]
+    fn pending_keys_are_found_after_the_runs_and_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        let all = keys(0..40);
+        index.add_keys(&all[..30]).unwrap();
+        let pending = Pending::default();
+        // Keys 25.. pending as well: they were moved into a run while a query read them.
+        pending.push(all[25..].iter().cloned());
+        let unit = Filter {
+            unit: "unit".into(),
+            ..Default::default()
+        };
+        assert_eq!(found(&index, &unit, &pending), (0..40).collect::<Vec<_>>());
+        assert_eq!(pending.offset(33), Some(33_000));
+        assert_eq!(pending.offset(3), None);
+    }
+
+    #[test]
+    fn keys_that_do_not_follow_the_last_indexed_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        assert!(index.add_keys(&keys(1..5)).is_err(), "must start at 0");
+        index.add_keys(&keys(0..5)).unwrap();
+        assert!(index.add_keys(&keys(6..9)).is_err(), "a gap");
+        let mut out_of_order = keys(5..9);
+        out_of_order.swap(1, 2);
+        assert!(index.add_keys(&out_of_order).is_err());
+        assert_eq!(index.head().map(|h| h.0), Some(4));
+        // Reopened, the same.
+        drop(index);
+        let index = Index::open(dir.path()).unwrap();
+        assert_eq!(index.head().map(|h| h.0), Some(4));
+        index.add_keys(&keys(5..9)).unwrap();
     }
 }

@@ -77,7 +77,7 @@ pub struct AuditLog {
     failed: tokio::sync::watch::Receiver<bool>,
     /// The sequence after the last record acknowledged to its caller.
     acknowledged: Arc<AtomicU64>,
-    /// Index keys of the newest records, not yet in sled.
+    /// Index keys of the newest records, not yet in a run.
     pending: Arc<Pending>,
 }
 
@@ -212,23 +212,24 @@ impl AuditLog {
                 .and_then(|d| d.sync_all())
                 .map_err(io)?;
         }
-        let index = Index::open(&settings.dir.join("index.sled"))
-            .map_err(|e| AuditError::Index(e.to_string()))?;
-        let ierr = |e: sled::Error| AuditError::Index(e.to_string());
-        if !index.current_format().map_err(ierr)? {
-            tracing::warn!("audit indexes are of an older format; rebuilding them");
-            index.clear().map_err(ierr)?;
+        let ierr = |e: std::io::Error| AuditError::Index(e.to_string());
+        let older = settings.dir.join("index.sled");
+        if older.exists() {
+            // Indexes of earlier builds: derived, so replaced.
+            tracing::warn!(path = %older.display(), "removing audit indexes of an older format; they are rebuilt from the trail");
+            std::fs::remove_dir_all(&older).map_err(ierr)?;
         }
+        let index = Index::open(&settings.dir.join("index")).map_err(ierr)?;
         // The indexes are derived: reuse them only if the record they say they end at is in
         // the trail with the same hash; otherwise start them again.
-        let indexed = match index.head().map_err(ierr)? {
+        let indexed = match index.head() {
             Some((seq, hash)) => {
                 let agrees = index.offset(seq).map_err(ierr)?.is_some_and(|offset| {
                     matches!(frame::read_at(&file, offset), Ok(Item::Record(r)) if r.sequence == seq && r.hash == hash)
                 });
                 if !agrees {
                     tracing::warn!("audit indexes disagree with the trail; rebuilding them");
-                    index.clear().map_err(ierr)?;
+                    index.clear();
                 }
                 agrees.then_some(seq)
             }
@@ -236,30 +237,27 @@ impl AuditLog {
         };
         // One pass: check the chain and index what the indexes do not cover yet, counting what
         // every index should hold.
-        let mut failure: Option<sled::Error> = None;
+        let mut failure: Option<std::io::Error> = None;
         let mut added = 0u64;
         let mut expected = Counts::default();
         let mut keys = Vec::new();
-        let head = recover(&path, &file, &settings.chain_id, |offset, item| {
-            let result = match item {
+        let head = recover(
+            &path,
+            &file,
+            &settings.chain_id,
+            |offset, item| match item {
                 Item::Record(r) => {
                     expected.record(r);
                     if indexed.is_none_or(|s| r.sequence > s) {
                         added += 1;
-                        index_buffered(&index, &mut keys, r, offset)
-                    } else {
-                        Ok(())
+                        if let Err(e) = index_buffered(&index, &mut keys, r, offset) {
+                            failure.get_or_insert(e);
+                        }
                     }
                 }
-                Item::Checkpoint(c) => {
-                    expected.checkpoint();
-                    index.add_checkpoint(c)
-                }
-            };
-            if let Err(e) = result {
-                failure.get_or_insert(e);
-            }
-        })?;
+                Item::Checkpoint(c) => index.add_checkpoint(c.sequence, offset),
+            },
+        )?;
         if let Some(e) = failure {
             return Err(ierr(e));
         }
@@ -267,24 +265,26 @@ impl AuditLog {
         if added > 0 {
             tracing::info!(records = added, "indexed the audit trail");
         }
-        // An index that lost entries (deleted, or never written before a crash) is caught by
-        // its count, and rebuilt from the trail.
+        // Runs are checked whole when opened; the counts catch what is left (runs of a trail
+        // that was replaced by one of the same head).
         let held = index.counts();
         if held != expected {
             tracing::warn!(
                 ?held,
                 ?expected,
-                "audit indexes lost entries; rebuilding them from the trail"
+                "audit indexes disagree with the trail's counts; rebuilding them from the trail"
             );
-            index.clear().map_err(ierr)?;
+            index.clear();
             (&file).seek(SeekFrom::Start(0)).map_err(io)?;
             let mut reader =
                 FrameReader::new(BufReader::with_capacity(1 << 20, &file), head.len).map_err(io)?;
             let mut keys = Vec::new();
             for item in &mut reader {
-                let result = match item {
-                    Ok((offset, Item::Record(r))) => index_buffered(&index, &mut keys, &r, offset),
-                    Ok((_, Item::Checkpoint(c))) => index.add_checkpoint(&c),
+                match item {
+                    Ok((offset, Item::Record(r))) => {
+                        index_buffered(&index, &mut keys, &r, offset).map_err(ierr)?
+                    }
+                    Ok((offset, Item::Checkpoint(c))) => index.add_checkpoint(c.sequence, offset),
                     Err(e) => {
                         return Err(AuditError::Io {
                             path: path.clone(),
@@ -294,17 +294,10 @@ impl AuditLog {
                             ),
                         });
                     }
-                };
-                result.map_err(ierr)?;
+                }
             }
             index.add_keys(&keys).map_err(ierr)?;
         }
-        if head.next_seq > 0 {
-            index
-                .set_head(head.next_seq - 1, &head.last_hash)
-                .map_err(ierr)?;
-        }
-        index.flush().map_err(ierr)?;
 
         let (tx, rx) = mpsc::channel();
         let (failed_tx, failed) = tokio::sync::watch::channel(false);
@@ -316,6 +309,7 @@ impl AuditLog {
         let indexer = Indexer {
             index: index.clone(),
             pending: pending.clone(),
+            failing: false,
         };
         std::thread::Builder::new()
             .name("audit-indexer".into())
@@ -405,11 +399,14 @@ impl AuditLog {
 
     /// A record by sequence.
     pub fn record(&self, seq: u64) -> Result<Option<Record>, AuditError> {
-        let Some(offset) = self
-            .index
-            .offset(seq)
-            .map_err(|e| AuditError::Index(e.to_string()))?
-        else {
+        let offset = match self.pending.offset(seq) {
+            Some(offset) => Some(offset),
+            None => self
+                .index
+                .offset(seq)
+                .map_err(|e| AuditError::Index(e.to_string()))?,
+        };
+        let Some(offset) = offset else {
             return Ok(None);
         };
         let file = File::open(&self.path).map_err(|e| AuditError::Io {
@@ -441,7 +438,8 @@ impl AuditLog {
             problem: e.to_string(),
         })?;
         let mut found = 0;
-        for (seq, offset) in self.index.candidates(filter, &self.pending) {
+        for candidate in self.index.candidates(filter, &self.pending) {
+            let (seq, offset) = candidate.map_err(|e| AuditError::Index(e.to_string()))?;
             if let Ok(Item::Record(r)) = frame::read_at(&file, offset)
                 && r.sequence == seq
                 && filter.matches(&r)
@@ -465,9 +463,26 @@ impl AuditLog {
         Ok(out)
     }
 
-    /// Signed checkpoints at or after a sequence.
-    pub fn checkpoints(&self, from: u64) -> Vec<Checkpoint> {
-        self.index.checkpoints_from(from)
+    /// Signed checkpoints at or after a sequence, read from the trail.
+    pub fn checkpoints(&self, from: u64) -> Result<Vec<Checkpoint>, AuditError> {
+        let offsets = self.index.checkpoints_from(from);
+        if offsets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let io = |e: std::io::Error| AuditError::Io {
+            path: self.path.clone(),
+            problem: e.to_string(),
+        };
+        let file = File::open(&self.path).map_err(io)?;
+        offsets
+            .into_iter()
+            .map(|offset| match frame::read_at(&file, offset).map_err(io)? {
+                Item::Checkpoint(c) => Ok(c),
+                Item::Record(_) => Err(AuditError::Index(format!(
+                    "the checkpoint index points at a record (byte {offset})"
+                ))),
+            })
+            .collect()
     }
 
     /// Every frame of the trail as it is on disk now, for verification and export.
@@ -482,16 +497,16 @@ impl AuditLog {
     }
 }
 
-/// At start: adds a record's index keys to `keys`, and moves them into sled once a batch is
-/// full (the caller moves the rest at the end).
+/// At start: adds a record's index keys to `keys`, and writes them as a run once a batch is
+/// full (the caller writes the rest at the end).
 fn index_buffered(
     index: &Index,
     keys: &mut Vec<IndexKeys>,
     r: &Record,
     offset: u64,
-) -> sled::Result<()> {
+) -> std::io::Result<()> {
     keys.push(IndexKeys::of(r.sequence, &r.entry, offset, r.hash));
-    if keys.len() < FLUSH_BATCH {
+    if keys.len() < START_BATCH {
         return Ok(());
     }
     index.add_keys(keys)?;
@@ -516,7 +531,7 @@ struct Writer {
     chain_id: Arc<str>,
     head: Head,
     index: Index,
-    /// Written records' index keys, until the indexer moves them into sled.
+    /// Written records' index keys, until the indexer writes them as a run.
     pending: Arc<Pending>,
     /// Whether the indexer was asked to flush since the pending keys last grew past the mark.
     flush_asked: bool,
@@ -630,7 +645,7 @@ impl Writer {
         self.head.last_hash = prev;
         self.head.since_checkpoint += records.len() as u64;
         // Indexed before any receipt is given: the keys wait in memory, where queries find
-        // them, until the indexer moves a large batch of them into sled.
+        // them, until the indexer writes a large batch of them as a run.
         let waiting = self.pending.push(
             batch
                 .iter()
@@ -726,11 +741,9 @@ impl Writer {
         let buf = frame::encode(&Item::Checkpoint(c.clone()));
         match self.write(&buf) {
             Ok(()) => {
+                self.index.add_checkpoint(c.sequence, self.head.len);
                 self.head.len += buf.len() as u64;
                 self.head.since_checkpoint = 0;
-                if let Err(e) = self.index.add_checkpoint(&c) {
-                    tracing::error!(error = %e, "audit index: checkpoint not indexed");
-                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "audit checkpoint write failed: failing closed");
@@ -742,28 +755,32 @@ impl Writer {
 
 /// Pending index keys past which the writer asks the indexer to flush at once.
 const FLUSH_AT: usize = 4096;
-/// How often the indexer moves pending keys into sled when fewer are waiting.
+/// How often the indexer writes pending keys as a run when fewer are waiting.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
-/// The most keys moved into sled in one batch.
+/// The most keys written as one run by the indexer.
 const FLUSH_BATCH: usize = 8192;
+/// The most keys written as one run while the start indexes the trail.
+const START_BATCH: usize = 1 << 16;
 
 /// What the writer asks of the indexer.
 enum IndexJob {
-    /// Many keys are pending: move them into sled now.
+    /// Many keys are pending: write them now.
     Flush,
-    /// Move every pending key into sled, flush, release the index, then answer.
+    /// Write every pending key, release the index, then answer.
     Stop(mpsc::Sender<()>),
 }
 
-/// Moves pending index keys into sled, off the writer's thread and in large batches (one
-/// batch per tree), every `FLUSH_INTERVAL` or when the writer says many are waiting.
+/// Writes pending index keys as runs, off the writer's thread and in large batches (one
+/// run per batch), every `FLUSH_INTERVAL` or when the writer says many are waiting.
 struct Indexer {
     index: Index,
     pending: Arc<Pending>,
+    /// Whether the last attempt failed (logged once, not at every tick).
+    failing: bool,
 }
 
 impl Indexer {
-    fn run(self, rx: mpsc::Receiver<IndexJob>) {
+    fn run(mut self, rx: mpsc::Receiver<IndexJob>) {
         let stop = loop {
             match rx.recv_timeout(FLUSH_INTERVAL) {
                 Ok(IndexJob::Flush) | Err(mpsc::RecvTimeoutError::Timeout) => self.flush(),
@@ -772,7 +789,6 @@ impl Indexer {
             }
         };
         self.flush();
-        let _ = self.index.flush();
         // Release the index before saying so.
         drop(self);
         if let Some(done) = stop {
@@ -780,19 +796,24 @@ impl Indexer {
         }
     }
 
-    /// Moves every pending key into sled, oldest first; the head moves with each batch.
-    fn flush(&self) {
+    /// Writes every pending key, oldest first, one run per batch. A batch that cannot be
+    /// written (a full disk) stays pending, where queries still find it, and is tried again
+    /// at the next tick.
+    fn flush(&mut self) {
         loop {
             let keys = self.pending.oldest(FLUSH_BATCH);
-            let Some(last) = keys.last() else { return };
-            // The indexes are derived: a failure is logged, and the start after the next
-            // restart finds the index behind the trail and repairs it.
-            if let Err(e) = self
-                .index
-                .add_keys(&keys)
-                .and_then(|()| self.index.set_head(last.sequence, &last.hash))
-            {
-                tracing::error!(error = %e, "audit index update failed; it will be rebuilt at the next start");
+            if keys.is_empty() {
+                return;
+            }
+            if let Err(e) = self.index.add_keys(&keys) {
+                if !self.failing {
+                    tracing::error!(error = %e, pending = keys.len(), "audit index update failed; the keys stay in memory and are tried again");
+                }
+                self.failing = true;
+                return;
+            }
+            if std::mem::take(&mut self.failing) {
+                tracing::warn!("audit index updates succeed again");
             }
             self.pending.forget(keys.len());
             if keys.len() < FLUSH_BATCH {

@@ -4,7 +4,7 @@
 //! - [`record`]: `Entry`, `Record`, `Checkpoint`, the canonical encoding and the hashes.
 //! - [`frame`]: the trail file's framing and a streaming reader.
 //! - [`log`]: `AuditLog`: recovery at start, the group-commit writer, reads and queries.
-//! - [`index`]: the sled indexes (officer, unit, citizen, procedure, time), derived data.
+//! - [`index`]: the indexes (officer, unit, citizen, procedure, time) as sorted runs, derived data.
 //! - [`verify`]: checking a trail or an export with the public key only.
 //!
 //! The pipeline step that writes each request's record is `pipeline::audit`; the reviewers'
