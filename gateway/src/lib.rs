@@ -28,5 +28,8 @@ pub mod tls;
 pub mod upstream;
 pub mod verify;
 
+#[cfg(test)]
+mod test_log;
+
 pub use app::{App, AppError};
 pub use config::{Config, ConfigError};

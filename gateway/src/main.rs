@@ -27,13 +27,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        // Logs on stderr; stdout carries only the "listening on" line, for scripts.
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs on stderr; stdout carries only the "listening on" line, for scripts.
+    lienthong_telemetry::init("info");
     let args = Args::parse();
     let config = match Config::load(&args.config, std::env::vars()) {
         Ok(c) => c,

@@ -916,8 +916,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                         code,
                     },
                 );
-                let log = gateway.auditor.log.clone();
-                async move { log.append(entry).await }
+                let auditor = gateway.auditor.clone();
+                async move { auditor.record(entry).await }
             };
             let mut draining = gateway.draining.clone();
             let mut next = Some(first);

@@ -24,7 +24,7 @@ pub enum CitizenKey {
     OldId(OldIdNumber),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 enum State {
     Closed {
         failures: u32,
@@ -79,6 +79,11 @@ impl Breaker {
 
     pub fn success(&self) {
         if let Ok(mut s) = self.state.lock() {
+            if !matches!(*s, State::Closed { .. }) {
+                tracing::info!(
+                    "population database breaker closed: a call succeeded, calls go out again"
+                );
+            }
             *s = State::Closed { failures: 0 };
         }
     }
@@ -86,7 +91,7 @@ impl Breaker {
     pub fn failure(&self) {
         let now = Instant::now();
         if let Ok(mut s) = self.state.lock() {
-            *s = match *s {
+            let next = match *s {
                 State::Closed { failures } if failures + 1 < self.threshold => State::Closed {
                     failures: failures + 1,
                 },
@@ -94,6 +99,19 @@ impl Breaker {
                     until: now + self.open_for,
                 },
             };
+            match (*s, next) {
+                (State::Closed { .. }, State::Open { .. }) => tracing::warn!(
+                    consecutive_failures = self.threshold,
+                    open_for_ms = self.open_for.as_millis() as u64,
+                    "population database breaker opened: calls are refused (UPSTREAM_UNAVAILABLE) until a trial call succeeds"
+                ),
+                (State::HalfOpen { .. }, State::Open { .. }) => tracing::warn!(
+                    open_for_ms = self.open_for.as_millis() as u64,
+                    "population database breaker reopened: the trial call failed"
+                ),
+                _ => {}
+            }
+            *s = next;
         }
     }
 
@@ -262,6 +280,33 @@ mod tests {
         b.success();
         assert!(b.admit().is_ok());
         assert!(!b.is_open());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_breaker_says_once_when_it_opens_reopens_and_closes() {
+        use crate::test_log::capture;
+        let b = Breaker::new(2, Duration::from_secs(1));
+        let ((), opened) = capture(|| (0..4).for_each(|_| b.failure()));
+        assert_eq!(opened.len(), 1, "{opened:#?}");
+        assert!(opened[0].contains("WARN") && opened[0].contains("breaker opened"));
+        assert!(
+            opened[0].contains("consecutive_failures=2") && opened[0].contains("open_for_ms=1000")
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let ((), reopened) = capture(|| {
+            assert!(b.admit().is_ok());
+            b.failure();
+        });
+        assert_eq!(reopened.len(), 1, "{reopened:#?}");
+        assert!(reopened[0].contains("breaker reopened"));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let ((), closed) = capture(|| {
+            assert!(b.admit().is_ok());
+            b.success();
+            b.success();
+        });
+        assert_eq!(closed.len(), 1, "{closed:#?}");
+        assert!(closed[0].contains("INFO") && closed[0].contains("breaker closed"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -308,7 +308,13 @@ impl RegistryAdmin for Registry {
         let rule = fault_from_pb(fault)
             .and_then(|r| self.faults.add(r))
             .map_err(|e| invalid_argument("fault", e))?;
-        tracing::info!(id = %rule.id, ?rule.scope, "fault set");
+        // The rule's citizen, if any, is logged masked: never a full personal ID in a log.
+        let citizen = rule.scope.personal_id.as_deref().map(|p| {
+            lienthong_domain::PersonalId::parse(p)
+                .map(|p| p.masked())
+                .unwrap_or_else(|_| "(not a personal ID)".into())
+        });
+        tracing::info!(id = %rule.id, method = ?rule.scope.method, citizen = citizen.as_deref(), "fault set");
         Ok(Response::new(pb::SetFaultResponse {
             fault: Some(fault_to_pb(&rule)),
         }))

@@ -142,6 +142,101 @@ impl Auditor {
     }
 }
 
+impl Auditor {
+    /// Appends a request's record, waits until it is on disk, and leaves the request's log line.
+    pub async fn record(&self, entry: Entry) -> Result<Receipt, crate::audit::AuditError> {
+        let entry = entry.bounded();
+        let line = RequestLine::of(&entry);
+        let result = self.log.append(entry).await;
+        line.emit(result.as_ref().ok().map(|r| r.sequence));
+        result
+    }
+
+    /// Appends a request's record without waiting (a call that ended with nobody to answer),
+    /// and leaves its log line (without a sequence, which is not known yet).
+    pub fn record_detached(&self, entry: Entry) {
+        let entry = entry.bounded();
+        RequestLine::of(&entry).emit(None);
+        self.log.append_detached(entry);
+    }
+}
+
+/// The one log line a request leaves, at info on the target
+/// [`lienthong_telemetry::REQUEST_TARGET`]: who asked, for what, how it ended and where its
+/// record is. Its values come from the bounded record (no citizen at all: neither the
+/// pseudonym nor the masked ID), and every run of nine or more digits in them is masked, so
+/// that no personal ID reaches a log whatever field a caller put it in.
+struct RequestLine {
+    request_id: String,
+    method: String,
+    unit: String,
+    officer: String,
+    procedure: String,
+    dossier: String,
+    code: i32,
+    reason: String,
+    duration_ms: f64,
+}
+
+impl RequestLine {
+    fn of(e: &Entry) -> Self {
+        Self {
+            request_id: mask_digits(&e.request_id),
+            method: e.method.clone(),
+            unit: mask_digits(&e.unit_code),
+            officer: mask_digits(&e.officer_code),
+            procedure: mask_digits(&e.procedure_code),
+            dossier: mask_digits(&e.dossier_id),
+            code: e.outcome_code,
+            reason: e.outcome_reason.clone(),
+            duration_ms: e.latency_us as f64 / 1000.0,
+        }
+    }
+
+    fn emit(&self, audit_sequence: Option<u64>) {
+        tracing::info!(
+            target: lienthong_telemetry::REQUEST_TARGET,
+            request_id = %self.request_id,
+            method = %self.method,
+            unit = %self.unit,
+            officer = %self.officer,
+            procedure = %self.procedure,
+            dossier = %self.dossier,
+            outcome = if self.code == 0 { "served" } else { "refused" },
+            code = ?tonic::Code::from_i32(self.code),
+            reason = %self.reason,
+            duration_ms = self.duration_ms,
+            audit_sequence,
+            "request"
+        );
+    }
+}
+
+/// `s` with every run of nine or more ASCII digits cut to its first and last three, the rest
+/// replaced by `•`: the length of an old ID number (9) or a personal ID (12) never survives.
+pub fn mask_digits(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if run >= 9 {
+            out.push_str(&s[i..i + 3]);
+            out.extend(std::iter::repeat_n('•', run - 6));
+            out.push_str(&s[i + run - 3..i + run]);
+            i += run;
+        } else if run > 0 {
+            out.push_str(&s[i..i + run]);
+            i += run;
+        } else {
+            let ch = s[i..].chars().next().unwrap_or('?');
+            out.push(ch);
+            i += ch.len_utf8().max(1);
+        }
+    }
+    out
+}
+
 /// The receipt as metadata.
 pub fn receipt_headers(r: &Receipt, into: &mut HeaderMap) {
     if let Ok(v) = HeaderValue::from_str(&r.chain_id) {
@@ -243,9 +338,7 @@ impl InFlight {
         };
         let n = pending.len();
         for p in pending {
-            auditor
-                .log
-                .append_detached(p.ended(auditor, Refusal::ShuttingDown { answered: 0 }));
+            auditor.record_detached(p.ended(auditor, Refusal::ShuttingDown { answered: 0 }));
         }
         n
     }
@@ -280,8 +373,7 @@ impl Drop for Guard {
             };
             let refusal = Refusal::CallAbandoned { by };
             self.auditor
-                .log
-                .append_detached(p.ended(&self.auditor, refusal));
+                .record_detached(p.ended(&self.auditor, refusal));
         }
     }
 }
@@ -447,7 +539,7 @@ where
             {
                 return Ok(response);
             }
-            match auditor.log.append(entry).await {
+            match auditor.record(entry).await {
                 Ok(receipt) if code != 0 => {
                     // Trailers-only reply: the status is in the headers, so is the receipt.
                     receipt_headers(&receipt, response.headers_mut());
@@ -460,7 +552,7 @@ where
                     })
                 })),
                 Err(e) => {
-                    tracing::error!(error = %e, "request refused: its audit record cannot be written");
+                    tracing::error!(error = %e, request_id = %mask_digits(&facts.request_id), "request refused: its audit record cannot be written");
                     Ok(Refusal::AuditUnavailable.to_status().into_http())
                 }
             }
@@ -530,6 +622,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_digit_runs_are_masked_wherever_they_are() {
+        assert_eq!(mask_digits("D-042188999005"), "D-042••••••005");
+        assert_eq!(mask_digits("123456789"), "123•••789");
+        assert_eq!(
+            mask_digits("12345678 and 1.004222"),
+            "12345678 and 1.004222"
+        );
+        assert_eq!(
+            mask_digits("Hồ sơ 001234567890/HS và 987654321"),
+            "Hồ sơ 001••••••890/HS và 987•••321"
+        );
+        assert_eq!(mask_digits(""), "");
+    }
 
     #[test]
     fn grpc_timeouts_parse() {

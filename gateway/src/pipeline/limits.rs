@@ -13,6 +13,7 @@ use governor::{NotUntil, Quota, RateLimiter};
 use lienthong_domain::{OfficerCode, UnitCode};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
@@ -20,13 +21,36 @@ type Keyed<K, C> = RateLimiter<K, HashMapStateStore<K>, C, NoOpMiddleware<<C as 
 
 struct UnitLimits<C: Clock> {
     unit: Direct<C>,
+    rate: Rate,
+    /// Whether the unit's limiter refused its last call (logged once when it starts and once
+    /// when it ends, not at every refusal).
+    refusing: AtomicBool,
     officers: Keyed<OfficerCode, C>,
 }
 
 struct Inner<C: Clock> {
     clock: C,
     global: Direct<C>,
+    global_rate: Rate,
+    global_refusing: AtomicBool,
     units: HashMap<UnitCode, UnitLimits<C>>,
+}
+
+/// Notes whether a limiter refused, and logs when that changes.
+fn refusing(flag: &AtomicBool, now: bool, what: &str, rate: Rate) {
+    if flag.load(Ordering::Relaxed) == now || flag.swap(now, Ordering::Relaxed) == now {
+        return;
+    }
+    if now {
+        tracing::warn!(
+            limit = what,
+            per_second = rate.per_second.get(),
+            burst = rate.burst.get(),
+            "rate limit reached: refusing calls (RATE_LIMITED) until the budget refills"
+        );
+    } else {
+        tracing::info!(limit = what, "rate limit: admitting calls again");
+    }
 }
 
 /// The limits step.
@@ -55,6 +79,8 @@ impl<C: Clock + Clone> Limits<C> {
                     u.code.clone(),
                     UnitLimits {
                         unit: RateLimiter::direct_with_clock(quota(u.rate), clock.clone()),
+                        rate: u.rate,
+                        refusing: AtomicBool::new(false),
                         officers: RateLimiter::hashmap_with_clock(
                             quota(u.officer_rate),
                             clock.clone(),
@@ -66,6 +92,8 @@ impl<C: Clock + Clone> Limits<C> {
         Self {
             inner: Arc::new(Inner {
                 global: RateLimiter::direct_with_clock(quota(global), clock.clone()),
+                global_rate: global,
+                global_refusing: AtomicBool::new(false),
                 units,
                 clock,
             }),
@@ -94,19 +122,27 @@ impl<C: Clock + Clone> Limits<C> {
             .officers
             .check_key(officer)
             .map_err(|n| self.refused(LimitKind::Officer, officer.as_str(), n))?;
-        limits
-            .unit
-            .check()
-            .map_err(|n| self.refused(LimitKind::Unit, unit.as_str(), n))?;
+        let checked = limits.unit.check();
+        refusing(
+            &limits.refusing,
+            checked.is_err(),
+            unit.as_str(),
+            limits.rate,
+        );
+        checked.map_err(|n| self.refused(LimitKind::Unit, unit.as_str(), n))?;
         self.admit_global()
     }
 
     /// Takes one call from the global budget (each item of a batch does).
     pub fn admit_global(&self) -> Result<(), Refusal> {
-        self.inner
-            .global
-            .check()
-            .map_err(|n| self.refused(LimitKind::Global, "population database", n))
+        let checked = self.inner.global.check();
+        refusing(
+            &self.inner.global_refusing,
+            checked.is_err(),
+            "global",
+            self.inner.global_rate,
+        );
+        checked.map_err(|n| self.refused(LimitKind::Global, "population database", n))
     }
 
     /// Forgets officers whose budget is full again, so the keyed state stays small.
@@ -211,6 +247,41 @@ mod tests {
             vec![None, None, None, None, Some(LimitKind::Unit)],
             "unit burst is 4"
         );
+    }
+
+    #[test]
+    fn a_unit_that_starts_and_stops_being_refused_leaves_one_line_each_time() {
+        let (limits, clock, unit) = setup(rate(1000, 1000));
+        let officers: Vec<_> = (0..12)
+            .map(|i| OfficerCode::parse(&format!("CB.{i}")).unwrap())
+            .collect();
+        let (refused, lines) = crate::test_log::capture(|| {
+            let mut refused = 0;
+            for o in &officers {
+                refused += usize::from(limits.admit(&unit, o).is_err());
+            }
+            clock.advance(Duration::from_secs(1));
+            for o in &officers[..2] {
+                refused += usize::from(limits.admit(&unit, o).is_err());
+            }
+            refused
+        });
+        assert_eq!(refused, 8, "burst 4, then refused until the budget refills");
+        let reached: Vec<_> = lines
+            .iter()
+            .filter(|l| l.contains("rate limit reached"))
+            .collect();
+        assert_eq!(reached.len(), 1, "{lines:#?}");
+        assert!(
+            reached[0].contains("WARN") && reached[0].contains("000.00.00.H42"),
+            "{reached:?}"
+        );
+        assert!(reached[0].contains("per_second=10") && reached[0].contains("burst=4"));
+        let again = lines
+            .iter()
+            .filter(|l| l.contains("admitting calls again"))
+            .count();
+        assert_eq!(again, 1, "{lines:#?}");
     }
 
     #[test]
