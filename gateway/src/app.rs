@@ -5,6 +5,7 @@
 use crate::audit::{AuditError, AuditLog, Pseudonyms, log};
 use crate::audit_service::Audits;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::pipeline::{
     self, AuditLayer, Auditor, Authn, Door, DoorGate, Identify, InFlight, Limits,
 };
@@ -45,6 +46,8 @@ pub enum AppError {
 pub struct App<C: Clock = DefaultClock> {
     listener: TcpListener,
     health_listener: Option<TcpListener>,
+    admin_listener: Option<TcpListener>,
+    metrics: Arc<Metrics>,
     config: Config,
     authn: Authn,
     limits: Limits<C>,
@@ -62,7 +65,13 @@ impl App<DefaultClock> {
 impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
     /// Prepares the gateway with the given clock for its rate limits.
     pub async fn with_clock(config: Config, clock: C) -> Result<Self, AppError> {
-        let upstream = Upstream::new(&config.upstream).map_err(AppError::Upstream)?;
+        let metrics = Arc::new(Metrics::new(
+            config.units.keys().map(|u| u.as_str()),
+            config.catalog.iter().map(|p| p.code.as_str()),
+        ));
+        let upstream = Upstream::new(&config.upstream)
+            .map_err(AppError::Upstream)?
+            .with_metrics(metrics.upstream.clone());
         let a = &config.audit;
         let settings = log::Settings {
             dir: a.dir.clone(),
@@ -75,9 +84,11 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         let log = tokio::task::spawn_blocking(move || AuditLog::open(settings))
             .await
             .map_err(|e| AppError::Upstream(format!("audit trail: {e}")))??;
+        log.instrument(metrics.audit.clone());
         let auditor = Auditor {
             log,
             pseudonyms: Pseudonyms::new(&config.audit.pseudonym_key),
+            metrics: metrics.clone(),
         };
         let listener = TcpListener::bind(config.listen)
             .await
@@ -93,10 +104,23 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             ),
             None => None,
         };
+        let admin_listener = match config.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| AppError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
             health_listener,
-            authn: Authn::new(&config.auth),
+            admin_listener,
+            authn: Authn::new(&config.auth).with_metrics(
+                metrics.token_cache_hits.clone(),
+                metrics.token_cache_misses.clone(),
+            ),
+            metrics,
             limits: Limits::new(config.global_rate, &config.units, clock),
             upstream,
             auditor,
@@ -114,6 +138,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
     /// The address of the plaintext health listener, if configured.
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.health_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address of the admin listener (`GET /metrics`), if configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
             .as_ref()
             .and_then(|l| l.local_addr().ok())
     }
@@ -166,7 +197,11 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         let service = CitizenGatewayServer::new(gateway)
             .max_decoding_message_size(config.max_message_bytes)
             .max_encoding_message_size(config.transport.max_response_bytes);
-        let inflight = InFlight::default();
+        let inflight = InFlight::counted(self.metrics.in_flight.clone());
+        // Metrics on their own plaintext listener, up until the gateway has stopped.
+        let admin = self
+            .admin_listener
+            .map(|listener| tokio::spawn(crate::metrics::serve(listener, self.metrics.clone())));
         let door = Door::new(config.door.window, config.door.records_per_window);
         let door_gate = DoorGate::new(config.door.rate);
         let housekeeping = tokio::spawn(housekeeping(
@@ -203,6 +238,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             tls_config,
             config.transport.tls_handshake_timeout,
             failures_tx,
+            self.metrics.clone(),
         );
         let handshakes = tokio::spawn(record_handshakes(
             door.clone(),
@@ -270,6 +306,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                 if let Some(h) = &plain_health {
                     h.abort();
                 }
+                if let Some(a) = &admin {
+                    a.abort();
+                }
                 close(door, inflight).await;
                 return Ok(result?);
             }
@@ -302,6 +341,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         }
         if let Some(h) = plain_health {
             h.abort();
+        }
+        if let Some(a) = admin {
+            a.abort();
         }
         // Last: the final checkpoint is signed once no call can add a record.
         close(door, inflight).await;

@@ -223,6 +223,9 @@ pub struct Config {
     /// A plaintext listener serving only gRPC health (`grpc.health.v1`), for probes that cannot
     /// speak TLS (Kubernetes `grpc` probes); off unless set.
     pub health_listen: Option<SocketAddr>,
+    /// A plaintext HTTP listener serving `GET /metrics` (Prometheus); off unless set. Bind it
+    /// where only the monitoring system reaches it.
+    pub admin_listen: Option<SocketAddr>,
     pub tls: ServerTls,
     pub upstream: Upstream,
     pub auth: Auth,
@@ -281,6 +284,8 @@ struct RawConfig {
     listen: String,
     #[serde(default)]
     health_listen: Option<String>,
+    #[serde(default)]
+    admin_listen: Option<String>,
     procedures_file: PathBuf,
     #[serde(default = "default_max_message_bytes")]
     max_message_bytes: usize,
@@ -674,6 +679,15 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             })
             .ok()
     });
+    let admin_listen = raw.admin_listen.as_deref().and_then(|h| {
+        SocketAddr::from_str(h)
+            .map_err(|e| {
+                c.problems.push(format!(
+                    "admin_listen: {h:?} is not a socket address ({e}); e.g. \"127.0.0.1:9464\""
+                ))
+            })
+            .ok()
+    });
     let tls = ServerTls {
         cert: c.pem("tls.cert", &raw.tls.cert),
         key: c.secret("tls.key", &raw.tls.key),
@@ -836,6 +850,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             environment: raw.environment,
             listen,
             health_listen,
+            admin_listen,
             tls,
             upstream,
             auth,

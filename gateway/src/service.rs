@@ -916,6 +916,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                         code,
                     },
                 );
+                gateway.auditor.metrics.request(&entry, outcome);
                 let auditor = gateway.auditor.clone();
                 async move { auditor.record(entry).await }
             };

@@ -140,6 +140,7 @@ pub fn incoming(
     config: Arc<rustls::ServerConfig>,
     timeout: Duration,
     failures: mpsc::Sender<HandshakeFailure>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> (
     ReceiverStream<Result<TlsConn, std::io::Error>>,
     tokio::task::JoinHandle<()>,
@@ -162,9 +163,11 @@ pub fn incoming(
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             let failures = failures.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
                 let failure = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
+                        metrics.tls_handshakes.inc();
                         let certificates =
                             tls.get_ref().1.peer_certificates().map(|c| {
                                 Arc::new(c.iter().map(|c| c.clone().into_owned()).collect())
@@ -179,7 +182,10 @@ pub fn incoming(
                         let _ = tx.send(Ok(conn)).await;
                         return;
                     }
-                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        metrics.tls_failure("closed");
+                        return;
+                    }
                     Ok(Err(e)) => HandshakeFailure {
                         peer,
                         timed_out: false,
@@ -191,6 +197,11 @@ pub fn incoming(
                         detail: format!("no handshake within {} ms", timeout.as_millis()),
                     },
                 };
+                metrics.tls_failure(if failure.timed_out {
+                    "timeout"
+                } else {
+                    "rejected"
+                });
                 if failures.try_send(failure).is_err() {
                     tracing::warn!(%peer, "a failed TLS handshake was not recorded: too many at once");
                 }

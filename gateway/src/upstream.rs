@@ -4,6 +4,7 @@
 //! records here, so a malformed reply never reaches the handlers.
 
 use crate::config;
+use crate::metrics::UpstreamMetrics;
 use crate::pipeline::rescue::Refusal;
 use crate::tls;
 use lienthong_domain::{CitizenRecord, OldIdNumber, PersonalId, RequestId};
@@ -77,42 +78,51 @@ impl Breaker {
         }
     }
 
-    pub fn success(&self) {
-        if let Ok(mut s) = self.state.lock() {
-            if !matches!(*s, State::Closed { .. }) {
-                tracing::info!(
-                    "population database breaker closed: a call succeeded, calls go out again"
-                );
-            }
-            *s = State::Closed { failures: 0 };
+    /// A call succeeded; returns the state entered, if it changed.
+    pub fn success(&self) -> Option<&'static str> {
+        let mut s = self.state.lock().ok()?;
+        let changed = !matches!(*s, State::Closed { .. });
+        if changed {
+            tracing::info!(
+                "population database breaker closed: a call succeeded, calls go out again"
+            );
         }
+        *s = State::Closed { failures: 0 };
+        changed.then_some("closed")
     }
 
-    pub fn failure(&self) {
+    /// A call failed; returns the state entered, if the breaker (re)opened.
+    pub fn failure(&self) -> Option<&'static str> {
         let now = Instant::now();
-        if let Ok(mut s) = self.state.lock() {
-            let next = match *s {
-                State::Closed { failures } if failures + 1 < self.threshold => State::Closed {
-                    failures: failures + 1,
-                },
-                _ => State::Open {
-                    until: now + self.open_for,
-                },
-            };
-            match (*s, next) {
-                (State::Closed { .. }, State::Open { .. }) => tracing::warn!(
+        let mut s = self.state.lock().ok()?;
+        let next = match *s {
+            State::Closed { failures } if failures + 1 < self.threshold => State::Closed {
+                failures: failures + 1,
+            },
+            _ => State::Open {
+                until: now + self.open_for,
+            },
+        };
+        let opened = match (*s, next) {
+            (State::Closed { .. }, State::Open { .. }) => {
+                tracing::warn!(
                     consecutive_failures = self.threshold,
                     open_for_ms = self.open_for.as_millis() as u64,
                     "population database breaker opened: calls are refused (UPSTREAM_UNAVAILABLE) until a trial call succeeds"
-                ),
-                (State::HalfOpen { .. }, State::Open { .. }) => tracing::warn!(
+                );
+                Some("open")
+            }
+            (State::HalfOpen { .. }, State::Open { .. }) => {
+                tracing::warn!(
                     open_for_ms = self.open_for.as_millis() as u64,
                     "population database breaker reopened: the trial call failed"
-                ),
-                _ => {}
+                );
+                Some("open")
             }
-            *s = next;
-        }
+            _ => None,
+        };
+        *s = next;
+        opened
     }
 
     pub fn is_open(&self) -> bool {
@@ -130,6 +140,7 @@ pub struct Upstream {
     timeout: Duration,
     retry: bool,
     breaker: Arc<Breaker>,
+    metrics: UpstreamMetrics,
 }
 
 impl Upstream {
@@ -147,7 +158,14 @@ impl Upstream {
             timeout: cfg.timeout,
             retry: cfg.retry,
             breaker: Arc::new(Breaker::new(cfg.breaker_failures, cfg.breaker_open)),
+            metrics: UpstreamMetrics::default(),
         })
+    }
+
+    /// Reports calls, errors and the breaker's changes on `metrics`.
+    pub fn with_metrics(mut self, metrics: UpstreamMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// One record.
@@ -227,7 +245,19 @@ impl Upstream {
         for attempt in 1..=attempts {
             let mut req = tonic::Request::new(request.clone());
             req.set_timeout(self.timeout);
-            outcome = match tokio::time::timeout(self.timeout, f(self.client.clone(), req)).await {
+            let started = std::time::Instant::now();
+            let answer = tokio::time::timeout(self.timeout, f(self.client.clone(), req)).await;
+            self.metrics
+                .duration
+                .observe(started.elapsed().as_secs_f64());
+            match &answer {
+                Err(_) => self.metrics.error(Code::DeadlineExceeded),
+                Ok(Err(status)) if status.code() != Code::NotFound => {
+                    self.metrics.error(status.code())
+                }
+                _ => {}
+            }
+            outcome = match answer {
                 Err(_) => Err(Refusal::UpstreamTimeout),
                 Ok(Ok(r)) => Ok(r.into_inner()),
                 Ok(Err(status)) => Err(match status.code() {
@@ -251,9 +281,12 @@ impl Upstream {
                 _ => break,
             }
         }
-        match &outcome {
+        let changed = match &outcome {
             Ok(_) | Err(Refusal::CitizenNotFound) => self.breaker.success(),
             Err(_) => self.breaker.failure(),
+        };
+        if let Some(state) = changed {
+            self.metrics.breaker(state);
         }
         outcome
     }
@@ -286,7 +319,11 @@ mod tests {
     async fn the_breaker_says_once_when_it_opens_reopens_and_closes() {
         use crate::test_log::capture;
         let b = Breaker::new(2, Duration::from_secs(1));
-        let ((), opened) = capture(|| (0..4).for_each(|_| b.failure()));
+        let ((), opened) = capture(|| {
+            (0..4).for_each(|_| {
+                b.failure();
+            })
+        });
         assert_eq!(opened.len(), 1, "{opened:#?}");
         assert!(opened[0].contains("WARN") && opened[0].contains("breaker opened"));
         assert!(

@@ -207,21 +207,28 @@ pub async fn bind_gateway(
     listen: SocketAddr,
     upstream: SocketAddr,
 ) -> Result<App, EnvError> {
+    bind_gateway_with(config_file, listen, upstream, None).await
+}
+
+/// As [`bind_gateway`], with the admin listener (`GET /metrics`) on `admin` when given.
+pub async fn bind_gateway_with(
+    config_file: &Path,
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    admin: Option<SocketAddr>,
+) -> Result<App, EnvError> {
+    let prefix = lienthong_gateway::config::ENV_PREFIX;
     let overrides = [
+        (format!("{prefix}LISTEN"), format!("\"{listen}\"")),
         (
-            format!("{}LISTEN", lienthong_gateway::config::ENV_PREFIX),
-            format!("\"{listen}\""),
-        ),
-        (
-            format!(
-                "{}UPSTREAM__ENDPOINT",
-                lienthong_gateway::config::ENV_PREFIX
-            ),
+            format!("{prefix}UPSTREAM__ENDPOINT"),
             format!("\"https://{upstream}\""),
         ),
-    ];
+    ]
+    .into_iter()
+    .chain(admin.map(|a| (format!("{prefix}ADMIN_LISTEN"), format!("\"{a}\""))));
     let env = std::env::vars()
-        .filter(|(k, _)| k.starts_with(lienthong_gateway::config::ENV_PREFIX))
+        .filter(|(k, _)| k.starts_with(prefix))
         .chain(overrides);
     let config = Config::load(config_file, env)?;
     Ok(App::build(config).await?)

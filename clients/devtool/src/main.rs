@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use lienthong_devtool::call;
 use lienthong_devtool::client::mtls_channel;
 use lienthong_devtool::env::{
-    DevPki, bind_gateway, bind_mock, ensure_gateway_config, ensure_store,
+    DevPki, bind_gateway_with, bind_mock, ensure_gateway_config, ensure_store,
 };
 use lienthong_devtool::sample;
 use lienthong_devtool::tokens::{TokenSpec, mint};
@@ -58,6 +58,9 @@ enum Command {
         /// Where the gateway listens.
         #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
         gateway_listen: SocketAddr,
+        /// Where the gateway serves its metrics (`GET /metrics`, plain HTTP).
+        #[arg(long, env = "GATEWAY_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
+        admin_listen: SocketAddr,
     },
     /// Mint a token for a sample officer, bound to their unit's certificate.
     Token {
@@ -239,12 +242,13 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             csdl_listen,
             csdl_admin_listen,
             gateway_listen,
+            admin_listen,
         } => {
             up(
                 &cli.dir,
                 population.spec(),
                 (csdl_listen, csdl_admin_listen),
-                gateway_listen,
+                (gateway_listen, admin_listen),
             )
             .await
         }
@@ -302,21 +306,23 @@ async fn up(
     dir: &std::path::Path,
     spec: Spec,
     (csdl_listen, csdl_admin_listen): (SocketAddr, SocketAddr),
-    gateway_listen: SocketAddr,
+    (gateway_listen, admin_listen): (SocketAddr, SocketAddr),
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (pki, store, config_file) = prepare(dir, spec).await?;
     let meta = store.meta()?;
     let mock = bind_mock(store, &pki, csdl_listen, csdl_admin_listen).await?;
     let mock_addr = mock.local_addr();
     let mock_admin_addr = mock.admin_addr().unwrap_or(csdl_admin_listen);
-    let gateway = bind_gateway(&config_file, gateway_listen, mock_addr).await?;
+    let gateway =
+        bind_gateway_with(&config_file, gateway_listen, mock_addr, Some(admin_listen)).await?;
     let gateway_addr = gateway.local_addr();
+    let admin_addr = gateway.admin_addr().unwrap_or(admin_listen);
     let token_file = dir.join("tokens").join("CB.H42.0001.jwt");
     std::fs::create_dir_all(dir.join("tokens"))?;
     std::fs::write(&token_file, token(dir, "CB.H42.0001", 480)?)?;
     print_connection_info(
         &pki,
-        gateway_addr,
+        (gateway_addr, admin_addr),
         (mock_addr, mock_admin_addr),
         &meta,
         &config_file,
@@ -353,7 +359,7 @@ fn token(
 
 fn print_connection_info(
     pki: &DevPki,
-    gateway: SocketAddr,
+    (gateway, admin): (SocketAddr, SocketAddr),
     (mock, mock_admin): (SocketAddr, SocketAddr),
     meta: &mock_csdl::StoreMeta,
     config_file: &std::path::Path,
@@ -379,6 +385,7 @@ fn print_connection_info(
     );
     println!("                      send as metadata  authorization: Bearer <token>");
     println!("    configuration     {}", config_file.display());
+    println!("    metrics           http://{admin}/metrics   (Prometheus; plain HTTP)");
     println!();
     println!(
         "  Sample units (certificates in {}/units/)",

@@ -12,12 +12,13 @@
 use super::frame::{self, FrameReader, Item, MAGIC};
 use super::index::{Counts, Filter, Index, IndexKeys, Pending};
 use super::record::{Checkpoint, Entry, GENESIS, Hash, Record};
+use crate::metrics::AuditMetrics;
 use ed25519_dalek::SigningKey;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
@@ -79,6 +80,8 @@ pub struct AuditLog {
     acknowledged: Arc<AtomicU64>,
     /// Index keys of the newest records, not yet in a run.
     pending: Arc<Pending>,
+    /// Where the writer reports its fsyncs and checkpoints, once set.
+    metrics: Arc<OnceLock<AuditMetrics>>,
 }
 
 /// Microseconds since the epoch, now.
@@ -315,6 +318,7 @@ impl AuditLog {
             .name("audit-indexer".into())
             .spawn(move || indexer.run(index_rx))
             .map_err(io)?;
+        let metrics: Arc<OnceLock<AuditMetrics>> = Arc::default();
         let writer = Writer {
             acknowledged: acknowledged.clone(),
             identity,
@@ -330,6 +334,7 @@ impl AuditLog {
             failed: failed_tx,
             last_checkpoint_at: Instant::now(),
             settings,
+            metrics: metrics.clone(),
         };
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -342,7 +347,13 @@ impl AuditLog {
             failed,
             acknowledged,
             pending,
+            metrics,
         })
+    }
+
+    /// Reports the writer's fsyncs and checkpoints on `metrics` from now on (once).
+    pub fn instrument(&self, metrics: AuditMetrics) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// Resolves once the trail is failed (`true`) or writable (`false`).
@@ -521,6 +532,7 @@ fn file_identity(m: &std::fs::Metadata) -> (u64, u64) {
 }
 
 struct Writer {
+    metrics: Arc<OnceLock<AuditMetrics>>,
     acknowledged: Arc<AtomicU64>,
     /// The trail file's device and inode, to notice it removed or replaced under us.
     identity: (u64, u64),
@@ -632,6 +644,7 @@ impl Writer {
             prev = frame::append_record(&mut buf, &self.chain_id, sequence, entry, prev);
             records.push((offset, sequence, prev));
         }
+        let started = Instant::now();
         if let Err(e) = self.write(&buf) {
             tracing::error!(error = %e, trail = %self.path.display(), "audit trail write failed: failing closed");
             self.fail();
@@ -641,6 +654,9 @@ impl Writer {
             return;
         }
         self.head.len += buf.len() as u64;
+        if let Some(m) = self.metrics.get() {
+            m.fsync(records.len(), started.elapsed(), self.head.len);
+        }
         self.head.next_seq += records.len() as u64;
         self.head.last_hash = prev;
         self.head.since_checkpoint += records.len() as u64;
@@ -744,6 +760,9 @@ impl Writer {
                 self.index.add_checkpoint(c.sequence, self.head.len);
                 self.head.len += buf.len() as u64;
                 self.head.since_checkpoint = 0;
+                if let Some(m) = self.metrics.get() {
+                    m.checkpoint(c.sequence, c.time_us);
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "audit checkpoint write failed: failing closed");

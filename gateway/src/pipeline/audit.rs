@@ -94,6 +94,7 @@ pub struct Call<'a> {
 pub struct Auditor {
     pub log: AuditLog,
     pub pseudonyms: Pseudonyms,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Auditor {
@@ -156,6 +157,7 @@ impl Auditor {
     /// and leaves its log line (without a sequence, which is not known yet).
     pub fn record_detached(&self, entry: Entry) {
         let entry = entry.bounded();
+        self.metrics.request(&entry, None);
         RequestLine::of(&entry).emit(None);
         self.log.append_detached(entry);
     }
@@ -313,19 +315,34 @@ impl Pending {
 pub struct InFlight {
     calls: Arc<Mutex<HashMap<u64, Pending>>>,
     next: Arc<AtomicU64>,
+    /// How many there are, for the metrics.
+    gauge: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl InFlight {
+    /// Calls in flight counted on `gauge`.
+    pub fn counted(gauge: prometheus_client::metrics::gauge::Gauge) -> Self {
+        Self {
+            gauge,
+            ..Self::default()
+        }
+    }
+
     fn start(&self, pending: Pending) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut calls) = self.calls.lock() {
             calls.insert(id, pending);
+            self.gauge.inc();
         }
         id
     }
 
     fn take(&self, id: u64) -> Option<Pending> {
-        self.calls.lock().ok().and_then(|mut c| c.remove(&id))
+        let taken = self.calls.lock().ok().and_then(|mut c| c.remove(&id));
+        if taken.is_some() {
+            self.gauge.dec();
+        }
+        taken
     }
 
     /// Records every call still in flight as cut by the shutdown (UNAVAILABLE,
@@ -337,6 +354,7 @@ impl InFlight {
             Err(_) => return 0,
         };
         let n = pending.len();
+        self.gauge.dec_by(n as i64);
         for p in pending {
             auditor.record_detached(p.ended(auditor, Refusal::ShuttingDown { answered: 0 }));
         }
@@ -529,6 +547,7 @@ where
                     code,
                 },
             );
+            auditor.metrics.request(&entry, facts.refusal.as_ref());
             // Refused before anyone was established: counted at the door, recorded only up to
             // its bound per peer and window.
             if facts.officer_code.is_empty()

@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
 use lienthong_domain::{OfficerCode, UnitCode};
+use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
@@ -85,6 +86,9 @@ pub struct Authn {
     keys: Arc<ArcSwap<Keys>>,
     cache: Arc<Mutex<Cache>>,
     cache_entries: usize,
+    /// Tokens found in the cache, and tokens verified.
+    hits: Counter,
+    misses: Counter,
 }
 
 fn now() -> u64 {
@@ -104,7 +108,16 @@ impl Authn {
             })),
             cache: Arc::default(),
             cache_entries: auth.cache_entries,
+            hits: Counter::default(),
+            misses: Counter::default(),
         }
+    }
+
+    /// Counts the token cache's hits and misses on these counters.
+    pub fn with_metrics(mut self, hits: Counter, misses: Counter) -> Self {
+        self.hits = hits;
+        self.misses = misses;
+        self
     }
 
     /// Swaps in new issuers and keys; tokens verified with the old ones are forgotten.
@@ -234,6 +247,11 @@ impl Authn {
             Ok(c) => (c.tokens.get(&key).cloned(), c.generation),
             Err(_) => (None, u64::MAX),
         };
+        if cached.is_some() {
+            self.hits.inc();
+        } else {
+            self.misses.inc();
+        }
         let v = match cached {
             Some(v) if t > v.exp + leeway => return Err(Refusal::ExpiredToken),
             Some(v) if t + leeway < v.nbf => return Err(Refusal::TokenNotYetValid),

@@ -21,6 +21,8 @@ pub struct TestEnv {
     pub addr: SocketAddr,
     /// The plaintext health listener, when `HEALTH_LISTEN` is set.
     pub health_addr: Option<SocketAddr>,
+    /// The admin listener (`GET /metrics`), when `ADMIN_LISTEN` is set.
+    pub admin_addr: Option<SocketAddr>,
     /// The mock database's admin service.
     pub mock_admin: SocketAddr,
     pub pki: DevPki,
@@ -65,6 +67,7 @@ pub async fn spawn_env_prepared(
     let app = App::with_clock(config, clock.clone()).await.unwrap();
     let addr = app.local_addr();
     let health_addr = app.health_addr();
+    let admin_addr = app.admin_addr();
     let (gw_stop, rx) = tokio::sync::oneshot::channel::<()>();
     let gateway = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
@@ -72,6 +75,7 @@ pub async fn spawn_env_prepared(
     TestEnv {
         addr,
         health_addr,
+        admin_addr,
         mock_admin,
         pki,
         clock,

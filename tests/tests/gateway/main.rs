@@ -7,6 +7,7 @@ mod disk;
 mod helpers;
 mod hostile;
 mod matrix;
+mod metrics;
 mod procedures;
 mod refusals;
 mod service;

@@ -1,0 +1,401 @@
+//! The gateway's Prometheus metrics: the families it keeps, where each is fed from, and the
+//! admin listener that serves them (`GET /metrics`, OpenMetrics text, on `admin_listen`).
+//!
+//! Every label set is bounded: units and procedures are those of the configuration and the
+//! catalog (anything else is `other`), methods those of the contract, codes the gRPC ones,
+//! reasons the gateway's own refusal reasons.
+
+use crate::audit::record::Entry;
+use crate::pipeline::rescue::{LimitKind, Refusal};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub rpc: String,
+    pub code: String,
+    pub reason: String,
+    pub unit: String,
+    pub procedure: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabel {
+    pub rpc: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+/// Latency buckets from 0.25 ms to about 16 s.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 17))
+}
+
+/// What the upstream client reports.
+#[derive(Clone)]
+pub struct UpstreamMetrics {
+    pub duration: Histogram,
+    pub errors: Family<CodeLabel, Counter>,
+    /// 1 while the breaker refuses calls (open or probing), 0 when closed.
+    pub breaker_open: Gauge,
+    pub breaker_transitions: Family<StateLabel, Counter>,
+}
+
+impl Default for UpstreamMetrics {
+    /// Unregistered: reported nowhere until the app registers its own.
+    fn default() -> Self {
+        Self {
+            duration: latency(),
+            errors: Family::default(),
+            breaker_open: Gauge::default(),
+            breaker_transitions: Family::default(),
+        }
+    }
+}
+
+impl UpstreamMetrics {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn error(&self, code: tonic::Code) {
+        self.errors
+            .get_or_create(&CodeLabel {
+                code: format!("{code:?}"),
+            })
+            .inc();
+    }
+
+    pub fn breaker(&self, to: &str) {
+        self.breaker_open.set(i64::from(to != "closed"));
+        self.breaker_transitions
+            .get_or_create(&StateLabel { state: to.into() })
+            .inc();
+    }
+}
+
+/// What the audit writer reports.
+#[derive(Clone)]
+pub struct AuditMetrics {
+    pub fsync_duration: Histogram,
+    pub records_per_fsync: Histogram,
+    pub trail_bytes: Gauge<u64, AtomicU64>,
+    pub last_checkpoint_sequence: Gauge<u64, AtomicU64>,
+    pub last_checkpoint_time: Gauge<u64, AtomicU64>,
+}
+
+impl AuditMetrics {
+    fn new() -> Self {
+        Self {
+            fsync_duration: latency(),
+            records_per_fsync: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            trail_bytes: Gauge::default(),
+            last_checkpoint_sequence: Gauge::default(),
+            last_checkpoint_time: Gauge::default(),
+        }
+    }
+
+    /// One write and fsync of `records` records (and checkpoints) that took `took`, the trail
+    /// now `len` bytes long.
+    pub fn fsync(&self, records: usize, took: Duration, len: u64) {
+        self.fsync_duration.observe(took.as_secs_f64());
+        self.records_per_fsync.observe(records as f64);
+        self.trail_bytes.set(len);
+    }
+
+    pub fn checkpoint(&self, sequence: u64, time_us: i64) {
+        self.last_checkpoint_sequence.set(sequence);
+        self.last_checkpoint_time
+            .set(u64::try_from(time_us / 1_000_000).unwrap_or(0));
+    }
+}
+
+/// Every family, registered once.
+pub struct Metrics {
+    registry: Registry,
+    units: HashSet<String>,
+    procedures: HashSet<String>,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<RpcLabel, Histogram>,
+    pub in_flight: Gauge,
+    rate_limited: Family<RuleLabel, Counter>,
+    pub token_cache_hits: Counter,
+    pub token_cache_misses: Counter,
+    pub tls_handshakes: Counter,
+    tls_failures: Family<ReasonLabel, Counter>,
+    pub upstream: UpstreamMetrics,
+    pub audit: AuditMetrics,
+}
+
+impl Metrics {
+    /// The families, with the label values allowed for units and procedures.
+    pub fn new<'a>(
+        units: impl IntoIterator<Item = &'a str>,
+        procedures: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let mut r = Registry::with_prefix("lienthong");
+        let requests = Family::<RequestLabels, Counter>::default();
+        r.register(
+            "requests",
+            "Requests that reached the pipeline, by method, gRPC status code, refusal reason, unit and procedure",
+            requests.clone(),
+        );
+        let duration =
+            Family::<RpcLabel, Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        r.register_with_unit(
+            "request_duration",
+            "Time from a request's arrival to its record being on disk",
+            Unit::Seconds,
+            duration.clone(),
+        );
+        let in_flight = Gauge::default();
+        r.register(
+            "calls_in_flight",
+            "Calls started and not yet recorded",
+            in_flight.clone(),
+        );
+        let rate_limited = Family::<RuleLabel, Counter>::default();
+        r.register(
+            "rate_limit_refusals",
+            "Calls refused by a rate limit, by rule (officer, unit, global, peer, verification, batch)",
+            rate_limited.clone(),
+        );
+        let token_cache_hits = Counter::default();
+        r.register(
+            "token_cache_hits",
+            "Officer tokens found already verified in the cache",
+            token_cache_hits.clone(),
+        );
+        let token_cache_misses = Counter::default();
+        r.register(
+            "token_cache_misses",
+            "Officer tokens verified (not found in the cache)",
+            token_cache_misses.clone(),
+        );
+        let tls_handshakes = Counter::default();
+        r.register(
+            "tls_handshakes",
+            "TLS handshakes completed",
+            tls_handshakes.clone(),
+        );
+        let tls_failures = Family::<ReasonLabel, Counter>::default();
+        r.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed, by reason",
+            tls_failures.clone(),
+        );
+        let upstream = UpstreamMetrics::new();
+        r.register_with_unit(
+            "upstream_duration",
+            "Time of each call to the population database (each attempt)",
+            Unit::Seconds,
+            upstream.duration.clone(),
+        );
+        r.register(
+            "upstream_errors",
+            "Calls to the population database that failed, by gRPC code (timeouts as DeadlineExceeded)",
+            upstream.errors.clone(),
+        );
+        r.register(
+            "breaker_open",
+            "1 while the breaker in front of the population database refuses calls",
+            upstream.breaker_open.clone(),
+        );
+        r.register(
+            "breaker_transitions",
+            "Breaker state changes, by the state entered (open, closed)",
+            upstream.breaker_transitions.clone(),
+        );
+        let audit = AuditMetrics::new();
+        r.register_with_unit(
+            "audit_fsync_duration",
+            "Time of each write and fsync of the audit trail",
+            Unit::Seconds,
+            audit.fsync_duration.clone(),
+        );
+        r.register(
+            "audit_records_per_fsync",
+            "Records made durable by each fsync",
+            audit.records_per_fsync.clone(),
+        );
+        r.register_with_unit(
+            "audit_trail",
+            "Size of the audit trail file",
+            Unit::Bytes,
+            audit.trail_bytes.clone(),
+        );
+        r.register(
+            "audit_last_checkpoint_sequence",
+            "Sequence covered by the last signed checkpoint",
+            audit.last_checkpoint_sequence.clone(),
+        );
+        r.register_with_unit(
+            "audit_last_checkpoint_timestamp",
+            "When the last checkpoint was signed (Unix time)",
+            Unit::Seconds,
+            audit.last_checkpoint_time.clone(),
+        );
+        Self {
+            registry: r,
+            units: units.into_iter().map(str::to_owned).collect(),
+            procedures: procedures.into_iter().map(str::to_owned).collect(),
+            requests,
+            duration,
+            in_flight,
+            rate_limited,
+            token_cache_hits,
+            token_cache_misses,
+            tls_handshakes,
+            tls_failures,
+            upstream,
+            audit,
+        }
+    }
+
+    /// Counts a request by its record (and the refusal, for the rate-limit rules).
+    pub fn request(&self, e: &Entry, refusal: Option<&Refusal>) {
+        let bounded = |v: &str, known: &HashSet<String>| {
+            if v.is_empty() {
+                String::new()
+            } else if known.contains(v) {
+                v.to_owned()
+            } else {
+                "other".into()
+            }
+        };
+        let rpc = rpc_name(&e.method);
+        self.requests
+            .get_or_create(&RequestLabels {
+                rpc: rpc.clone(),
+                code: format!("{:?}", tonic::Code::from_i32(e.outcome_code)),
+                reason: refusal.map(Refusal::reason).unwrap_or("").to_owned(),
+                unit: bounded(&e.unit_code, &self.units),
+                procedure: bounded(&e.procedure_code, &self.procedures),
+            })
+            .inc();
+        self.duration
+            .get_or_create(&RpcLabel { rpc })
+            .observe(e.latency_us as f64 / 1e6);
+        if let Some(Refusal::RateLimited { kind, .. }) = refusal {
+            self.rate_limited
+                .get_or_create(&RuleLabel {
+                    rule: limit_rule(*kind).into(),
+                })
+                .inc();
+        }
+    }
+
+    pub fn tls_failure(&self, reason: &'static str) {
+        self.tls_failures
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// The exposition, OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics could not be encoded");
+        }
+        out
+    }
+}
+
+/// The method's last path segment (`LookupCitizen`), or what the audit layer records for an
+/// unknown path; a bounded set.
+fn rpc_name(method: &str) -> String {
+    match method.rsplit_once('/') {
+        Some((_, name)) if method.starts_with('/') => name.to_owned(),
+        _ => method.to_owned(),
+    }
+}
+
+fn limit_rule(kind: LimitKind) -> &'static str {
+    match kind {
+        LimitKind::Officer => "officer",
+        LimitKind::Unit => "unit",
+        LimitKind::Global => "global",
+        LimitKind::Batch => "batch",
+        LimitKind::Peer => "peer",
+        LimitKind::Verification => "verification",
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until the task is aborted.
+pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+    use axum::http::header::CONTENT_TYPE;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }
+        }),
+    );
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "the admin listener stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_stay_within_the_configuration() {
+        let m = Metrics::new(["000.00.00.H42"], ["1.004227"]);
+        let e = |unit: &str, procedure: &str| Entry {
+            method: "/lienthong.gateway.v1.CitizenGateway/LookupCitizen".into(),
+            unit_code: unit.into(),
+            procedure_code: procedure.into(),
+            ..Entry::default()
+        };
+        m.request(&e("000.00.00.H42", "1.004227"), None);
+        m.request(&e("000.00.00.X99", "evil\"procedure"), None);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"lienthong_requests_total{rpc="LookupCitizen",code="Ok",reason="",unit="000.00.00.H42",procedure="1.004227"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"unit="other",procedure="other"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains("X99") && !text.contains("evil"));
+    }
+}
