@@ -49,6 +49,7 @@ static CALLER: LazyLock<Caller> = LazyLock::new(|| {
             batch_max_items: 0,
             audit_scope: AuditScope::National,
         }),
+        catalog: Arc::default(),
         certificate: CertificateIdentity {
             unit: code,
             fingerprint: "00".repeat(32),

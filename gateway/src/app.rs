@@ -9,6 +9,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::{
     self, AuditLayer, Auditor, Authn, Door, DoorGate, Identify, InFlight, Limits,
 };
+use crate::reload::Reloader;
 use crate::service::Gateway;
 use crate::tls;
 use crate::upstream::Upstream;
@@ -48,6 +49,8 @@ pub struct App<C: Clock = DefaultClock> {
     health_listener: Option<TcpListener>,
     admin_listener: Option<TcpListener>,
     metrics: Arc<Metrics>,
+    identify: Identify,
+    reloader: Arc<Reloader<C>>,
     config: Config,
     authn: Authn,
     limits: Limits<C>,
@@ -112,16 +115,35 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             ),
             None => None,
         };
+        let authn = Authn::new(&config.auth).with_metrics(
+            metrics.token_cache_hits.clone(),
+            metrics.token_cache_misses.clone(),
+        );
+        let limits = Limits::new(config.global_rate, &config.units, clock);
+        let identify = Identify::new(
+            &config.units,
+            &config.catalog,
+            match config.environment {
+                crate::config::Environment::Production => tls::UnitNaming::UriSanOnly,
+                crate::config::Environment::Sandbox => tls::UnitNaming::CommonNameFallback,
+            },
+        );
+        let reloader = Arc::new(Reloader::new(
+            &config,
+            identify.clone(),
+            limits.clone(),
+            authn.clone(),
+            auditor.clone(),
+        ));
         Ok(Self {
             listener,
             health_listener,
             admin_listener,
-            authn: Authn::new(&config.auth).with_metrics(
-                metrics.token_cache_hits.clone(),
-                metrics.token_cache_misses.clone(),
-            ),
+            authn,
             metrics,
-            limits: Limits::new(config.global_rate, &config.units, clock),
+            identify,
+            reloader,
+            limits,
             upstream,
             auditor,
             config,
@@ -149,9 +171,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             .and_then(|l| l.local_addr().ok())
     }
 
-    /// The token checker, to reload its keys while running.
-    pub fn authn(&self) -> Authn {
-        self.authn.clone()
+    /// The configuration's reloader (SIGHUP, `POST /reload` on the admin listener).
+    pub fn reloader(&self) -> Arc<Reloader<C>> {
+        self.reloader.clone()
     }
 
     /// Serves until `shutdown` completes; then stops accepting, ends long streams, and waits
@@ -176,7 +198,6 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         let (drain_tx, drain_rx) = watch::channel(false);
         let gateway = Gateway {
             environment: config.environment,
-            catalog: Arc::new(config.catalog.clone()),
             upstream: self.upstream,
             limits: self.limits.clone(),
             budget: pipeline::VerificationBudget::new(config.verification_budget_per_day),
@@ -199,9 +220,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             .max_encoding_message_size(config.transport.max_response_bytes);
         let inflight = InFlight::counted(self.metrics.in_flight.clone());
         // Metrics on their own plaintext listener, up until the gateway has stopped.
-        let admin = self
-            .admin_listener
-            .map(|listener| tokio::spawn(crate::metrics::serve(listener, self.metrics.clone())));
+        let admin = self.admin_listener.map(|listener| {
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                self.metrics.clone(),
+                Some(self.reloader.as_fn()),
+            ))
+        });
         let door = Door::new(config.door.window, config.door.records_per_window);
         let door_gate = DoorGate::new(config.door.rate);
         let housekeeping = tokio::spawn(housekeeping(
@@ -264,13 +289,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                     config.transport.request_timeout,
                 ),
                 door_gate,
-                Identify::new(
-                    &config.units,
-                    match config.environment {
-                        crate::config::Environment::Production => tls::UnitNaming::UriSanOnly,
-                        crate::config::Environment::Sandbox => tls::UnitNaming::CommonNameFallback,
-                    },
-                ),
+                self.identify,
                 self.authn,
                 self.limits,
             ))

@@ -241,6 +241,24 @@ pub struct Config {
     /// How many claims one officer may make on one field of one citizen in one day (Vietnam
     /// time), in VerifyCitizen and VerifyBatch together.
     pub verification_budget_per_day: u32,
+    /// Where this configuration was read from, so that a reload reads it the same way; None
+    /// when it was parsed from text.
+    pub source: Option<ConfigSource>,
+}
+
+/// A configuration file and the environment overrides applied to it.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    /// The `LIENTHONG_GATEWAY__*` variables, as they were at start.
+    pub env: Vec<(String, String)>,
+}
+
+impl ConfigSource {
+    /// Reads and validates the file again, with the same overrides.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        Config::load(&self.path, self.env.clone())
+    }
 }
 
 /// The transport's limits (`[transport]`), each set explicitly.
@@ -520,10 +538,19 @@ impl Config {
             file: path.to_owned(),
             problems,
         };
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
         let text = std::fs::read_to_string(path)
             .map_err(|e| fail(vec![format!("cannot read the file: {e}")]))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base, env).map_err(fail)
+        let mut config = Self::parse(&text, base, env.clone()).map_err(fail)?;
+        config.source = Some(ConfigSource {
+            path: path.to_owned(),
+            env,
+        });
+        Ok(config)
     }
 
     /// Parses and validates configuration text whose relative paths start at `base`; every
@@ -863,6 +890,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             door,
             transport,
             verification_budget_per_day: raw.verification.budget_per_day,
+            source: None,
         })
     } else {
         Err(c.problems)

@@ -24,6 +24,7 @@ pub mod catalog;
 pub mod config;
 pub mod metrics;
 pub mod pipeline;
+pub mod reload;
 pub mod service;
 pub mod tls;
 pub mod upstream;

@@ -48,7 +48,7 @@ async fn main() -> ExitCode {
     tracing::info!(addr = %app.local_addr(), environment = environment.as_str(), "gateway listening");
     // For scripts and supervisors: the one line that says where it listens.
     println!("lienthong-gateway listening on {}", app.local_addr());
-    tokio::spawn(reload_on_sighup(args.config.clone(), app.authn()));
+    tokio::spawn(reload_on_sighup(app.reloader()));
     match app.run_until_stopped(stop_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -80,7 +80,10 @@ async fn stop_signal() {
     }
 }
 
-async fn reload_on_sighup(path: PathBuf, authn: lienthong_gateway::pipeline::Authn) {
+async fn reload_on_sighup<C>(reloader: std::sync::Arc<lienthong_gateway::reload::Reloader<C>>)
+where
+    C: governor::clock::Clock + Clone + Send + Sync + 'static,
+{
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -88,15 +91,10 @@ async fn reload_on_sighup(path: PathBuf, authn: lienthong_gateway::pipeline::Aut
             return;
         };
         while hup.recv().await.is_some() {
-            match Config::load(&path, std::env::vars()) {
-                Ok(c) => {
-                    authn.reload(&c.auth);
-                    tracing::info!("token issuers reloaded");
-                }
-                Err(e) => tracing::error!("reload refused, keeping the current keys: {e}"),
-            }
+            // The outcome is logged and recorded in the audit trail by the reloader.
+            reloader.reload("signal SIGHUP").await;
         }
     }
     #[cfg(not(unix))]
-    let _ = (path, authn);
+    let _ = reloader;
 }

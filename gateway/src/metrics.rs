@@ -14,8 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -45,6 +45,11 @@ pub struct RuleLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabel {
     pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -139,8 +144,10 @@ impl AuditMetrics {
 /// Every family, registered once.
 pub struct Metrics {
     registry: Registry,
-    units: HashSet<String>,
-    procedures: HashSet<String>,
+    /// The label values allowed for units and procedures (the configuration's; a reload
+    /// replaces them).
+    known: RwLock<(HashSet<String>, HashSet<String>)>,
+    reloads: Family<ResultLabel, Counter>,
     requests: Family<RequestLabels, Counter>,
     duration: Family<RpcLabel, Histogram>,
     pub in_flight: Gauge,
@@ -261,10 +268,19 @@ impl Metrics {
             Unit::Seconds,
             audit.last_checkpoint_time.clone(),
         );
+        let reloads = Family::<ResultLabel, Counter>::default();
+        r.register(
+            "config_reloads",
+            "Configuration reloads, by result (applied, refused)",
+            reloads.clone(),
+        );
         Self {
             registry: r,
-            units: units.into_iter().map(str::to_owned).collect(),
-            procedures: procedures.into_iter().map(str::to_owned).collect(),
+            known: RwLock::new((
+                units.into_iter().map(str::to_owned).collect(),
+                procedures.into_iter().map(str::to_owned).collect(),
+            )),
+            reloads,
             requests,
             duration,
             in_flight,
@@ -290,15 +306,17 @@ impl Metrics {
             }
         };
         let rpc = rpc_name(&e.method);
-        self.requests
-            .get_or_create(&RequestLabels {
+        let labels = {
+            let known = self.known.read().unwrap_or_else(PoisonError::into_inner);
+            RequestLabels {
                 rpc: rpc.clone(),
                 code: format!("{:?}", tonic::Code::from_i32(e.outcome_code)),
                 reason: refusal.map(Refusal::reason).unwrap_or("").to_owned(),
-                unit: bounded(&e.unit_code, &self.units),
-                procedure: bounded(&e.procedure_code, &self.procedures),
-            })
-            .inc();
+                unit: bounded(&e.unit_code, &known.0),
+                procedure: bounded(&e.procedure_code, &known.1),
+            }
+        };
+        self.requests.get_or_create(&labels).inc();
         self.duration
             .get_or_create(&RpcLabel { rpc })
             .observe(e.latency_us as f64 / 1e6);
@@ -309,6 +327,27 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// A reload's result.
+    pub fn reload(&self, applied: bool) {
+        self.reloads
+            .get_or_create(&ResultLabel {
+                result: if applied { "applied" } else { "refused" }.into(),
+            })
+            .inc();
+    }
+
+    /// The units and procedures a reload put in force, as label values from now on.
+    pub fn set_known<'a>(
+        &self,
+        units: impl IntoIterator<Item = &'a str>,
+        procedures: impl IntoIterator<Item = &'a str>,
+    ) {
+        *self.known.write().unwrap_or_else(PoisonError::into_inner) = (
+            units.into_iter().map(str::to_owned).collect(),
+            procedures.into_iter().map(str::to_owned).collect(),
+        );
     }
 
     pub fn tls_failure(&self, reason: &'static str) {
@@ -349,10 +388,19 @@ fn limit_rule(kind: LimitKind) -> &'static str {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until the task is aborted.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
+/// Serves the admin listener until the task is aborted: `GET /metrics`, and `POST /reload`
+/// when `reload` is given (the configuration file read again; 200 with what changed, 422 with
+/// every problem).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    reload: Option<crate::reload::ReloadFn>,
+) {
+    use crate::reload::Outcome;
+    use axum::extract::ConnectInfo;
+    use axum::http::StatusCode;
     use axum::http::header::CONTENT_TYPE;
-    let app = axum::Router::new().route(
+    let mut app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
             let metrics = metrics.clone();
@@ -367,7 +415,46 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
             }
         }),
     );
-    if let Err(e) = axum::serve(listener, app).await {
+    if let Some(reload) = reload {
+        app = app.route(
+            "/reload",
+            axum::routing::post(
+                move |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| {
+                    let reload = reload.clone();
+                    async move {
+                        match reload(format!("admin listener, from {peer}")).await {
+                            Outcome::Applied {
+                                changes,
+                                need_restart,
+                            } => {
+                                let mut text = if changes.is_empty() {
+                                    "reloaded: no change\n".to_owned()
+                                } else {
+                                    format!("reloaded:\n{}\n", changes.join("\n"))
+                                };
+                                if !need_restart.is_empty() {
+                                    text.push_str(&format!(
+                                        "not applied until a restart: {}\n",
+                                        need_restart.join(", ")
+                                    ));
+                                }
+                                (StatusCode::OK, text)
+                            }
+                            Outcome::Refused { problems } => (
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                format!(
+                                    "refused; the running configuration stays in force:\n{}\n",
+                                    problems.join("\n")
+                                ),
+                            ),
+                        }
+                    }
+                },
+            ),
+        );
+    }
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(e) = axum::serve(listener, service).await {
         tracing::error!(error = %e, "the admin listener stopped");
     }
 }

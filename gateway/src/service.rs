@@ -5,7 +5,7 @@
 use crate::audit::log::timestamp_us;
 use crate::audit::record::Entry;
 use crate::autofill::{self, Link, Related, UnfilledReason};
-use crate::catalog::{Catalog, Procedure, Purpose};
+use crate::catalog::{Procedure, Purpose};
 use crate::config::Environment;
 use crate::pipeline::audit::{AuditSlot, Auditor, Call, Subject};
 use crate::pipeline::policy::{self, Permit, RequestContext};
@@ -21,7 +21,6 @@ use lienthong_proto::convert::citizen_to_pb_disclosed;
 use lienthong_proto::gateway::v1 as pb;
 use pb::citizen_gateway_server::CitizenGateway;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
@@ -31,7 +30,6 @@ use tonic::{Request, Response, Status, Streaming};
 /// The gateway's service state, shared by every call; built once by the app.
 pub struct Gateway<C: Clock> {
     pub environment: Environment,
-    pub catalog: Arc<Catalog>,
     pub upstream: Upstream,
     pub limits: Limits<C>,
     pub budget: VerificationBudget,
@@ -46,7 +44,6 @@ impl<C: Clock> Clone for Gateway<C> {
     fn clone(&self) -> Self {
         Self {
             environment: self.environment,
-            catalog: self.catalog.clone(),
             upstream: self.upstream.clone(),
             limits: self.limits.clone(),
             budget: self.budget.clone(),
@@ -471,17 +468,17 @@ fn item_error(r: &Refusal) -> pb::ItemError {
 }
 
 impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
-    fn permit(
+    fn permit<'c>(
         &self,
         slot: &AuditSlot,
-        caller: &Caller,
+        caller: &'c Caller,
         officer: &Officer,
         ctx: Option<&pb::RequestContext>,
-    ) -> Result<Permit<'_>, Refusal> {
+    ) -> Result<Permit<'c>, Refusal> {
         note_context(slot, ctx);
         let permit = policy::authorize(
             self.environment,
-            &self.catalog,
+            &caller.catalog,
             caller,
             officer,
             context(ctx)?,
@@ -734,7 +731,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         let include_unavailable = request.into_inner().include_unavailable;
         let approved = policy::unit_approved(self.environment, &caller.unit).is_ok();
         Ok(pb::ListProceduresResponse {
-            procedures: self
+            procedures: caller
                 .catalog
                 .iter()
                 .map(|p| {

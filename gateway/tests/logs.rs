@@ -105,6 +105,21 @@ async fn each_request_leaves_one_json_line_without_personal_ids_or_tokens() {
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     calls.push(("log-token".into(), "refused", sequence(status.metadata())));
 
+    // SIGHUP reads the configuration again: one line says so (and the trail records it).
+    let hup = Command::new("kill")
+        .args(["-HUP", &gateway.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("configuration reloaded")
+    {
+        assert!(std::time::Instant::now() < deadline, "no reload line");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     // A line is written before its reply is released; the log is complete now.
     gateway.kill().unwrap();
     gateway.wait().unwrap();
@@ -154,6 +169,12 @@ async fn each_request_leaves_one_json_line_without_personal_ids_or_tokens() {
         dossier["dossier"], "HS-042••••••005",
         "the ID in the dossier is masked"
     );
+    let reloaded = lines
+        .iter()
+        .find(|l| l["message"] == "configuration reloaded")
+        .unwrap();
+    assert_eq!(reloaded["who"], "signal SIGHUP");
+    assert_eq!(reloaded["changes"], "no change");
     for secret in [CITIZEN, forged, caller.token.as_str()] {
         assert!(!text.contains(secret), "{secret} in the log:\n{text}");
     }

@@ -72,6 +72,7 @@ fn request(token: &str) -> http::request::Parts {
         .into_parts();
     parts.extensions.insert(Caller {
         unit: Arc::new(unit),
+        catalog: Arc::default(),
         certificate: CertificateIdentity {
             unit: code,
             fingerprint: "00".repeat(32),

@@ -3,8 +3,10 @@
 
 use super::Gate;
 use super::rescue::Refusal;
+use crate::catalog::Catalog;
 use crate::config::Unit;
 use crate::tls::{self, CertificateIdentity};
+use arc_swap::ArcSwap;
 use lienthong_domain::UnitCode;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -14,6 +16,9 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub unit: Arc<Unit>,
+    /// The catalog in force when the call arrived: the call finishes under it, whatever a
+    /// reload changes meanwhile.
+    pub catalog: Arc<Catalog>,
     pub certificate: CertificateIdentity,
     pub peer: Option<SocketAddr>,
 }
@@ -21,7 +26,7 @@ pub struct Caller {
 /// The identity step.
 #[derive(Clone)]
 pub struct Identify {
-    units: Arc<BTreeMap<UnitCode, Arc<Unit>>>,
+    live: Arc<ArcSwap<Known>>,
     naming: tls::UnitNaming,
     /// Certificates already read, by their DER: a connection presents the same certificate on
     /// every call, so it is parsed and hashed once, not per request.
@@ -31,19 +36,41 @@ pub struct Identify {
 /// At most this many certificates are remembered; the memory is forgotten when full.
 const SEEN_CAPACITY: usize = 4096;
 
+/// The units and the catalog in force, swapped whole by a reload.
+struct Known {
+    units: BTreeMap<UnitCode, Arc<Unit>>,
+    catalog: Arc<Catalog>,
+}
+
+impl Known {
+    fn new(units: &BTreeMap<UnitCode, Unit>, catalog: &Catalog) -> Self {
+        Self {
+            units: units
+                .iter()
+                .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
+                .collect(),
+            catalog: Arc::new(catalog.clone()),
+        }
+    }
+}
+
 impl Identify {
     /// `naming`: production gateways read the unit from the URI SAN only.
-    pub fn new(units: &BTreeMap<UnitCode, Unit>, naming: tls::UnitNaming) -> Self {
+    pub fn new(
+        units: &BTreeMap<UnitCode, Unit>,
+        catalog: &Catalog,
+        naming: tls::UnitNaming,
+    ) -> Self {
         Self {
             naming,
-            units: Arc::new(
-                units
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
-                    .collect(),
-            ),
+            live: Arc::new(ArcSwap::from_pointee(Known::new(units, catalog))),
             seen: Arc::default(),
         }
+    }
+
+    /// Puts new units and a new catalog in force for the calls that arrive from now on.
+    pub fn replace(&self, units: &BTreeMap<UnitCode, Unit>, catalog: &Catalog) {
+        self.live.store(Arc::new(Known::new(units, catalog)));
     }
 
     /// What a verified certificate says, read once per certificate.
@@ -80,7 +107,8 @@ impl Gate for Identify {
             f.unit_code = certificate.unit.to_string();
             f.cert_fingerprint = certificate.fingerprint.clone();
         });
-        let unit = self
+        let known = self.live.load();
+        let unit = known
             .units
             .get(&certificate.unit)
             .ok_or_else(|| Refusal::UnknownUnit(certificate.unit.to_string()))?
@@ -88,6 +116,7 @@ impl Gate for Identify {
         let peer = peer_addr(&request.extensions);
         request.extensions.insert(Caller {
             unit,
+            catalog: known.catalog.clone(),
             certificate,
             peer,
         });

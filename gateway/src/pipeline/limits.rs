@@ -5,6 +5,7 @@
 use super::rescue::{LimitKind, Refusal};
 use super::{Caller, Gate, Officer};
 use crate::config::{Rate, Unit};
+use arc_swap::ArcSwap;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::HashMapStateStore;
@@ -22,6 +23,7 @@ type Keyed<K, C> = RateLimiter<K, HashMapStateStore<K>, C, NoOpMiddleware<<C as 
 struct UnitLimits<C: Clock> {
     unit: Direct<C>,
     rate: Rate,
+    officer_rate: Rate,
     /// Whether the unit's limiter refused its last call (logged once when it starts and once
     /// when it ends, not at every refusal).
     refusing: AtomicBool,
@@ -30,10 +32,14 @@ struct UnitLimits<C: Clock> {
 
 struct Inner<C: Clock> {
     clock: C,
-    global: Direct<C>,
-    global_rate: Rate,
-    global_refusing: AtomicBool,
-    units: HashMap<UnitCode, UnitLimits<C>>,
+    global: Arc<GlobalLimit<C>>,
+    units: HashMap<UnitCode, Arc<UnitLimits<C>>>,
+}
+
+struct GlobalLimit<C: Clock> {
+    limiter: Direct<C>,
+    rate: Rate,
+    refusing: AtomicBool,
 }
 
 /// Notes whether a limiter refused, and logs when that changes.
@@ -53,9 +59,10 @@ fn refusing(flag: &AtomicBool, now: bool, what: &str, rate: Rate) {
     }
 }
 
-/// The limits step.
+/// The limits step. A reload swaps in new limits; a unit (or the global limit) whose rates are
+/// unchanged keeps its state, so a reload neither refills nor empties anyone's budget.
 pub struct Limits<C: Clock = DefaultClock> {
-    inner: Arc<Inner<C>>,
+    inner: Arc<ArcSwap<Inner<C>>>,
 }
 
 impl<C: Clock> Clone for Limits<C> {
@@ -72,31 +79,62 @@ fn quota(rate: Rate) -> Quota {
 
 impl<C: Clock + Clone> Limits<C> {
     pub fn new(global: Rate, units: &BTreeMap<UnitCode, Unit>, clock: C) -> Self {
+        Self {
+            inner: Arc::new(ArcSwap::from_pointee(Self::build(
+                global, units, clock, None,
+            ))),
+        }
+    }
+
+    /// Puts new rates in force, keeping the state of every limit whose rates are unchanged.
+    pub fn replace(&self, global: Rate, units: &BTreeMap<UnitCode, Unit>) {
+        let old = self.inner.load_full();
+        let clock = old.clock.clone();
+        self.inner
+            .store(Arc::new(Self::build(global, units, clock, Some(&old))));
+    }
+
+    fn build(
+        global: Rate,
+        units: &BTreeMap<UnitCode, Unit>,
+        clock: C,
+        old: Option<&Inner<C>>,
+    ) -> Inner<C> {
         let units = units
             .values()
             .map(|u| {
-                (
-                    u.code.clone(),
-                    UnitLimits {
+                let kept = old
+                    .and_then(|o| o.units.get(&u.code))
+                    .filter(|l| l.rate == u.rate && l.officer_rate == u.officer_rate);
+                let limits = kept.cloned().unwrap_or_else(|| {
+                    Arc::new(UnitLimits {
                         unit: RateLimiter::direct_with_clock(quota(u.rate), clock.clone()),
                         rate: u.rate,
+                        officer_rate: u.officer_rate,
                         refusing: AtomicBool::new(false),
                         officers: RateLimiter::hashmap_with_clock(
                             quota(u.officer_rate),
                             clock.clone(),
                         ),
-                    },
-                )
+                    })
+                });
+                (u.code.clone(), limits)
             })
             .collect();
-        Self {
-            inner: Arc::new(Inner {
-                global: RateLimiter::direct_with_clock(quota(global), clock.clone()),
-                global_rate: global,
-                global_refusing: AtomicBool::new(false),
-                units,
-                clock,
-            }),
+        let global = old
+            .map(|o| o.global.clone())
+            .filter(|g| g.rate == global)
+            .unwrap_or_else(|| {
+                Arc::new(GlobalLimit {
+                    limiter: RateLimiter::direct_with_clock(quota(global), clock.clone()),
+                    rate: global,
+                    refusing: AtomicBool::new(false),
+                })
+            });
+        Inner {
+            global,
+            units,
+            clock,
         }
     }
 
@@ -105,7 +143,7 @@ impl<C: Clock + Clone> Limits<C> {
             kind,
             subject: subject.to_owned(),
             retry_after: n
-                .wait_time_from(self.inner.clock.now())
+                .wait_time_from(self.inner.load().clock.now())
                 .max(Duration::from_millis(1)),
         }
     }
@@ -113,8 +151,8 @@ impl<C: Clock + Clone> Limits<C> {
     /// Takes one call from the officer's, the unit's and the global budget, narrowest first, so
     /// one busy officer does not spend the unit's budget on refused calls.
     pub fn admit(&self, unit: &UnitCode, officer: &OfficerCode) -> Result<(), Refusal> {
-        let limits = self
-            .inner
+        let inner = self.inner.load();
+        let limits = inner
             .units
             .get(unit)
             .ok_or_else(|| Refusal::UnknownUnit(unit.to_string()))?;
@@ -135,19 +173,20 @@ impl<C: Clock + Clone> Limits<C> {
 
     /// Takes one call from the global budget (each item of a batch does).
     pub fn admit_global(&self) -> Result<(), Refusal> {
-        let checked = self.inner.global.check();
+        let inner = self.inner.load();
+        let checked = inner.global.limiter.check();
         refusing(
-            &self.inner.global_refusing,
+            &inner.global.refusing,
             checked.is_err(),
             "global",
-            self.inner.global_rate,
+            inner.global.rate,
         );
         checked.map_err(|n| self.refused(LimitKind::Global, "population database", n))
     }
 
     /// Forgets officers whose budget is full again, so the keyed state stays small.
     pub fn forget_idle(&self) {
-        for u in self.inner.units.values() {
+        for u in self.inner.load().units.values() {
             u.officers.retain_recent();
         }
     }

@@ -10,6 +10,7 @@ mod matrix;
 mod metrics;
 mod procedures;
 mod refusals;
+mod reload;
 mod service;
 mod transport;
 mod verification;
