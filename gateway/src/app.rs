@@ -292,6 +292,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                 self.identify,
                 self.authn,
                 self.limits,
+                self.metrics.stages.clone(),
             ))
             .add_service(health_service)
             .add_service(reflection)

@@ -62,6 +62,38 @@ fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 17))
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    pub stage: &'static str,
+}
+
+/// The time each step of the pipeline takes (`lienthong_stage_duration_seconds{stage}`):
+/// `door`, `identity`, `authn`, `limits` and `audit_append` (from handing a record to the
+/// writer to its receipt, the fsync included). Unregistered until the app registers its own.
+#[derive(Clone)]
+pub struct StageTimes(Family<StageLabel, Histogram>);
+
+impl Default for StageTimes {
+    fn default() -> Self {
+        Self(Family::new_with_constructor(
+            fine_latency as fn() -> Histogram,
+        ))
+    }
+}
+
+impl StageTimes {
+    pub fn observe(&self, stage: &'static str, took: Duration) {
+        self.0
+            .get_or_create(&StageLabel { stage })
+            .observe(took.as_secs_f64());
+    }
+}
+
+/// Latency buckets from 1 µs to about 16 ms, for steps that take microseconds.
+fn fine_latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_001, 2.0, 15))
+}
+
 /// What the upstream client reports.
 #[derive(Clone)]
 pub struct UpstreamMetrics {
@@ -158,6 +190,7 @@ pub struct Metrics {
     tls_failures: Family<ReasonLabel, Counter>,
     pub upstream: UpstreamMetrics,
     pub audit: AuditMetrics,
+    pub stages: StageTimes,
 }
 
 impl Metrics {
@@ -268,6 +301,13 @@ impl Metrics {
             Unit::Seconds,
             audit.last_checkpoint_time.clone(),
         );
+        let stages = StageTimes::default();
+        r.register_with_unit(
+            "stage_duration",
+            "Time of each pipeline step (door, identity, authn, limits, audit_append)",
+            Unit::Seconds,
+            stages.0.clone(),
+        );
         let reloads = Family::<ResultLabel, Counter>::default();
         r.register(
             "config_reloads",
@@ -291,6 +331,7 @@ impl Metrics {
             tls_failures,
             upstream,
             audit,
+            stages,
         }
     }
 

@@ -148,7 +148,11 @@ impl Auditor {
     pub async fn record(&self, entry: Entry) -> Result<Receipt, crate::audit::AuditError> {
         let entry = entry.bounded();
         let line = RequestLine::of(&entry);
+        let started = Instant::now();
         let result = self.log.append(entry).await;
+        self.metrics
+            .stages
+            .observe("audit_append", started.elapsed());
         line.emit(result.as_ref().ok().map(|r| r.sequence));
         result
     }

@@ -314,6 +314,8 @@ impl Authn {
 }
 
 impl Gate for Authn {
+    const STAGE: &'static str = "authn";
+
     const DEFERRABLE: bool = true;
 
     fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal> {

@@ -172,6 +172,8 @@ impl DoorGate {
 }
 
 impl Gate for DoorGate {
+    const STAGE: &'static str = "door";
+
     fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal> {
         let Some(info) = request.extensions.get::<crate::tls::PeerInfo>() else {
             return Ok(());

@@ -95,6 +95,8 @@ pub fn peer_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
 }
 
 impl Gate for Identify {
+    const STAGE: &'static str = "identity";
+
     fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal> {
         let certs = request
             .extensions

@@ -193,6 +193,8 @@ impl<C: Clock + Clone> Limits<C> {
 }
 
 impl<C: Clock + Clone + Send + Sync + 'static> Gate for Limits<C> {
+    const STAGE: &'static str = "limits";
+
     const DEFERRABLE: bool = true;
 
     fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal> {

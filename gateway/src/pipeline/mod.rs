@@ -54,6 +54,7 @@ pub fn layers<C>(
     identify: Identify,
     authn: Authn,
     limits: Limits<C>,
+    stages: StageTimes,
 ) -> Layers<C>
 where
     C: governor::clock::Clock + Clone + Send + Sync + 'static,
@@ -63,15 +64,18 @@ where
         // the refusals of every later step are recorded too.
         .layer(audit)
         // Calls without a client certificate: limited per peer address before anything else.
-        .layer(GateLayer(door))
+        .layer(GateLayer(door, stages.clone()))
         // Who is calling: the unit named by the verified client certificate (mutual TLS).
-        .layer(GateLayer(identify))
+        .layer(GateLayer(identify, stages.clone()))
         // Which officer: the bearer token, its signature, times, and its binding to that unit.
-        .layer(GateLayer(authn))
+        .layer(GateLayer(authn, stages.clone()))
         // How often: the officer's, the unit's and the global rate, narrowest first.
-        .layer(GateLayer(limits))
+        .layer(GateLayer(limits, stages))
         .into_inner()
 }
+
+/// Where each step's time goes (`lienthong_stage_duration_seconds{stage}`).
+pub type StageTimes = crate::metrics::StageTimes;
 
 /// A pipeline step that looks at a request's metadata and either lets it through (perhaps
 /// leaving what it learnt in the extensions) or refuses it.
@@ -81,6 +85,9 @@ pub trait Gate: Clone + Send + Sync + 'static {
     /// steps after identity (the unit is known) defer; the handler refuses before it does
     /// anything but parse.
     const DEFERRABLE: bool = false;
+
+    /// The step's name in the stage metrics.
+    const STAGE: &'static str;
 
     fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal>;
 }
@@ -93,9 +100,9 @@ pub struct Deferred(pub Refusal);
 /// The citizen-data methods, whose refusals are deferred to their handlers.
 const CITIZEN_SERVICE: &str = "/lienthong.gateway.v1.CitizenGateway/";
 
-/// A [`Gate`] as a tower layer.
+/// A [`Gate`] as a tower layer, timing its check.
 #[derive(Clone)]
-pub struct GateLayer<G>(pub G);
+pub struct GateLayer<G>(pub G, pub StageTimes);
 
 impl<S, G: Gate> Layer<S> for GateLayer<G> {
     type Service = GateService<S, G>;
@@ -104,6 +111,7 @@ impl<S, G: Gate> Layer<S> for GateLayer<G> {
         GateService {
             inner,
             gate: self.0.clone(),
+            stages: self.1.clone(),
         }
     }
 }
@@ -113,6 +121,7 @@ impl<S, G: Gate> Layer<S> for GateLayer<G> {
 pub struct GateService<S, G> {
     inner: S,
     gate: G,
+    stages: StageTimes,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -140,7 +149,9 @@ where
             && audit::recorded_method(path) == path;
         if !is_open(path) && req.extensions().get::<Deferred>().is_none() {
             let (mut parts, body) = req.into_parts();
+            let started = std::time::Instant::now();
             let checked = self.gate.check(&mut parts);
+            self.stages.observe(G::STAGE, started.elapsed());
             req = http::Request::from_parts(parts, body);
             if let Err(refusal) = checked {
                 if deferrable {

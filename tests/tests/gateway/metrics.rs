@@ -78,6 +78,17 @@ async fn the_counts_after_a_known_sequence_of_calls_are_exact() {
         4.0
     );
     assert_eq!(value(&body, "lienthong_calls_in_flight"), 0.0);
+    // Every call passed through every step (the refusals came at the limits and the policy).
+    for stage in ["door", "identity", "authn", "limits", "audit_append"] {
+        assert_eq!(
+            value(
+                &body,
+                &format!(r#"lienthong_stage_duration_seconds_count{{stage="{stage}"}}"#)
+            ),
+            4.0,
+            "{stage}"
+        );
+    }
     // Only the two served calls reached the database.
     assert_eq!(
         value(&body, "lienthong_upstream_duration_seconds_count"),
