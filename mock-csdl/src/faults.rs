@@ -1,6 +1,9 @@
 //! Fault injection: latency, error rates, every-n-th failures and outage windows, per method or
 //! persona, set and cleared at run time, deterministic under each rule's seed.
 
+use crate::metrics::RuleLabel;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Mutex;
@@ -137,6 +140,8 @@ struct State {
 #[derive(Default)]
 pub struct Faults {
     state: Mutex<State>,
+    /// Calls each rule delayed or failed (unregistered unless the server registers it).
+    activations: Family<RuleLabel, Counter>,
 }
 
 impl Faults {
@@ -147,6 +152,12 @@ impl Faults {
             faults.insert(r);
         }
         faults
+    }
+
+    /// Counts each rule's activations on `family` (the server's metrics).
+    pub fn counting_on(mut self, family: Family<RuleLabel, Counter>) -> Self {
+        self.activations = family;
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -211,6 +222,7 @@ impl Faults {
             .filter(|a| a.rule.scope.matches(method, personal_id))
         {
             active.matched += 1;
+            let mut delayed = false;
             let failed = match &active.rule.effect {
                 Effect::Latency {
                     fixed_ms,
@@ -221,7 +233,9 @@ impl Faults {
                     } else {
                         0
                     };
-                    delay += Duration::from_millis(u64::from(*fixed_ms) + u64::from(jitter));
+                    let ms = u64::from(*fixed_ms) + u64::from(jitter);
+                    delayed = ms > 0;
+                    delay += Duration::from_millis(ms);
                     None
                 }
                 Effect::Error {
@@ -255,6 +269,13 @@ impl Faults {
                     )
                 }),
             };
+            if delayed || failed.is_some() {
+                self.activations
+                    .get_or_create(&RuleLabel {
+                        rule: active.rule.id.clone(),
+                    })
+                    .inc();
+            }
             if failure.is_none() {
                 failure = failed;
             }

@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod faults;
 pub mod generator;
+pub mod metrics;
 pub mod personas;
 pub mod server;
 pub mod service;

@@ -57,6 +57,9 @@ enum Command {
             default_value = "127.0.0.1:50062"
         )]
         admin_listen: SocketAddr,
+        /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this address.
+        #[arg(long, env = "MOCK_CSDL_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
         /// A unit whose certificate may read citizens (repeat for more).
         #[arg(long = "data-client", default_value = mock_csdl::server::GATEWAY_UNIT)]
         data_clients: Vec<String>,
@@ -122,6 +125,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             tls_key,
             client_ca,
             admin_listen,
+            metrics_listen,
             data_clients,
             admin_clients,
         } => {
@@ -141,6 +145,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     &Settings {
                         data_clients,
                         admin_clients,
+                        metrics_listen,
                         ..Settings::new(listen, tls.clone(), Some(admin_listen))
                     },
                 )

@@ -5,6 +5,7 @@
 //! certificate is matched by the unit in its URI SAN `urn:lienthong:unit:<code>`.
 
 use crate::faults::Faults;
+use crate::metrics::{Metrics, MetricsLayer};
 use crate::personas;
 use crate::service::Registry;
 use crate::store::{Store, StoreError};
@@ -39,6 +40,8 @@ pub struct Settings {
     /// The admin service's own address; None serves no admin service over the network (faults
     /// are then set from within the process only).
     pub admin_listen: Option<SocketAddr>,
+    /// A plain-HTTP listener serving `GET /metrics` (Prometheus); None serves none.
+    pub metrics_listen: Option<SocketAddr>,
     /// The units whose client certificates may read citizens (the gateway).
     pub data_clients: Vec<String>,
     /// The units whose client certificates may use the admin service.
@@ -62,6 +65,7 @@ impl Settings {
             listen,
             tls,
             admin_listen,
+            metrics_listen: None,
             data_clients: vec![GATEWAY_UNIT.to_owned()],
             admin_clients: vec![DEV_ADMIN_UNIT.to_owned()],
         }
@@ -160,6 +164,8 @@ fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServeError> {
 pub struct MockCsdl {
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
+    metrics_listener: Option<TcpListener>,
+    metrics: Arc<Metrics>,
     registry: Registry,
     tls: Option<ServerTlsConfig>,
     faults: Arc<Faults>,
@@ -182,6 +188,11 @@ impl MockCsdl {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let metrics = Arc::new(Metrics::default());
         let enforce = settings.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
         if !enforce {
             tracing::warn!(
@@ -189,10 +200,15 @@ impl MockCsdl {
             );
         }
         tracing::info!(citizens = meta.citizens, seed = meta.seed, "store opened");
-        let faults = Arc::new(Faults::with_rules(personas::builtin_faults()));
+        let faults = Arc::new(
+            Faults::with_rules(personas::builtin_faults())
+                .counting_on(metrics.fault_activations.clone()),
+        );
         Ok(Self {
             listener,
             admin_listener,
+            metrics_listener,
+            metrics,
             registry: Registry::new(store, faults.clone()),
             tls,
             faults,
@@ -223,6 +239,13 @@ impl MockCsdl {
             .and_then(|l| l.local_addr().ok())
     }
 
+    /// The metrics listener's address, when it has one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// The fault rules, for in-process control (tests, the dev environment).
     pub fn faults(&self) -> Arc<Faults> {
         self.faults.clone()
@@ -243,14 +266,18 @@ impl MockCsdl {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|e| ServeError::Tls(format!("reflection: {e}")))?;
-        let builder = || -> Result<Server, ServeError> {
+        let metrics_task = self
+            .metrics_listener
+            .map(|l| tokio::spawn(crate::metrics::serve(l, self.metrics.clone())));
+        let counted = MetricsLayer(self.metrics.clone());
+        let builder = || -> Result<_, ServeError> {
             let mut builder = Server::builder();
             if let Some(tls) = self.tls.clone() {
                 builder = builder
                     .tls_config(tls)
                     .map_err(|e| ServeError::Tls(e.to_string()))?;
             }
-            Ok(builder)
+            Ok(builder.layer(counted.clone()))
         };
         let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
         let admin = match self.admin_listener {
@@ -286,6 +313,9 @@ impl MockCsdl {
         let _ = stop_admin.send(());
         if let Some(admin) = admin {
             let _ = admin.await;
+        }
+        if let Some(m) = metrics_task {
+            m.abort();
         }
         served?;
         Ok(())

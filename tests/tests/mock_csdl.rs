@@ -16,6 +16,7 @@ use tonic_types::StatusExt;
 struct TestMock {
     addr: SocketAddr,
     admin_addr: SocketAddr,
+    metrics_addr: SocketAddr,
     ca: CertFiles,
     /// The gateway's certificate (unit 000.00.00.LTG): the one reader of citizen data.
     client: CertFiles,
@@ -60,7 +61,7 @@ async fn spawn_mock() -> TestMock {
         )
         .unwrap();
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let settings = mock_csdl::Settings::new(
+    let mut settings = mock_csdl::Settings::new(
         any,
         Some(mock_csdl::TlsFiles {
             cert: server_cert.cert,
@@ -69,9 +70,11 @@ async fn spawn_mock() -> TestMock {
         }),
         Some(any),
     );
+    settings.metrics_listen = Some(any);
     let server = mock_csdl::MockCsdl::build(store, &settings).await.unwrap();
     let addr = server.local_addr();
     let admin_addr = server.admin_addr().unwrap();
+    let metrics_addr = server.metrics_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.run_until_stopped(async {
         let _ = rx.await;
@@ -79,6 +82,7 @@ async fn spawn_mock() -> TestMock {
     TestMock {
         addr,
         admin_addr,
+        metrics_addr,
         admin,
         unit,
         ca: CertFiles {
@@ -619,4 +623,78 @@ async fn only_the_gateway_reads_citizens_and_only_the_admin_certificate_sets_fau
         .list_faults(pb::ListFaultsRequest {})
         .await
         .unwrap();
+}
+
+/// `GET /metrics` over plain HTTP/1.1: the body.
+async fn scrape(addr: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: mock\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+#[tokio::test]
+async fn metrics_count_calls_by_method_and_status_and_faults_by_rule() {
+    let mock = spawn_mock().await;
+    let mut client = mock.registry().await;
+    let mut admin = mock.admin().await;
+    let target = "042158999011";
+    client.get_citizen(by_id(target)).await.unwrap();
+    client.get_citizen(by_id(target)).await.unwrap();
+    let missing = client.get_citizen(by_id("042099000123")).await.unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let rule = admin
+        .set_fault(fault(
+            target,
+            pb::fault::Effect::Error(pb::ErrorFault {
+                rate: 1.0,
+                code: Code::ResourceExhausted as i32,
+                message: String::new(),
+            }),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .fault
+        .unwrap()
+        .id;
+    for _ in 0..3 {
+        client.get_citizen(by_id(target)).await.unwrap_err();
+    }
+    let body = scrape(mock.metrics_addr).await;
+    let value = |series: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in\n{body}"))
+            .parse()
+            .unwrap()
+    };
+    let calls = |code: &str| {
+        value(&format!(
+            r#"mock_csdl_requests_total{{method="GetCitizen",code="{code}"}}"#
+        ))
+    };
+    assert_eq!(calls("Ok"), 2.0);
+    assert_eq!(calls("NotFound"), 1.0);
+    assert_eq!(calls("ResourceExhausted"), 3.0);
+    assert_eq!(
+        value(r#"mock_csdl_requests_total{method="SetFault",code="Ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            r#"mock_csdl_fault_activations_total{{rule="{rule}"}}"#
+        )),
+        3.0
+    );
+    assert_eq!(
+        value(r#"mock_csdl_request_duration_seconds_count{method="GetCitizen"}"#),
+        6.0
+    );
 }

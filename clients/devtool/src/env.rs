@@ -164,12 +164,13 @@ pub fn ensure_store(
 
 /// Binds the mock database with mutual TLS: its data service for the gateway (and, in the
 /// development environment, the developer workstation's certificate, for `lienthong-dev
-/// lookup`), its admin service on `admin_listen` for the developer workstation's certificate.
+/// lookup`), its admin service on `admin_listen` for the developer workstation's certificate,
+/// its metrics on `metrics_listen` when given.
 pub async fn bind_mock(
     store: Store,
     pki: &DevPki,
-    listen: SocketAddr,
-    admin_listen: SocketAddr,
+    (listen, admin_listen): (SocketAddr, SocketAddr),
+    metrics_listen: Option<SocketAddr>,
 ) -> Result<MockCsdl, ServeError> {
     let tls = TlsFiles {
         cert: pki.mock_csdl.cert.clone(),
@@ -177,6 +178,7 @@ pub async fn bind_mock(
         client_ca: Some(pki.ca.clone()),
     };
     let mut settings = Settings::new(listen, Some(tls), Some(admin_listen));
+    settings.metrics_listen = metrics_listen;
     settings
         .data_clients
         .push(mock_csdl::server::DEV_ADMIN_UNIT.to_owned());
@@ -260,7 +262,7 @@ pub async fn spawn_mock(
         |_| {},
     )?;
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mock = bind_mock(store, pki, any, any).await?;
+    let mock = bind_mock(store, pki, (any, any), None).await?;
     let addr = mock.local_addr();
     let admin_addr = mock.admin_addr().unwrap_or(any);
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();

@@ -61,6 +61,13 @@ enum Command {
         /// Where the gateway serves its metrics (`GET /metrics`, plain HTTP).
         #[arg(long, env = "GATEWAY_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
         admin_listen: SocketAddr,
+        /// Where the mock database serves its metrics (`GET /metrics`, plain HTTP).
+        #[arg(
+            long,
+            env = "MOCK_CSDL_METRICS_LISTEN",
+            default_value = "127.0.0.1:9465"
+        )]
+        csdl_metrics_listen: SocketAddr,
     },
     /// Mint a token for a sample officer, bound to their unit's certificate.
     Token {
@@ -243,11 +250,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             csdl_admin_listen,
             gateway_listen,
             admin_listen,
+            csdl_metrics_listen,
         } => {
             up(
                 &cli.dir,
                 population.spec(),
-                (csdl_listen, csdl_admin_listen),
+                (csdl_listen, csdl_admin_listen, csdl_metrics_listen),
                 (gateway_listen, admin_listen),
             )
             .await
@@ -305,12 +313,19 @@ async fn prepare(
 async fn up(
     dir: &std::path::Path,
     spec: Spec,
-    (csdl_listen, csdl_admin_listen): (SocketAddr, SocketAddr),
+    (csdl_listen, csdl_admin_listen, csdl_metrics_listen): (SocketAddr, SocketAddr, SocketAddr),
     (gateway_listen, admin_listen): (SocketAddr, SocketAddr),
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (pki, store, config_file) = prepare(dir, spec).await?;
     let meta = store.meta()?;
-    let mock = bind_mock(store, &pki, csdl_listen, csdl_admin_listen).await?;
+    let mock = bind_mock(
+        store,
+        &pki,
+        (csdl_listen, csdl_admin_listen),
+        Some(csdl_metrics_listen),
+    )
+    .await?;
+    let mock_metrics = mock.metrics_addr().unwrap_or(csdl_metrics_listen);
     let mock_addr = mock.local_addr();
     let mock_admin_addr = mock.admin_addr().unwrap_or(csdl_admin_listen);
     let gateway =
@@ -323,7 +338,7 @@ async fn up(
     print_connection_info(
         &pki,
         (gateway_addr, admin_addr),
-        (mock_addr, mock_admin_addr),
+        (mock_addr, mock_admin_addr, mock_metrics),
         &meta,
         &config_file,
         &token_file,
@@ -360,7 +375,7 @@ fn token(
 fn print_connection_info(
     pki: &DevPki,
     (gateway, admin): (SocketAddr, SocketAddr),
-    (mock, mock_admin): (SocketAddr, SocketAddr),
+    (mock, mock_admin, mock_metrics): (SocketAddr, SocketAddr, SocketAddr),
     meta: &mock_csdl::StoreMeta,
     config_file: &std::path::Path,
     token_file: &std::path::Path,
@@ -436,6 +451,7 @@ fn print_connection_info(
     println!(
         "    admin service     https://{mock_admin}   (faults: lienthong-dev fault …, certificate pki/dev-client.pem)"
     );
+    println!("    metrics           http://{mock_metrics}/metrics   (Prometheus; plain HTTP)");
     println!(
         "    population        {} citizens, seed {}{}",
         meta.citizens,
