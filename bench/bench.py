@@ -263,6 +263,8 @@ def gateway_env(port, upstream_port):
         "LIENTHONG_GATEWAY__UNITS__0__OFFICER_RATE__PER_SECOND": big,
         "LIENTHONG_GATEWAY__UNITS__0__OFFICER_RATE__BURST": big,
         "LIENTHONG_GATEWAY__VERIFICATION__BUDGET_PER_DAY": big,
+        "LIENTHONG_GATEWAY__UPSTREAM__MAX_IN_FLIGHT": big,
+        "LIENTHONG_GATEWAY__UPSTREAM__MAX_IN_FLIGHT_PER_UNIT": big,
         "RUST_LOG": "warn",
     }
 

@@ -119,7 +119,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             metrics.token_cache_hits.clone(),
             metrics.token_cache_misses.clone(),
         );
-        let limits = Limits::new(config.global_rate, &config.units, clock);
+        let limits = Limits::new(config.global_rate, &config.units, clock)
+            .with_batch_share(config.batch_share_percent);
         let identify = Identify::new(
             &config.units,
             &config.catalog,

@@ -183,6 +183,10 @@ pub struct Upstream {
     pub retry: bool,
     pub breaker_failures: u32,
     pub breaker_open: Duration,
+    /// Calls in flight to the database at once, in all (a bulkhead: past it, `UPSTREAM_BUSY`).
+    pub max_in_flight: u32,
+    /// Calls in flight at once for one unit, so one unit cannot take every slot.
+    pub max_in_flight_per_unit: u32,
 }
 
 /// The audit trail.
@@ -231,6 +235,9 @@ pub struct Config {
     pub auth: Auth,
     /// The global rate, protecting the population database.
     pub global_rate: Rate,
+    /// The share of the global rate VerifyBatch items may take, so that batches cannot starve
+    /// single calls.
+    pub batch_share_percent: u32,
     pub max_message_bytes: usize,
     pub shutdown_grace: Duration,
     pub units: BTreeMap<UnitCode, Unit>,
@@ -312,7 +319,7 @@ struct RawConfig {
     tls: RawTls,
     upstream: RawUpstream,
     auth: RawAuth,
-    limits: RawRate,
+    limits: RawLimits,
     audit: RawAudit,
     #[serde(default)]
     door: RawDoor,
@@ -448,6 +455,17 @@ struct RawUpstream {
     breaker_failures: u32,
     #[serde(default = "default_breaker_open")]
     breaker_open_ms: u64,
+    #[serde(default = "default_max_in_flight")]
+    max_in_flight: u32,
+    #[serde(default = "default_max_in_flight_per_unit")]
+    max_in_flight_per_unit: u32,
+}
+
+fn default_max_in_flight() -> u32 {
+    128
+}
+fn default_max_in_flight_per_unit() -> u32 {
+    64
 }
 
 fn default_server_name() -> String {
@@ -500,6 +518,19 @@ struct RawIssuer {
 
 fn default_max_lifetime() -> u64 {
     12 * 3600
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    per_second: u32,
+    burst: u32,
+    #[serde(default = "default_batch_share")]
+    batch_share_percent: u32,
+}
+
+fn default_batch_share() -> u32 {
+    50
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -737,9 +768,34 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
         retry: up.retry,
         breaker_failures: up.breaker_failures.max(1),
         breaker_open: c.ms("upstream.breaker_open_ms", up.breaker_open_ms),
+        max_in_flight: up.max_in_flight,
+        max_in_flight_per_unit: up.max_in_flight_per_unit,
     };
+    if up.max_in_flight == 0 {
+        c.problems
+            .push("upstream.max_in_flight: must be at least 1".to_owned());
+    }
+    if up.max_in_flight_per_unit == 0 || up.max_in_flight_per_unit > up.max_in_flight {
+        c.problems.push(format!(
+            "upstream.max_in_flight_per_unit: must be between 1 and upstream.max_in_flight ({})",
+            up.max_in_flight
+        ));
+    }
     let auth = validate_auth(&mut c, raw.auth);
-    let global_rate = c.rate("limits", raw.limits);
+    let global_rate = c.rate(
+        "limits",
+        RawRate {
+            per_second: raw.limits.per_second,
+            burst: raw.limits.burst,
+        },
+    );
+    if !(1..=100).contains(&raw.limits.batch_share_percent) {
+        c.problems.push(format!(
+            "limits.batch_share_percent: {} must be between 1 and 100",
+            raw.limits.batch_share_percent
+        ));
+    }
+    let batch_share_percent = raw.limits.batch_share_percent.clamp(1, 100);
     if raw.max_message_bytes < 1024 {
         c.problems
             .push("max_message_bytes: must be at least 1024".to_owned());
@@ -882,6 +938,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             upstream,
             auth,
             global_rate,
+            batch_share_percent,
             max_message_bytes: raw.max_message_bytes,
             shutdown_grace,
             units,

@@ -134,7 +134,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> Reloader<C> {
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         let changes = changes(&running, &new);
         let need_restart = need_restart(&running, &new);
-        self.limits.replace(new.global_rate, &new.units);
+        self.limits
+            .replace((new.global_rate, new.batch_share_percent), &new.units);
         self.identify.replace(&new.units, &new.catalog);
         self.authn.reload(&new.auth);
         self.auditor.metrics.set_known(
@@ -145,6 +146,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Reloader<C> {
         running.catalog = new.catalog;
         running.auth = new.auth;
         running.global_rate = new.global_rate;
+        running.batch_share_percent = new.batch_share_percent;
         Outcome::Applied {
             changes,
             need_restart,
@@ -238,6 +240,9 @@ fn changes(old: &Config, new: &Config) -> Vec<String> {
     }
     if old.global_rate != new.global_rate {
         out.push("global rate".into());
+    }
+    if old.batch_share_percent != new.batch_share_percent {
+        out.push("batch share of the global rate".into());
     }
     if !same(&old.auth, &new.auth) {
         out.push("token issuers".into());

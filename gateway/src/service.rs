@@ -496,6 +496,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
         let key = req.subject()?;
         let fields = permit.fields(&field_names(&req.fields, "fields")?)?;
+        let _slot = self.upstream.enter(&caller.unit.code)?;
         let record = self
             .upstream
             .citizen(&key, &permit.context.request_id)
@@ -520,6 +521,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         let id = personal_id("personal_id", &req.personal_id)?;
         let claims = claims(&permit, &req.claims)?;
         self.charge(&officer, &id, &claims)?;
+        let _slot = self.upstream.enter(&caller.unit.code)?;
         let record = self
             .upstream
             .citizen(&CitizenKey::PersonalId(id), &permit.context.request_id)
@@ -538,6 +540,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
         let key = req.subject()?;
         let request_id = &permit.context.request_id;
+        let _slot = self.upstream.enter(&caller.unit.code)?;
         let subject = self.upstream.citizen(&key, request_id).await?;
         slot.note(|f| f.subject = Some(Subject::Personal(subject.personal_id.clone())));
         let template = &permit.procedure.form;
@@ -684,6 +687,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
         permit.household()?;
         let id = personal_id("personal_id", &req.personal_id)?;
+        let _slot = self.upstream.enter(&caller.unit.code)?;
         let household = self
             .upstream
             .household(&id, &permit.context.request_id)
@@ -768,10 +772,12 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         officer: &Officer,
         item: &pb::VerifyBatchRequest,
     ) -> Result<(pb::VerifyCitizenResponse, Vec<String>), Refusal> {
-        self.limits.admit(&caller.unit.code, &officer.code)?;
+        self.limits
+            .admit_batch_item(&caller.unit.code, &officer.code)?;
         let id = personal_id("personal_id", &item.personal_id)?;
         let claims = claims(permit, &item.claims)?;
         self.charge(officer, &id, &claims)?;
+        let _slot = self.upstream.enter(&caller.unit.code)?;
         let record = self
             .upstream
             .citizen(&CitizenKey::PersonalId(id), &permit.context.request_id)

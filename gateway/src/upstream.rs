@@ -5,15 +5,17 @@
 
 use crate::config;
 use crate::metrics::UpstreamMetrics;
-use crate::pipeline::rescue::Refusal;
+use crate::pipeline::rescue::{BusyScope, Refusal};
 use crate::tls;
-use lienthong_domain::{CitizenRecord, OldIdNumber, PersonalId, RequestId};
+use lienthong_domain::{CitizenRecord, OldIdNumber, PersonalId, RequestId, UnitCode};
 use lienthong_proto::convert::{citizen_from_pb, household_check};
 use lienthong_proto::csdl::v1 as pb;
 use pb::population_registry_client::PopulationRegistryClient;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
@@ -141,6 +143,23 @@ pub struct Upstream {
     retry: bool,
     breaker: Arc<Breaker>,
     metrics: UpstreamMetrics,
+    bulkhead: Arc<Bulkhead>,
+}
+
+/// The calls in flight to the database: at most so many in all and so many per unit, so one
+/// unit's flood (or a slow database) cannot take every slot. Full means refused at once
+/// (`UPSTREAM_BUSY`), never queued.
+struct Bulkhead {
+    total: Arc<Semaphore>,
+    total_cap: u32,
+    per_unit: Mutex<HashMap<UnitCode, Arc<Semaphore>>>,
+    unit_cap: u32,
+}
+
+/// A call's place in the bulkhead, given back when dropped.
+pub struct Slot {
+    _unit: OwnedSemaphorePermit,
+    _total: OwnedSemaphorePermit,
 }
 
 impl Upstream {
@@ -159,6 +178,42 @@ impl Upstream {
             retry: cfg.retry,
             breaker: Arc::new(Breaker::new(cfg.breaker_failures, cfg.breaker_open)),
             metrics: UpstreamMetrics::default(),
+            bulkhead: Arc::new(Bulkhead {
+                total: Arc::new(Semaphore::new(cfg.max_in_flight as usize)),
+                total_cap: cfg.max_in_flight,
+                per_unit: Mutex::default(),
+                unit_cap: cfg.max_in_flight_per_unit,
+            }),
+        })
+    }
+
+    /// A place for one of `unit`'s calls among those in flight, held until dropped; refused
+    /// at once when the unit's share or the whole is taken.
+    pub fn enter(&self, unit: &UnitCode) -> Result<Slot, Refusal> {
+        let b = &self.bulkhead;
+        let unit_sem = {
+            let mut map = b.per_unit.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(unit.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(b.unit_cap as usize)))
+                .clone()
+        };
+        let unit_permit = unit_sem
+            .try_acquire_owned()
+            .map_err(|_| Refusal::UpstreamBusy {
+                scope: BusyScope::Unit,
+                limit: b.unit_cap,
+            })?;
+        let total_permit =
+            b.total
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| Refusal::UpstreamBusy {
+                    scope: BusyScope::Total,
+                    limit: b.total_cap,
+                })?;
+        Ok(Slot {
+            _unit: unit_permit,
+            _total: total_permit,
         })
     }
 

@@ -33,6 +33,9 @@ struct UnitLimits<C: Clock> {
 struct Inner<C: Clock> {
     clock: C,
     global: Arc<GlobalLimit<C>>,
+    /// VerifyBatch items' share of the global rate.
+    batch: Arc<GlobalLimit<C>>,
+    batch_share_percent: u32,
     units: HashMap<UnitCode, Arc<UnitLimits<C>>>,
 }
 
@@ -81,13 +84,31 @@ impl<C: Clock + Clone> Limits<C> {
     pub fn new(global: Rate, units: &BTreeMap<UnitCode, Unit>, clock: C) -> Self {
         Self {
             inner: Arc::new(ArcSwap::from_pointee(Self::build(
-                global, units, clock, None,
+                (global, 100),
+                units,
+                clock,
+                None,
             ))),
         }
     }
 
+    /// VerifyBatch items may take at most `percent` of the global rate; the rest stays for
+    /// single calls.
+    pub fn with_batch_share(self, percent: u32) -> Self {
+        let old = self.inner.load_full();
+        let mut inner = Self::build(
+            (old.global.rate, percent),
+            &BTreeMap::new(),
+            old.clock.clone(),
+            Some(&old),
+        );
+        inner.units = old.units.clone();
+        self.inner.store(Arc::new(inner));
+        self
+    }
+
     /// Puts new rates in force, keeping the state of every limit whose rates are unchanged.
-    pub fn replace(&self, global: Rate, units: &BTreeMap<UnitCode, Unit>) {
+    pub fn replace(&self, global: (Rate, u32), units: &BTreeMap<UnitCode, Unit>) {
         let old = self.inner.load_full();
         let clock = old.clock.clone();
         self.inner
@@ -95,7 +116,7 @@ impl<C: Clock + Clone> Limits<C> {
     }
 
     fn build(
-        global: Rate,
+        (global, batch_share_percent): (Rate, u32),
         units: &BTreeMap<UnitCode, Unit>,
         clock: C,
         old: Option<&Inner<C>>,
@@ -121,20 +142,29 @@ impl<C: Clock + Clone> Limits<C> {
                 (u.code.clone(), limits)
             })
             .collect();
-        let global = old
-            .map(|o| o.global.clone())
-            .filter(|g| g.rate == global)
-            .unwrap_or_else(|| {
+        let limit = |rate: Rate, kept: Option<Arc<GlobalLimit<C>>>| {
+            kept.filter(|g| g.rate == rate).unwrap_or_else(|| {
                 Arc::new(GlobalLimit {
-                    limiter: RateLimiter::direct_with_clock(quota(global), clock.clone()),
-                    rate: global,
+                    limiter: RateLimiter::direct_with_clock(quota(rate), clock.clone()),
+                    rate,
                     refusing: AtomicBool::new(false),
                 })
-            });
+            })
+        };
+        let share = |v: std::num::NonZeroU32| {
+            std::num::NonZeroU32::new(v.get().saturating_mul(batch_share_percent).div_ceil(100))
+                .unwrap_or(std::num::NonZeroU32::MIN)
+        };
+        let batch_rate = Rate {
+            per_second: share(global.per_second),
+            burst: share(global.burst),
+        };
         Inner {
-            global,
+            global: limit(global, old.map(|o| o.global.clone())),
+            batch: limit(batch_rate, old.map(|o| o.batch.clone())),
+            batch_share_percent,
             units,
-            clock,
+            clock: clock.clone(),
         }
     }
 
@@ -168,6 +198,43 @@ impl<C: Clock + Clone> Limits<C> {
             limits.rate,
         );
         checked.map_err(|n| self.refused(LimitKind::Unit, unit.as_str(), n))?;
+        self.admit_global()
+    }
+
+    /// Takes one VerifyBatch item from the officer's and the unit's budget, then from the
+    /// batches' share of the global budget, then from the global budget.
+    pub fn admit_batch_item(&self, unit: &UnitCode, officer: &OfficerCode) -> Result<(), Refusal> {
+        let inner = self.inner.load();
+        let limits = inner
+            .units
+            .get(unit)
+            .ok_or_else(|| Refusal::UnknownUnit(unit.to_string()))?;
+        limits
+            .officers
+            .check_key(officer)
+            .map_err(|n| self.refused(LimitKind::Officer, officer.as_str(), n))?;
+        let checked = limits.unit.check();
+        refusing(
+            &limits.refusing,
+            checked.is_err(),
+            unit.as_str(),
+            limits.rate,
+        );
+        checked.map_err(|n| self.refused(LimitKind::Unit, unit.as_str(), n))?;
+        let checked = inner.batch.limiter.check();
+        refusing(
+            &inner.batch.refusing,
+            checked.is_err(),
+            "batch share",
+            inner.batch.rate,
+        );
+        checked.map_err(|n| {
+            self.refused(
+                LimitKind::Batch,
+                &format!("batches' {}% of the global rate", inner.batch_share_percent),
+                n,
+            )
+        })?;
         self.admit_global()
     }
 

@@ -111,6 +111,9 @@ pub enum Refusal {
     UpstreamTimeout,
     #[error("the population database is failing; calls are paused")]
     CircuitOpen { retry_after: Duration },
+    /// Too many calls in flight to the database: the unit's share, or all of them.
+    #[error("too many calls in flight to the population database")]
+    UpstreamBusy { scope: BusyScope, limit: u32 },
     #[error("the audit trail cannot be written")]
     AuditUnavailable,
     #[error("the gateway is shutting down")]
@@ -187,6 +190,7 @@ impl Refusal {
             Refusal::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
             Refusal::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             Refusal::CircuitOpen { .. } => "UPSTREAM_CIRCUIT_OPEN",
+            Refusal::UpstreamBusy { .. } => "UPSTREAM_BUSY",
             Refusal::AuditUnavailable => "AUDIT_UNAVAILABLE",
             Refusal::ShuttingDown { .. } => "SHUTTING_DOWN",
             Refusal::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
@@ -225,6 +229,7 @@ impl Refusal {
             | Refusal::BulkNotAllowed(_)
             | Refusal::OutsideAuditScope(_) => Code::PermissionDenied,
             Refusal::RateLimited { .. }
+            | Refusal::UpstreamBusy { .. }
             | Refusal::BatchTooLarge { .. }
             | Refusal::MessageTooLarge { .. } => Code::ResourceExhausted,
             Refusal::CallAbandoned {
@@ -355,6 +360,16 @@ impl Refusal {
                 format!("the population database has been failing, so calls are paused: retry in {} ms", retry_after.as_millis()),
                 format!("CSDLQG về dân cư đang gặp sự cố, tạm dừng kết nối: thử lại sau {} ms", retry_after.as_millis()),
             ),
+            Refusal::UpstreamBusy { scope, limit } => match scope {
+                BusyScope::Unit => (
+                    format!("your unit already has {limit} calls in flight to the population database, its share: retry when some have answered"),
+                    format!("đơn vị đã có {limit} yêu cầu đang chờ CSDLQG về dân cư, bằng mức tối đa của đơn vị: thử lại khi có yêu cầu đã được trả lời"),
+                ),
+                BusyScope::Total => (
+                    format!("the gateway already has {limit} calls in flight to the population database, its limit: retry shortly"),
+                    format!("cổng kết nối đã có {limit} yêu cầu đang chờ CSDLQG về dân cư, bằng mức tối đa: đề nghị thử lại sau ít phút"),
+                ),
+            },
             Refusal::AuditUnavailable => (
                 "the audit trail cannot be written, so nothing is served (no data was released): retry later and alert the gateway operator".into(),
                 "không ghi được nhật ký truy cập nên cổng từ chối phục vụ (không có dữ liệu nào được trả về): thử lại sau và báo đơn vị vận hành".into(),
@@ -440,10 +455,33 @@ impl Refusal {
             Refusal::CircuitOpen { retry_after } => {
                 details.set_retry_info(Some(*retry_after));
             }
+            Refusal::UpstreamBusy { scope, limit } => {
+                details.add_quota_failure_violation(
+                    format!("upstream_in_flight:{}", scope.as_str()),
+                    format!("at most {limit} calls in flight to the population database"),
+                );
+                details.set_retry_info(Some(Duration::from_millis(100)));
+            }
             _ => {}
         }
         details.set_error_info(self.reason(), DOMAIN, std::collections::HashMap::new());
         Status::with_error_details(self.code(), en, details)
+    }
+}
+
+/// Whose in-flight cap a call met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusyScope {
+    Unit,
+    Total,
+}
+
+impl BusyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusyScope::Unit => "unit",
+            BusyScope::Total => "total",
+        }
     }
 }
 

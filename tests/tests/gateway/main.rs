@@ -4,6 +4,7 @@
 
 mod audit;
 mod disk;
+mod fairness;
 mod helpers;
 mod hostile;
 mod matrix;
