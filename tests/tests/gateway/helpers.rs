@@ -33,6 +33,72 @@ pub struct TestEnv {
     gateway: Option<tokio::task::JoinHandle<Result<(), lienthong_gateway::AppError>>>,
 }
 
+/// Every log line of this test process (the gateway and the mock database run in it), as JSON
+/// at info and above, the way an operator collects them.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct Captured;
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the capture once per process.
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(|| Captured)
+            .try_init();
+    });
+}
+
+/// What is wrong with a log line, if it holds a personal ID (a run of exactly 12 digits) or a
+/// token (a JWT begins `eyJ`).
+pub fn secret_in(line: &str) -> Option<&'static str> {
+    if line.contains("eyJ") {
+        return Some("a token");
+    }
+    let mut run = 0;
+    for c in line.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            run += 1;
+        } else if run == 12 {
+            return Some("a personal ID");
+        } else {
+            run = 0;
+        }
+    }
+    None
+}
+
+/// The log lines captured so far.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+}
+
+/// Fails if any log line so far holds a personal ID or a token: every test of this binary —
+/// the attack matrix, the hostile callers, the refusals — writes its logs here, and any test
+/// that ends checks all of them.
+pub fn assert_logs_hold_no_secrets() {
+    for line in captured_logs().lines() {
+        if let Some(what) = secret_in(line) {
+            panic!("{what} in the log: {line}");
+        }
+    }
+}
+
 /// Overrides of the development gateway configuration, as `KEY__SUB = value` pairs.
 pub async fn spawn_env_with(overrides: &[(&str, &str)]) -> TestEnv {
     spawn_env_prepared(overrides, |_| {}).await
@@ -43,6 +109,7 @@ pub async fn spawn_env_prepared(
     overrides: &[(&str, &str)],
     prepare: impl FnOnce(&std::path::Path),
 ) -> TestEnv {
+    capture_logs();
     let dir = tempfile::tempdir().unwrap();
     let (pki, _) = DevPki::ensure(dir.path()).unwrap();
     let mock = spawn_mock(dir.path(), &pki, 7, 200).await.unwrap();
@@ -94,6 +161,14 @@ pub async fn spawn_env() -> TestEnv {
 fn unit_of(officer: &str) -> &'static sample::SampleUnit {
     let o = sample::officer(officer).unwrap();
     sample::unit(o.unit).unwrap()
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_logs_hold_no_secrets();
+        }
+    }
 }
 
 impl TestEnv {

@@ -107,3 +107,35 @@ async fn the_counts_after_a_known_sequence_of_calls_are_exact() {
     assert!(body.ends_with("# EOF\n"), "OpenMetrics text");
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_log_capture_sees_every_test_and_would_catch_a_personal_id_or_a_token() {
+    let env = spawn_env().await;
+    let mut officer = env.officer("CB.H42.0001").await;
+    let reply = officer
+        .lookup("1.004222", persona("complete-adult"))
+        .await
+        .unwrap();
+    let seq = receipt_sequence(reply.metadata());
+    let logs = captured_logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("\"target\":\"lienthong::request\"")
+                && l.contains(&format!("\"audit_sequence\":{seq}"))),
+        "the request line is captured"
+    );
+    assert_eq!(
+        secret_in(r#"{"dossier":"HS-042188999005"}"#),
+        Some("a personal ID")
+    );
+    assert_eq!(secret_in(r#"{"dossier":"HS-042••••••005"}"#), None);
+    assert_eq!(
+        secret_in("time 1795000000000000 µs"),
+        None,
+        "longer runs are not IDs"
+    );
+    assert_eq!(
+        secret_in("Bearer eyJhbGciOiJFZERTQSJ9.x.y"),
+        Some("a token")
+    );
+}
