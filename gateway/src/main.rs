@@ -28,7 +28,13 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     // Logs on stderr; stdout carries only the "listening on" line, for scripts.
-    lienthong_telemetry::init("info");
+    #[cfg(feature = "otlp")]
+    let traces = lienthong_telemetry::init_with_traces("info", "lienthong-gateway");
+    #[cfg(not(feature = "otlp"))]
+    let traces: Option<Traces> = {
+        lienthong_telemetry::init("info");
+        None
+    };
     let args = Args::parse();
     let config = match Config::load(&args.config, std::env::vars()) {
         Ok(c) => c,
@@ -49,13 +55,27 @@ async fn main() -> ExitCode {
     // For scripts and supervisors: the one line that says where it listens.
     println!("lienthong-gateway listening on {}", app.local_addr());
     tokio::spawn(reload_on_sighup(app.reloader()));
-    match app.run_until_stopped(stop_signal()).await {
+    let stopped = app.run_until_stopped(stop_signal()).await;
+    if let Some(traces) = traces {
+        // The spans still buffered are sent before the process ends.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
+    match stopped {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("the gateway stopped: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Without the `otlp` feature there is nothing to flush.
+#[cfg(not(feature = "otlp"))]
+struct Traces;
+
+#[cfg(not(feature = "otlp"))]
+impl Traces {
+    fn shutdown(self) {}
 }
 
 async fn stop_signal() {

@@ -301,7 +301,11 @@ impl Upstream {
             let mut req = tonic::Request::new(request.clone());
             req.set_timeout(self.timeout);
             let started = std::time::Instant::now();
-            let answer = tokio::time::timeout(self.timeout, f(self.client.clone(), req)).await;
+            let answer = tracing::Instrument::instrument(
+                tokio::time::timeout(self.timeout, f(self.client.clone(), req)),
+                tracing::debug_span!(target: lienthong_telemetry::TRACE_TARGET, "upstream", attempt),
+            )
+            .await;
             self.metrics
                 .duration
                 .observe(started.elapsed().as_secs_f64());

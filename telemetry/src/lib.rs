@@ -4,6 +4,9 @@
 //! form explicitly; `RUST_LOG` chooses what is logged.
 
 use std::io::IsTerminal;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, Registry};
 
 /// The environment variable that chooses the log format.
 pub const FORMAT_VAR: &str = "LIENTHONG_LOG_FORMAT";
@@ -41,6 +44,73 @@ impl Format {
 /// what, [`Format::choose`] for how. A bad `LIENTHONG_LOG_FORMAT` is reported on standard
 /// error and the automatic choice is used.
 pub fn init(default_filter: &str) {
+    install(default_filter, None);
+}
+
+/// As [`init`], and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, the spans of
+/// [`TRACE_TARGET`] exported over OTLP/gRPC as `service` (off otherwise). Call it inside the
+/// Tokio runtime; keep the returned [`Traces`] and shut it down at exit, which sends what is
+/// still buffered.
+#[cfg(feature = "otlp")]
+pub fn init_with_traces(default_filter: &str, service: &str) -> Option<Traces> {
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|e| !e.trim().is_empty());
+    let Some(endpoint) = endpoint else {
+        install(default_filter, None);
+        return None;
+    };
+    use opentelemetry::trace::TracerProvider as _;
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .build()
+    {
+        Ok(e) => e,
+        Err(e) => {
+            install(default_filter, None);
+            tracing::error!(%endpoint, error = %e, "OTLP trace export could not start: traces are off");
+            return None;
+        }
+    };
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(service.to_owned())
+                .build(),
+        )
+        .build();
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("lienthong"))
+        .with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(TRACE_TARGET, tracing::Level::DEBUG),
+        );
+    install(default_filter, Some(Box::new(layer)));
+    tracing::info!(%endpoint, "exporting traces over OTLP");
+    Some(Traces(provider))
+}
+
+/// The trace export; [`Traces::shutdown`] sends what is still buffered.
+#[cfg(feature = "otlp")]
+pub struct Traces(opentelemetry_sdk::trace::SdkTracerProvider);
+
+#[cfg(feature = "otlp")]
+impl Traces {
+    pub fn shutdown(self) {
+        if let Err(e) = self.0.shutdown() {
+            tracing::warn!(error = %e, "the last traces could not be sent");
+        }
+    }
+}
+
+/// The target of the spans a request makes (one per request, one per pipeline step), at
+/// debug level: off, and free, unless traces are exported.
+pub const TRACE_TARGET: &str = "lienthong::trace";
+
+type Boxed = Box<dyn Layer<Registry> + Send + Sync>;
+
+fn install(default_filter: &str, traces: Option<Boxed>) {
     let terminal = std::io::stderr().is_terminal();
     let setting = std::env::var(FORMAT_VAR).ok();
     let (format, problem) = match Format::choose(setting.as_deref(), terminal) {
@@ -52,18 +122,24 @@ pub fn init(default_filter: &str) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| default_filter.into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let installed = match format {
-        Format::Json => builder
+    let logs: Boxed = match format {
+        Format::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
-            .try_init(),
-        Format::Text { colour } => builder.with_ansi(colour).try_init(),
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+        Format::Text { colour } => tracing_subscriber::fmt::layer()
+            .with_ansi(colour)
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
     };
+    let mut layers = vec![logs];
+    layers.extend(traces);
+    let installed = tracing_subscriber::registry().with(layers).try_init();
     if installed.is_ok()
         && let Some(problem) = problem
     {

@@ -149,7 +149,11 @@ impl Auditor {
         let entry = entry.bounded();
         let line = RequestLine::of(&entry);
         let started = Instant::now();
-        let result = self.log.append(entry).await;
+        let result = tracing::Instrument::instrument(
+            self.log.append(entry),
+            tracing::debug_span!(target: lienthong_telemetry::TRACE_TARGET, "audit_append"),
+        )
+        .await;
         self.metrics
             .stages
             .observe("audit_append", started.elapsed());
@@ -501,85 +505,113 @@ where
                 .and_then(grpc_timeout),
         };
         let layer = self.layer.clone();
+        // The request's span (exported when traces are on): every step's span is its child.
+        let span = tracing::debug_span!(
+            target: lienthong_telemetry::TRACE_TARGET,
+            "request",
+            otel.name = pending.method,
+            rpc.system = "grpc",
+            rpc.method = pending.method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            lienthong.unit = tracing::field::Empty,
+            lienthong.procedure = tracing::field::Empty,
+            lienthong.audit_sequence = tracing::field::Empty,
+        );
         let guard = Guard {
             id: layer.inflight.start(pending),
             inflight: layer.inflight.clone(),
             auditor: layer.auditor.clone(),
             request_timeout: layer.request_timeout,
         };
-        let response = self.inner.call(req);
-        Box::pin(async move {
-            let mut response = response.await?;
-            let Some(pending) = guard.finish() else {
-                // Recorded already, as cut by the shutdown: nothing leaves.
-                return Ok(Refusal::ShuttingDown { answered: 0 }
-                    .to_status()
-                    .into_http());
-            };
-            let mut facts = slot.facts();
-            let headers = response.headers();
-            let mut code = headers
-                .get("grpc-status")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<i32>().ok())
-                .unwrap_or(0);
-            // A refusal from tonic itself (a message over the size limit, a malformed frame):
-            // recorded as such, and given the gateway's code and details.
-            if code != 0 && facts.refusal.is_none() {
-                let message = headers
-                    .get("grpc-message")
+        let response = span.in_scope(|| self.inner.call(req));
+        let in_span = span.clone();
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                let span = in_span;
+                let mut response = response.await?;
+                let Some(pending) = guard.finish() else {
+                    // Recorded already, as cut by the shutdown: nothing leaves.
+                    return Ok(Refusal::ShuttingDown { answered: 0 }
+                        .to_status()
+                        .into_http());
+                };
+                let mut facts = slot.facts();
+                let headers = response.headers();
+                let mut code = headers
+                    .get("grpc-status")
                     .and_then(|v| v.to_str().ok())
-                    .map(percent_decode)
-                    .unwrap_or_default();
-                let refusal = Refusal::from_transport(
-                    tonic::Code::from_i32(code),
-                    &message,
-                    layer.max_message_bytes,
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .unwrap_or(0);
+                // A refusal from tonic itself (a message over the size limit, a malformed frame):
+                // recorded as such, and given the gateway's code and details.
+                if code != 0 && facts.refusal.is_none() {
+                    let message = headers
+                        .get("grpc-message")
+                        .and_then(|v| v.to_str().ok())
+                        .map(percent_decode)
+                        .unwrap_or_default();
+                    let refusal = Refusal::from_transport(
+                        tonic::Code::from_i32(code),
+                        &message,
+                        layer.max_message_bytes,
+                    );
+                    code = refusal.code() as i32;
+                    response = refusal.to_status().into_http();
+                    facts.refusal = Some(refusal);
+                }
+                let auditor = &layer.auditor;
+                let entry = auditor.entry(
+                    &facts,
+                    &Call {
+                        method: pending.method,
+                        peer: &pending.peer,
+                        time_us: pending.time_us,
+                        latency_us: pending.started.elapsed().as_micros() as u64,
+                        code,
+                    },
                 );
-                code = refusal.code() as i32;
-                response = refusal.to_status().into_http();
-                facts.refusal = Some(refusal);
-            }
-            let auditor = &layer.auditor;
-            let entry = auditor.entry(
-                &facts,
-                &Call {
-                    method: pending.method,
-                    peer: &pending.peer,
-                    time_us: pending.time_us,
-                    latency_us: pending.started.elapsed().as_micros() as u64,
-                    code,
-                },
-            );
-            auditor.metrics.request(&entry, facts.refusal.as_ref());
-            // Refused before anyone was established: counted at the door, recorded only up to
-            // its bound per peer and window.
-            if facts.officer_code.is_empty()
-                && let (Some(refusal), Some(peer)) = (&facts.refusal, peer)
-                && !layer
-                    .door
-                    .admit(peer.ip(), refusal, &facts.unit_code, entry.time_us)
-            {
-                return Ok(response);
-            }
-            match auditor.record(entry).await {
-                Ok(receipt) if code != 0 => {
-                    // Trailers-only reply: the status is in the headers, so is the receipt.
-                    receipt_headers(&receipt, response.headers_mut());
-                    Ok(response)
+                auditor.metrics.request(&entry, facts.refusal.as_ref());
+                // Refused before anyone was established: counted at the door, recorded only up to
+                // its bound per peer and window.
+                if facts.officer_code.is_empty()
+                    && let (Some(refusal), Some(peer)) = (&facts.refusal, peer)
+                    && !layer
+                        .door
+                        .admit(peer.ip(), refusal, &facts.unit_code, entry.time_us)
+                {
+                    return Ok(response);
                 }
-                Ok(receipt) => Ok(response.map(|body| {
-                    tonic::body::Body::new(ReceiptBody {
-                        inner: body,
-                        receipt: Some(receipt),
-                    })
-                })),
-                Err(e) => {
-                    tracing::error!(error = %e, request_id = %mask_digits(&facts.request_id), "request refused: its audit record cannot be written");
-                    Ok(Refusal::AuditUnavailable.to_status().into_http())
+                span.record("rpc.grpc.status_code", code);
+                span.record("lienthong.unit", entry.unit_code.as_str());
+                span.record("lienthong.procedure", entry.procedure_code.as_str());
+                let recorded = auditor.record(entry).await;
+                if let Ok(r) = &recorded {
+                    // As a signed integer, which trace backends take as a number.
+                    span.record(
+                        "lienthong.audit_sequence",
+                        i64::try_from(r.sequence).unwrap_or(i64::MAX),
+                    );
                 }
-            }
-        })
+                match recorded {
+                    Ok(receipt) if code != 0 => {
+                        // Trailers-only reply: the status is in the headers, so is the receipt.
+                        receipt_headers(&receipt, response.headers_mut());
+                        Ok(response)
+                    }
+                    Ok(receipt) => Ok(response.map(|body| {
+                        tonic::body::Body::new(ReceiptBody {
+                            inner: body,
+                            receipt: Some(receipt),
+                        })
+                    })),
+                    Err(e) => {
+                        tracing::error!(error = %e, request_id = %mask_digits(&facts.request_id), "request refused: its audit record cannot be written");
+                        Ok(Refusal::AuditUnavailable.to_status().into_http())
+                    }
+                }
+            },
+            span,
+        ))
     }
 }
 

@@ -150,7 +150,12 @@ where
         if !is_open(path) && req.extensions().get::<Deferred>().is_none() {
             let (mut parts, body) = req.into_parts();
             let started = std::time::Instant::now();
-            let checked = self.gate.check(&mut parts);
+            let checked = tracing::debug_span!(
+                target: lienthong_telemetry::TRACE_TARGET,
+                "stage",
+                otel.name = G::STAGE
+            )
+            .in_scope(|| self.gate.check(&mut parts));
             self.stages.observe(G::STAGE, started.elapsed());
             req = http::Request::from_parts(parts, body);
             if let Err(refusal) = checked {
