@@ -22,6 +22,7 @@ static AUTHN: LazyLock<Authn> = LazyLock::new(|| {
         cache_entries: 1000,
         issuers: vec![Issuer {
             issuer: "https://sso.lienthong.dev".into(),
+            key_digest: String::new(),
             algorithm: Algorithm::EdDSA,
             key: DecodingKey::from_ed_pem(key.public_key_pem().as_bytes()).unwrap(),
             require_certificate_binding: true,

@@ -6,6 +6,7 @@ use crate::catalog::Catalog;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use lienthong_domain::{ProcedureCode, UnitCode};
 use serde::Deserialize;
+use sha2::Digest as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
@@ -119,6 +120,9 @@ pub struct Issuer {
     /// The one algorithm this issuer signs with; tokens with any other `alg` are refused.
     pub algorithm: Algorithm,
     pub key: DecodingKey,
+    /// SHA-256 of the public key's PEM, hex: which key this is, without the key (a reload
+    /// says when it changed).
+    pub key_digest: String,
     /// Whether tokens must carry `cnf.x5t#S256`, the thumbprint of the calling certificate.
     pub require_certificate_binding: bool,
     /// The longest a token may live (`exp − iat`); a longer-lived token is refused.
@@ -132,6 +136,7 @@ impl fmt::Debug for Issuer {
         f.debug_struct("Issuer")
             .field("issuer", &self.issuer)
             .field("algorithm", &self.algorithm)
+            .field("key_digest", &self.key_digest)
             .field(
                 "require_certificate_binding",
                 &self.require_certificate_binding,
@@ -1067,6 +1072,7 @@ fn validate_auth(c: &mut Check<'_>, raw: RawAuth) -> Auth {
                 issuer: r.issuer,
                 algorithm,
                 key: k,
+                key_digest: crate::audit::record::hex(&sha2::Sha256::digest(&pem.bytes)),
                 require_certificate_binding: r.require_certificate_binding,
                 max_lifetime: Duration::from_secs(r.max_lifetime_seconds),
                 refuse_replay: r.refuse_replay,

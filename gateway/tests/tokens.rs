@@ -30,6 +30,7 @@ fn auth(key: DecodingKey) -> Auth {
 fn auth_with(key: DecodingKey, adjust: impl FnOnce(&mut Issuer)) -> Auth {
     let mut issuer = Issuer {
         issuer: "https://sso.lienthong.dev".into(),
+        key_digest: String::new(),
         algorithm: Algorithm::EdDSA,
         key,
         require_certificate_binding: false,

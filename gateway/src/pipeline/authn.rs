@@ -395,6 +395,7 @@ mod tests {
             cache_entries: 100,
             issuers: vec![Issuer {
                 issuer: "https://sso.lienthong.dev".into(),
+                key_digest: String::new(),
                 algorithm: Algorithm::EdDSA,
                 key,
                 require_certificate_binding: false,

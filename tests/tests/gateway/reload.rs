@@ -178,3 +178,128 @@ async fn the_limits_of_unchanged_units_keep_their_state_across_a_reload() {
     assert_refused(&still, Code::ResourceExhausted, "RATE_LIMITED");
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_pending_unit_approved_by_a_reload_is_served() {
+    let mut env = admin_env(&[]).await;
+    let mut s = env.officer("CB.P01.0001").await;
+    let before = s
+        .lookup("1.004222", persona("complete-adult"))
+        .await
+        .unwrap_err();
+    assert_refused(&before, Code::PermissionDenied, "UNIT_NOT_APPROVED");
+    edit(&env, |t| {
+        let blocks: Vec<&str> = t.split("[[units]]").collect();
+        blocks
+            .iter()
+            .map(|b| {
+                if b.trim_start().starts_with("code = \"000.00.00.P01\"") {
+                    b.replacen("approval = \"pending\"", "approval = \"approved\"", 1)
+                } else {
+                    (*b).to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("[[units]]")
+    });
+    let (status, body) = reload(&env).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("unit 000.00.00.P01: approval pending → approved"),
+        "{body}"
+    );
+    s.lookup("1.004222", persona("complete-adult"))
+        .await
+        .unwrap();
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_new_unit_and_a_new_officer_rate_take_effect() {
+    let mut env = admin_env(&[]).await;
+    // The development sandbox unit removed first, then added again by a reload.
+    let path = env.dir.path().join("gateway.toml");
+    let full = std::fs::read_to_string(&path).unwrap();
+    edit(&env, |t| without_unit(&t, "000.00.00.S01"));
+    assert_eq!(reload(&env).await.0, 200);
+    let mut s = env.officer("CB.S01.0001").await;
+    let gone = s
+        .lookup("1.004222", persona("complete-adult"))
+        .await
+        .unwrap_err();
+    assert_refused(&gone, Code::Unauthenticated, "UNKNOWN_UNIT");
+    // Back, with an officer rate of 1 call at once.
+    std::fs::write(
+        &path,
+        full.replacen(
+            "officer_rate = { per_second = 5, burst = 10 }",
+            "officer_rate = { per_second = 1, burst = 1 }",
+            1,
+        ),
+    )
+    .unwrap();
+    let (status, body) = reload(&env).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("unit 000.00.00.S01 added"), "{body}");
+    s.lookup("1.004222", persona("complete-adult"))
+        .await
+        .unwrap();
+    let limited = s
+        .lookup("1.004222", persona("complete-adult"))
+        .await
+        .unwrap_err();
+    assert_refused(&limited, Code::ResourceExhausted, "RATE_LIMITED");
+    env.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_procedure_added_to_the_catalog_and_new_issuer_keys_take_effect() {
+    let mut env = admin_env(&[]).await;
+    // A new procedure in the catalog: a copy of 1.004222 under another code.
+    let catalog = env.dir.path().join("procedures.toml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    let start = text.find("[[procedure]]\ncode = \"1.004222\"").unwrap();
+    let end = text[start + 1..]
+        .find("[[procedure]]")
+        .map_or(text.len(), |e| start + 1 + e);
+    let copy = text[start..end].replacen("code = \"1.004222\"", "code = \"1.009999\"", 1);
+    std::fs::write(&catalog, format!("{text}\n{copy}")).unwrap();
+    // And a new key for the development issuer.
+    let new_keys =
+        lienthong_devtool::pki::issuer_keys(&env.dir.path().join("pki"), "issuer-2").unwrap();
+    edit(&env, |t| {
+        t.replacen("pki/issuer.pub.pem", "pki/issuer-2.pub.pem", 1)
+    });
+    let mut s = env.officer("CB.H42.0001").await;
+    let unknown = s
+        .lookup("1.009999", persona("complete-adult"))
+        .await
+        .unwrap_err();
+    assert_refused(&unknown, Code::InvalidArgument, "UNKNOWN_PROCEDURE");
+    let (status, body) = reload(&env).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("procedure 1.009999 added to the catalog"),
+        "{body}"
+    );
+    assert!(body.contains("token issuers"), "{body}");
+    // The old key's token is refused now; one signed with the new key is served, and the new
+    // procedure with it.
+    let old = s
+        .lookup("1.009999", persona("complete-adult"))
+        .await
+        .unwrap_err();
+    assert_refused(&old, Code::Unauthenticated, "BAD_TOKEN");
+    let spec = lienthong_devtool::tokens::TokenSpec::new(
+        "CB.H42.0001",
+        "000.00.00.H42",
+        &["receiver", "processor"],
+    )
+    .bound_to_file(&env.unit_cert("ha-tinh").cert)
+    .unwrap();
+    s.token = lienthong_devtool::tokens::mint(&new_keys.key, &spec).unwrap();
+    s.lookup("1.009999", persona("complete-adult"))
+        .await
+        .unwrap();
+    env.shutdown().await;
+}
