@@ -17,7 +17,7 @@ use super::is_open;
 use super::rescue::{CallEnd, Refusal};
 use crate::audit::Pseudonyms;
 use crate::audit::log::{AuditLog, Receipt, timestamp_us};
-use crate::audit::record::{Entry, hex};
+use crate::audit::record::{Entry, bound_str, hex};
 use http::{HeaderMap, HeaderValue};
 use http_body::{Body, Frame};
 use lienthong_domain::{OldIdNumber, PersonalId};
@@ -146,8 +146,10 @@ impl Auditor {
 impl Auditor {
     /// Appends a request's record, waits until it is on disk, and leaves the request's log line.
     pub async fn record(&self, entry: Entry) -> Result<Receipt, crate::audit::AuditError> {
-        let entry = entry.bounded();
-        let line = RequestLine::of(&entry);
+        // The line is built only when it will be written (the log keeps request lines).
+        let line =
+            tracing::enabled!(target: lienthong_telemetry::REQUEST_TARGET, tracing::Level::INFO)
+                .then(|| RequestLine::of(&entry));
         let started = Instant::now();
         let result = tracing::Instrument::instrument(
             self.log.append(entry),
@@ -157,14 +159,15 @@ impl Auditor {
         self.metrics
             .stages
             .observe("audit_append", started.elapsed());
-        line.emit(result.as_ref().ok().map(|r| r.sequence));
+        if let Some(line) = line {
+            line.emit(result.as_ref().ok().map(|r| r.sequence));
+        }
         result
     }
 
     /// Appends a request's record without waiting (a call that ended with nobody to answer),
     /// and leaves its log line (without a sequence, which is not known yet).
     pub fn record_detached(&self, entry: Entry) {
-        let entry = entry.bounded();
         self.metrics.request(&entry, None);
         RequestLine::of(&entry).emit(None);
         self.log.append_detached(entry);
@@ -189,16 +192,18 @@ struct RequestLine {
 }
 
 impl RequestLine {
+    /// Each value bounded as in the record, then masked.
     fn of(e: &Entry) -> Self {
+        let v = |s: &str| mask_digits(&bound_str(s, crate::audit::record::bounds::STR));
         Self {
-            request_id: mask_digits(&e.request_id),
-            method: e.method.clone(),
-            unit: mask_digits(&e.unit_code),
-            officer: mask_digits(&e.officer_code),
-            procedure: mask_digits(&e.procedure_code),
-            dossier: mask_digits(&e.dossier_id),
+            request_id: v(&e.request_id),
+            method: v(&e.method),
+            unit: v(&e.unit_code),
+            officer: v(&e.officer_code),
+            procedure: v(&e.procedure_code),
+            dossier: v(&e.dossier_id),
             code: e.outcome_code,
-            reason: e.outcome_reason.clone(),
+            reason: v(&e.outcome_reason),
             duration_ms: e.latency_us as f64 / 1000.0,
         }
     }
