@@ -99,22 +99,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                 addr: config.listen,
                 source,
             })?;
-        let health_listener = match config.health_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| AppError::Bind { addr, source })?,
-            ),
-            None => None,
-        };
-        let admin_listener = match config.admin_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| AppError::Bind { addr, source })?,
-            ),
-            None => None,
-        };
+        let health_listener = bind_optional(config.health_listen).await?;
+        let admin_listener = bind_optional(config.admin_listen).await?;
         let authn = Authn::new(&config.auth).with_metrics(
             metrics.token_cache_hits.clone(),
             metrics.token_cache_misses.clone(),
@@ -369,6 +355,17 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         // Last: the final checkpoint is signed once no call can add a record.
         close(door, inflight).await;
         result
+    }
+}
+
+/// Binds an optional listener.
+async fn bind_optional(addr: Option<SocketAddr>) -> Result<Option<TcpListener>, AppError> {
+    match addr {
+        Some(addr) => TcpListener::bind(addr)
+            .await
+            .map(Some)
+            .map_err(|source| AppError::Bind { addr, source }),
+        None => Ok(None),
     }
 }
 

@@ -6,7 +6,7 @@
 //! reasons the gateway's own refusal reasons.
 
 use crate::audit::record::Entry;
-use crate::pipeline::rescue::{LimitKind, Refusal};
+use crate::pipeline::rescue::Refusal;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -364,7 +364,7 @@ impl Metrics {
         if let Some(Refusal::RateLimited { kind, .. }) = refusal {
             self.rate_limited
                 .get_or_create(&RuleLabel {
-                    rule: limit_rule(*kind).into(),
+                    rule: kind.as_str().into(),
                 })
                 .inc();
         }
@@ -401,11 +401,7 @@ impl Metrics {
 
     /// The exposition, OpenMetrics text.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
-            tracing::error!(error = %e, "metrics could not be encoded");
-        }
-        out
+        lienthong_telemetry::encode_metrics(&self.registry)
     }
 }
 
@@ -415,17 +411,6 @@ fn rpc_name(method: &str) -> String {
     match method.rsplit_once('/') {
         Some((_, name)) if method.starts_with('/') => name.to_owned(),
         _ => method.to_owned(),
-    }
-}
-
-fn limit_rule(kind: LimitKind) -> &'static str {
-    match kind {
-        LimitKind::Officer => "officer",
-        LimitKind::Unit => "unit",
-        LimitKind::Global => "global",
-        LimitKind::Batch => "batch",
-        LimitKind::Peer => "peer",
-        LimitKind::Verification => "verification",
     }
 }
 
@@ -440,64 +425,22 @@ pub async fn serve(
     use crate::reload::Outcome;
     use axum::extract::ConnectInfo;
     use axum::http::StatusCode;
-    use axum::http::header::CONTENT_TYPE;
-    let mut app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [(
-                        CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    metrics.encode(),
-                )
-            }
-        }),
-    );
+    let mut app = lienthong_telemetry::metrics_router(move || metrics.encode());
     if let Some(reload) = reload {
-        app = app.route(
-            "/reload",
-            axum::routing::post(
-                move |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| {
-                    let reload = reload.clone();
-                    async move {
-                        match reload(format!("admin listener, from {peer}")).await {
-                            Outcome::Applied {
-                                changes,
-                                need_restart,
-                            } => {
-                                let mut text = if changes.is_empty() {
-                                    "reloaded: no change\n".to_owned()
-                                } else {
-                                    format!("reloaded:\n{}\n", changes.join("\n"))
-                                };
-                                if !need_restart.is_empty() {
-                                    text.push_str(&format!(
-                                        "not applied until a restart: {}\n",
-                                        need_restart.join(", ")
-                                    ));
-                                }
-                                (StatusCode::OK, text)
-                            }
-                            Outcome::Refused { problems } => (
-                                StatusCode::UNPROCESSABLE_ENTITY,
-                                format!(
-                                    "refused; the running configuration stays in force:\n{}\n",
-                                    problems.join("\n")
-                                ),
-                            ),
-                        }
-                    }
-                },
-            ),
-        );
+        let handler = move |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| async move {
+            let outcome = reload(format!("admin listener, from {peer}")).await;
+            let said = outcome.said("\n");
+            match outcome {
+                Outcome::Applied { .. } => (StatusCode::OK, format!("reloaded: {said}\n")),
+                Outcome::Refused { .. } => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("refused; the running configuration stays in force:\n{said}\n"),
+                ),
+            }
+        };
+        app = app.route("/reload", axum::routing::post(handler));
     }
-    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(e) = axum::serve(listener, service).await {
-        tracing::error!(error = %e, "the admin listener stopped");
-    }
+    lienthong_telemetry::serve_http(listener, app).await;
 }
 
 #[cfg(test)]

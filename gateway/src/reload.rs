@@ -34,6 +34,33 @@ pub enum Outcome {
     Refused { problems: Vec<String> },
 }
 
+impl Outcome {
+    /// In words, items separated by `sep`: what changed (or "no change") and the keys that
+    /// wait for a restart, or every problem.
+    pub fn said(&self, sep: &str) -> String {
+        match self {
+            Outcome::Applied {
+                changes,
+                need_restart,
+            } => {
+                let mut said = if changes.is_empty() {
+                    "no change".to_owned()
+                } else {
+                    changes.join(sep)
+                };
+                if !need_restart.is_empty() {
+                    said.push_str(&format!(
+                        "{sep}not applied until a restart: {}",
+                        need_restart.join(", ")
+                    ));
+                }
+                said
+            }
+            Outcome::Refused { problems } => problems.join(sep),
+        }
+    }
+}
+
 /// A reload as the admin listener calls it: who asked → what happened.
 pub type ReloadFn =
     Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
@@ -85,29 +112,15 @@ impl<C: Clock + Clone + Send + Sync + 'static> Reloader<C> {
             Ok(new) => self.apply(new),
             Err(problems) => Outcome::Refused { problems },
         };
-        let (code, reason, message) = match &outcome {
-            Outcome::Applied {
-                changes,
-                need_restart,
-            } => {
-                let mut said = if changes.is_empty() {
-                    "no change".to_owned()
-                } else {
-                    changes.join("; ")
-                };
-                if !need_restart.is_empty() {
-                    said.push_str(&format!(
-                        "; not applied until a restart: {}",
-                        need_restart.join(", ")
-                    ));
-                }
+        let said = outcome.said("; ");
+        let (code, reason) = match &outcome {
+            Outcome::Applied { .. } => {
                 tracing::info!(%who, changes = %said, "configuration reloaded");
-                (0, "", said)
+                (0, "")
             }
-            Outcome::Refused { problems } => {
-                let said = problems.join("; ");
+            Outcome::Refused { .. } => {
                 tracing::warn!(%who, problems = %said, "configuration reload refused: the running configuration stays in force");
-                (tonic::Code::InvalidArgument as i32, "CONFIG_INVALID", said)
+                (tonic::Code::InvalidArgument as i32, "CONFIG_INVALID")
             }
         };
         self.auditor.metrics.reload(code == 0);
@@ -118,7 +131,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Reloader<C> {
             method: RELOAD_METHOD.into(),
             outcome_code: code,
             outcome_reason: reason.into(),
-            outcome_message: message,
+            outcome_message: said,
             latency_us: started.elapsed().as_micros() as u64,
             ..Entry::default()
         };

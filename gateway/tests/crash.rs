@@ -3,6 +3,9 @@
 //! with the hash its receipt named.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{sequence, start_gateway};
 use lienthong_devtool::call;
 use lienthong_devtool::env::{DevPki, ensure_gateway_config, spawn_mock};
 use lienthong_gateway::audit::frame::{FrameReader, Item};
@@ -10,46 +13,10 @@ use lienthong_gateway::audit::record::hex;
 use lienthong_gateway::audit::verify::{Options, public_key_from_pem, verify};
 use lienthong_proto::gateway::v1 as pb;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::io::BufReader;
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn sequence_of(md: &tonic::metadata::MetadataMap) -> u64 {
-    md.get("x-audit-sequence")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// Starts the gateway binary and returns it with the address it reports.
-fn start_gateway(config: &Path, upstream: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong-gateway"))
-        .arg("--config")
-        .arg(config)
-        .env("LIENTHONG_GATEWAY__LISTEN", "\"127.0.0.1:0\"")
-        .env(
-            "LIENTHONG_GATEWAY__UPSTREAM__ENDPOINT",
-            format!("\"{upstream}\""),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("lienthong-gateway listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, format!("https://{addr}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_gateway_loses_no_acknowledged_record() {
@@ -59,7 +26,12 @@ async fn a_killed_gateway_loses_no_acknowledged_record() {
     let upstream = format!("https://{}", mock.addr);
     let config = ensure_gateway_config(dir.path()).unwrap();
 
-    let (mut gateway, endpoint) = start_gateway(&config, &upstream);
+    let (mut gateway, endpoint) = start_gateway(
+        &config,
+        &upstream,
+        &[("RUST_LOG", "warn")],
+        Stdio::inherit(),
+    );
     // Acknowledged receipts: sequence → hash.
     let acked: Arc<Mutex<HashMap<u64, String>>> = Arc::default();
     let mut load = Vec::new();
@@ -78,7 +50,7 @@ async fn a_killed_gateway_loses_no_acknowledged_record() {
                 match caller.client.lookup_citizen(req).await {
                     Ok(reply) => {
                         let md = reply.metadata();
-                        let seq = sequence_of(md);
+                        let seq = sequence(md);
                         let hash = md.get("x-audit-hash").unwrap().to_str().unwrap().to_owned();
                         acked.lock().unwrap().insert(seq, hash);
                     }
@@ -101,7 +73,12 @@ async fn a_killed_gateway_loses_no_acknowledged_record() {
     assert!(acked.len() >= 150);
 
     // Restart: recovery checks the chain (cutting a torn tail) and the gateway serves again.
-    let (mut gateway, endpoint) = start_gateway(&config, &upstream);
+    let (mut gateway, endpoint) = start_gateway(
+        &config,
+        &upstream,
+        &[("RUST_LOG", "warn")],
+        Stdio::inherit(),
+    );
     let mut caller = call::connect(dir.path(), &endpoint, "CB.H42.0003")
         .await
         .unwrap();
@@ -116,7 +93,7 @@ async fn a_killed_gateway_loses_no_acknowledged_record() {
         }))
         .await
         .unwrap();
-    let after = sequence_of(reply.metadata());
+    let after = sequence(reply.metadata());
     assert!(after > *acked.keys().max().unwrap());
     gateway.kill().unwrap();
     gateway.wait().unwrap();

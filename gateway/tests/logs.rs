@@ -3,41 +3,15 @@
 //! and never a full personal ID or a token, whatever field a caller put them in.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{sequence, start_gateway};
 use lienthong_devtool::call;
 use lienthong_devtool::env::{DevPki, ensure_gateway_config, spawn_mock};
 use lienthong_proto::gateway::v1 as pb;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 const CITIZEN: &str = "042188999005";
-
-/// Starts the gateway binary with its standard error in `log` (a file: not a terminal).
-fn start_gateway(config: &Path, upstream: &str, log: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong-gateway"))
-        .arg("--config")
-        .arg(config)
-        .env("LIENTHONG_GATEWAY__LISTEN", "\"127.0.0.1:0\"")
-        .env(
-            "LIENTHONG_GATEWAY__UPSTREAM__ENDPOINT",
-            format!("\"{upstream}\""),
-        )
-        .env("RUST_LOG", "info")
-        .env_remove("LIENTHONG_LOG_FORMAT")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("lienthong-gateway listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (child, format!("https://{addr}"))
-}
 
 fn lookup(request_id: &str, procedure: &str, dossier: &str, id: &str) -> pb::LookupCitizenRequest {
     pb::LookupCitizenRequest {
@@ -51,16 +25,6 @@ fn lookup(request_id: &str, procedure: &str, dossier: &str, id: &str) -> pb::Loo
     }
 }
 
-/// The receipt's sequence, from a reply's or a refusal's metadata.
-fn sequence(md: &tonic::metadata::MetadataMap) -> u64 {
-    md.get("x-audit-sequence")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_request_leaves_one_json_line_without_personal_ids_or_tokens() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,7 +32,13 @@ async fn each_request_leaves_one_json_line_without_personal_ids_or_tokens() {
     let mock = spawn_mock(dir.path(), &pki, 3, 100).await.unwrap();
     let config = ensure_gateway_config(dir.path()).unwrap();
     let log = dir.path().join("gateway.log");
-    let (mut gateway, endpoint) = start_gateway(&config, &format!("https://{}", mock.addr), &log);
+    // Standard error to a file: not a terminal.
+    let (mut gateway, endpoint) = start_gateway(
+        &config,
+        &format!("https://{}", mock.addr),
+        &[("RUST_LOG", "info")],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
 
     let mut caller = call::connect(dir.path(), &endpoint, "CB.H42.0001")
         .await

@@ -4,6 +4,9 @@
 #![cfg(feature = "otlp")]
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{sequence, start_gateway};
 use lienthong_devtool::call;
 use lienthong_devtool::env::{DevPki, ensure_gateway_config, spawn_mock};
 use lienthong_proto::gateway::v1 as pb;
@@ -15,8 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -64,30 +66,16 @@ async fn a_request_is_one_trace_with_a_span_per_step() {
     let (pki, _) = DevPki::ensure(dir.path()).unwrap();
     let mock = spawn_mock(dir.path(), &pki, 3, 100).await.unwrap();
     let config = ensure_gateway_config(dir.path()).unwrap();
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_lienthong-gateway"))
-        .arg("--config")
-        .arg(&config)
-        .env("LIENTHONG_GATEWAY__LISTEN", "\"127.0.0.1:0\"")
-        .env(
-            "LIENTHONG_GATEWAY__UPSTREAM__ENDPOINT",
-            format!("\"https://{}\"", mock.addr),
-        )
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(gateway.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let endpoint = format!(
-        "https://{}",
-        line.trim()
-            .strip_prefix("lienthong-gateway listening on ")
-            .unwrap()
+    let otlp = format!("http://{collector}");
+    let (mut gateway, endpoint) = start_gateway(
+        &config,
+        &format!("https://{}", mock.addr),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("RUST_LOG", "warn"),
+        ],
+        Stdio::null(),
     );
     let mut caller = call::connect(dir.path(), &endpoint, "CB.H42.0001")
         .await
@@ -103,14 +91,7 @@ async fn a_request_is_one_trace_with_a_span_per_step() {
         }))
         .await
         .unwrap();
-    let sequence: i64 = reply
-        .metadata()
-        .get("x-audit-sequence")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let sequence = i64::try_from(sequence(reply.metadata())).unwrap();
 
     // The request's span, and its children as they arrive.
     let method = "/lienthong.gateway.v1.CitizenGateway/LookupCitizen";

@@ -77,11 +77,7 @@ impl Default for Metrics {
 impl Metrics {
     /// The exposition, OpenMetrics text.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
-            tracing::error!(error = %e, "metrics could not be encoded");
-        }
-        out
+        lienthong_telemetry::encode_metrics(&self.registry)
     }
 }
 
@@ -170,25 +166,8 @@ where
 
 /// Serves `GET /metrics` on `listener` until the task is aborted.
 pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>) {
-    use axum::http::header::CONTENT_TYPE;
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = metrics.clone();
-            async move {
-                (
-                    [(
-                        CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
-                    metrics.encode(),
-                )
-            }
-        }),
-    );
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::error!(error = %e, "the metrics listener stopped");
-    }
+    let router = lienthong_telemetry::metrics_router(move || metrics.encode());
+    lienthong_telemetry::serve_http(listener, router).await;
 }
 
 #[cfg(test)]

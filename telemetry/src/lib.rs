@@ -147,6 +147,45 @@ fn install(default_filter: &str, traces: Option<Boxed>) {
     }
 }
 
+/// A registry's exposition, OpenMetrics text (an encoding error is logged, and what was
+/// encoded is returned).
+pub fn encode_metrics(registry: &prometheus_client::registry::Registry) -> String {
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, registry) {
+        tracing::error!(error = %e, "metrics could not be encoded");
+    }
+    out
+}
+
+/// A router answering `GET /metrics` with what `encode` returns, as OpenMetrics text.
+pub fn metrics_router(encode: impl Fn() -> String + Clone + Send + Sync + 'static) -> axum::Router {
+    use axum::http::header::CONTENT_TYPE;
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let encode = encode.clone();
+            async move {
+                (
+                    [(
+                        CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    encode(),
+                )
+            }
+        }),
+    )
+}
+
+/// Serves `router` (plain HTTP/1.1, the peer's address available to handlers) until the task
+/// is aborted.
+pub async fn serve_http(listener: tokio::net::TcpListener, router: axum::Router) {
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(e) = axum::serve(listener, service).await {
+        tracing::error!(error = %e, "the metrics listener stopped");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -181,7 +181,17 @@ impl<C: Clock + Clone> Limits<C> {
     /// Takes one call from the officer's, the unit's and the global budget, narrowest first, so
     /// one busy officer does not spend the unit's budget on refused calls.
     pub fn admit(&self, unit: &UnitCode, officer: &OfficerCode) -> Result<(), Refusal> {
-        let inner = self.inner.load();
+        self.admit_officer_and_unit(&self.inner.load(), unit, officer)?;
+        self.admit_global()
+    }
+
+    /// The officer's budget, then the unit's.
+    fn admit_officer_and_unit(
+        &self,
+        inner: &Inner<C>,
+        unit: &UnitCode,
+        officer: &OfficerCode,
+    ) -> Result<(), Refusal> {
         let limits = inner
             .units
             .get(unit)
@@ -197,30 +207,14 @@ impl<C: Clock + Clone> Limits<C> {
             unit.as_str(),
             limits.rate,
         );
-        checked.map_err(|n| self.refused(LimitKind::Unit, unit.as_str(), n))?;
-        self.admit_global()
+        checked.map_err(|n| self.refused(LimitKind::Unit, unit.as_str(), n))
     }
 
     /// Takes one VerifyBatch item from the officer's and the unit's budget, then from the
     /// batches' share of the global budget, then from the global budget.
     pub fn admit_batch_item(&self, unit: &UnitCode, officer: &OfficerCode) -> Result<(), Refusal> {
         let inner = self.inner.load();
-        let limits = inner
-            .units
-            .get(unit)
-            .ok_or_else(|| Refusal::UnknownUnit(unit.to_string()))?;
-        limits
-            .officers
-            .check_key(officer)
-            .map_err(|n| self.refused(LimitKind::Officer, officer.as_str(), n))?;
-        let checked = limits.unit.check();
-        refusing(
-            &limits.refusing,
-            checked.is_err(),
-            unit.as_str(),
-            limits.rate,
-        );
-        checked.map_err(|n| self.refused(LimitKind::Unit, unit.as_str(), n))?;
+        self.admit_officer_and_unit(&inner, unit, officer)?;
         let checked = inner.batch.limiter.check();
         refusing(
             &inner.batch.refusing,
