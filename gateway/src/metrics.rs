@@ -428,7 +428,15 @@ pub async fn serve(
     let mut app = lienthong_telemetry::metrics_router(move || metrics.encode());
     if let Some(reload) = reload {
         let handler = move |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| async move {
-            let outcome = reload(format!("admin listener, from {peer}")).await;
+            // In a task of its own: a client that hangs up does not cut the reload between
+            // putting the new configuration in force and writing its audit record.
+            let Ok(outcome) = tokio::spawn(reload(format!("admin listener, from {peer}"))).await
+            else {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the reload stopped unexpectedly; see the gateway's log\n".to_owned(),
+                );
+            };
             let said = outcome.said("\n");
             match outcome {
                 Outcome::Applied { .. } => (StatusCode::OK, format!("reloaded: {said}\n")),
