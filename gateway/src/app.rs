@@ -6,6 +6,7 @@ use crate::audit::{AuditError, AuditLog, Pseudonyms, log};
 use crate::audit_service::Audits;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::pipeline::limits::shared::SharedLimiter;
 use crate::pipeline::{
     self, AuditLayer, Auditor, Authn, Door, DoorGate, Identify, InFlight, Limits,
 };
@@ -37,6 +38,8 @@ pub enum AppError {
     Tls(String),
     #[error("the population database client cannot be set up: {0}")]
     Upstream(String),
+    #[error("a shared backend cannot be set up: {0}")]
+    Backend(String),
     #[error("the server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error(transparent)]
@@ -105,8 +108,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             metrics.token_cache_hits.clone(),
             metrics.token_cache_misses.clone(),
         );
-        let limits = Limits::new(config.global_rate, &config.units, clock)
+        let mut limits = Limits::new(config.global_rate, &config.units, clock)
             .with_batch_share(config.batch_share_percent);
+        if let Some(shared) = &config.shared_limits {
+            let limiter = SharedLimiter::new(shared.clone(), metrics.shared_limits.clone())
+                .map_err(AppError::Backend)?;
+            limits = limits.with_shared(limiter, &config.units);
+        }
         let identify = Identify::new(
             &config.units,
             &config.catalog,

@@ -243,6 +243,8 @@ pub struct Config {
     /// The share of the global rate VerifyBatch items may take, so that batches cannot starve
     /// single calls.
     pub batch_share_percent: u32,
+    /// The fleet's shared limiter; None keeps the limits in this process.
+    pub shared_limits: Option<SharedLimits>,
     pub max_message_bytes: usize,
     pub shutdown_grace: Duration,
     pub units: BTreeMap<UnitCode, Unit>,
@@ -532,6 +534,83 @@ struct RawLimits {
     burst: u32,
     #[serde(default = "default_batch_share")]
     batch_share_percent: u32,
+    #[serde(default)]
+    backend: LimitsBackend,
+    #[serde(default)]
+    redis: Option<RawRedisLimits>,
+}
+
+/// Where the rate limits are kept.
+#[derive(Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitsBackend {
+    /// In this process (governor): each replica limits on its own.
+    #[default]
+    Local,
+    /// In Redis, shared by every replica of the fleet.
+    Redis,
+}
+
+/// What the shared limiter does when Redis cannot be reached in time.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Fall back to this replica's own limiter at each rate divided by `replicas`.
+    FailOpen,
+    /// Refuse every call (`RATE_LIMITER_UNAVAILABLE`) until Redis answers again.
+    FailClosed,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedisLimits {
+    url: String,
+    #[serde(default = "default_redis_prefix")]
+    key_prefix: String,
+    #[serde(default = "default_redis_timeout")]
+    timeout_ms: u64,
+    on_failure: OnFailure,
+    replicas: u32,
+    #[serde(default = "default_redis_probe")]
+    probe_interval_ms: u64,
+}
+
+fn default_redis_prefix() -> String {
+    "lienthong:limits".to_owned()
+}
+fn default_redis_timeout() -> u64 {
+    50
+}
+fn default_redis_probe() -> u64 {
+    1_000
+}
+
+/// The fleet's shared limiter (`[limits.redis]`, with `backend = "redis"`).
+#[derive(Clone)]
+pub struct SharedLimits {
+    /// `redis://[user:password@]host:port[/db]`; never printed (it may hold a password).
+    pub url: String,
+    /// Every key the limiter writes starts with it (one prefix per fleet).
+    pub key_prefix: String,
+    /// The longest a call waits for Redis before the failure policy decides.
+    pub timeout: Duration,
+    pub on_failure: OnFailure,
+    /// How many replicas share the limits: with `fail_open`, each admits rate / replicas.
+    pub replicas: NonZeroU32,
+    /// After a failure, calls skip Redis for this long (one call then tries it again), so a
+    /// Redis that does not answer costs one timeout per interval, not one per call.
+    pub probe_interval: Duration,
+}
+
+impl fmt::Debug for SharedLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedLimits")
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .field("on_failure", &self.on_failure)
+            .field("replicas", &self.replicas)
+            .finish_non_exhaustive()
+    }
 }
 
 fn default_batch_share() -> u32 {
@@ -801,6 +880,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
         ));
     }
     let batch_share_percent = raw.limits.batch_share_percent.clamp(1, 100);
+    let shared_limits = validate_shared_limits(&mut c, raw.limits.backend, raw.limits.redis);
     if raw.max_message_bytes < 1024 {
         c.problems
             .push("max_message_bytes: must be at least 1024".to_owned());
@@ -944,6 +1024,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             auth,
             global_rate,
             batch_share_percent,
+            shared_limits,
             max_message_bytes: raw.max_message_bytes,
             shutdown_grace,
             units,
@@ -957,6 +1038,71 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
     } else {
         Err(c.problems)
     }
+}
+
+fn validate_shared_limits(
+    c: &mut Check<'_>,
+    backend: LimitsBackend,
+    raw: Option<RawRedisLimits>,
+) -> Option<SharedLimits> {
+    let raw = match (backend, raw) {
+        (LimitsBackend::Local, None) => return None,
+        (LimitsBackend::Local, Some(_)) => {
+            c.problems.push(
+                "limits.redis: set, but limits.backend is \"local\"; set limits.backend = \"redis\" to share the limits, or remove [limits.redis]".to_owned(),
+            );
+            return None;
+        }
+        (LimitsBackend::Redis, None) => {
+            c.problems.push(
+                "limits.backend: \"redis\" needs a [limits.redis] table with url, on_failure and replicas".to_owned(),
+            );
+            return None;
+        }
+        (LimitsBackend::Redis, Some(raw)) => raw,
+    };
+    if !raw.url.starts_with("redis://") {
+        c.problems.push(
+            "limits.redis.url: must be a redis:// URL (e.g. \"redis://127.0.0.1:6379\"); for TLS, reach Redis through a local TLS tunnel".to_owned(),
+        );
+    } else if redis::Client::open(raw.url.as_str()).is_err() {
+        // The URL may hold a password: it is not repeated.
+        c.problems
+            .push("limits.redis.url: not a valid Redis URL".to_owned());
+    }
+    let prefix_ok = !raw.key_prefix.is_empty()
+        && raw.key_prefix.len() <= 64
+        && raw.key_prefix.bytes().all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}');
+    if !prefix_ok {
+        c.problems.push(format!(
+            "limits.redis.key_prefix: {:?} must be 1-64 visible ASCII characters without braces",
+            record_bound(&raw.key_prefix)
+        ));
+    }
+    let timeout = c.ms("limits.redis.timeout_ms", raw.timeout_ms);
+    if raw.timeout_ms > 1_000 {
+        c.problems.push(format!(
+            "limits.redis.timeout_ms: {} is longer than a call should wait for its rate limit; at most 1000",
+            raw.timeout_ms
+        ));
+    }
+    let replicas = NonZeroU32::new(raw.replicas).unwrap_or_else(|| {
+        c.problems
+            .push("limits.redis.replicas: must be at least 1".to_owned());
+        NonZeroU32::MIN
+    });
+    Some(SharedLimits {
+        url: raw.url,
+        key_prefix: raw.key_prefix,
+        timeout,
+        on_failure: raw.on_failure,
+        replicas,
+        probe_interval: c.ms("limits.redis.probe_interval_ms", raw.probe_interval_ms),
+    })
+}
+
+fn record_bound(s: &str) -> String {
+    crate::audit::record::bound_str(s, 80)
 }
 
 fn validate_audit(c: &mut Check<'_>, raw: RawAudit) -> Audit {

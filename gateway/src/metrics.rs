@@ -173,6 +173,40 @@ impl AuditMetrics {
     }
 }
 
+/// What the fleet's shared rate limiter (Redis) reports.
+#[derive(Clone, Default)]
+pub struct SharedLimitMetrics {
+    /// 1 while Redis answers, 0 while the failure policy decides.
+    pub up: Gauge,
+    /// Calls to Redis that failed or did not answer in time.
+    pub failures: Counter,
+    /// Calls decided without Redis, by policy (`fail_open`: the local share; `fail_closed`:
+    /// refused).
+    pub without_backend: Family<PolicyLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabel {
+    pub policy: &'static str,
+}
+
+/// What the shipper of the trail to the central store reports.
+#[derive(Clone, Default)]
+pub struct ShippingMetrics {
+    /// Records of this chain the central store holds (the next sequence to ship).
+    pub shipped: Gauge<u64, AtomicU64>,
+    /// Acknowledged records not yet in the central store.
+    pub lag_records: Gauge<u64, AtomicU64>,
+    /// Age of the oldest acknowledged record not yet in the central store, 0 when none.
+    pub lag_seconds: Gauge<f64, AtomicU64>,
+    /// 1 while the central store answers, 0 while the backlog waits.
+    pub up: Gauge,
+    /// Shipping attempts that failed (the store unreachable or refusing the batch).
+    pub failures: Counter,
+    /// Records and checkpoints the store refused and kept aside (forged, reordered, conflicting).
+    pub refused: Counter,
+}
+
 /// Every family, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -191,6 +225,8 @@ pub struct Metrics {
     pub upstream: UpstreamMetrics,
     pub audit: AuditMetrics,
     pub stages: StageTimes,
+    pub shared_limits: SharedLimitMetrics,
+    pub shipping: ShippingMetrics,
 }
 
 impl Metrics {
@@ -308,6 +344,54 @@ impl Metrics {
             Unit::Seconds,
             stages.0.clone(),
         );
+        let shared_limits = SharedLimitMetrics::default();
+        r.register(
+            "rate_limit_backend_up",
+            "1 while the shared rate limiter (Redis) answers, 0 while its failure policy decides",
+            shared_limits.up.clone(),
+        );
+        r.register(
+            "rate_limit_backend_failures",
+            "Calls to the shared rate limiter that failed or timed out",
+            shared_limits.failures.clone(),
+        );
+        r.register(
+            "rate_limit_backend_bypassed",
+            "Calls decided without the shared rate limiter, by failure policy",
+            shared_limits.without_backend.clone(),
+        );
+        let shipping = ShippingMetrics::default();
+        r.register(
+            "audit_shipped_sequence",
+            "Records of this chain held by the central audit store",
+            shipping.shipped.clone(),
+        );
+        r.register(
+            "audit_ship_lag_records",
+            "Acknowledged records not yet in the central audit store",
+            shipping.lag_records.clone(),
+        );
+        r.register_with_unit(
+            "audit_ship_lag",
+            "Age of the oldest acknowledged record not yet in the central audit store",
+            Unit::Seconds,
+            shipping.lag_seconds.clone(),
+        );
+        r.register(
+            "audit_central_up",
+            "1 while the central audit store answers, 0 while records wait",
+            shipping.up.clone(),
+        );
+        r.register(
+            "audit_ship_failures",
+            "Shipping attempts to the central audit store that failed",
+            shipping.failures.clone(),
+        );
+        r.register(
+            "audit_central_refused",
+            "Records and checkpoints the central audit store refused and kept aside",
+            shipping.refused.clone(),
+        );
         let reloads = Family::<ResultLabel, Counter>::default();
         r.register(
             "config_reloads",
@@ -332,6 +416,8 @@ impl Metrics {
             upstream,
             audit,
             stages,
+            shared_limits,
+            shipping,
         }
     }
 

@@ -286,6 +286,11 @@ fn need_restart(old: &Config, new: &Config) -> Vec<String> {
         old.shutdown_grace != new.shutdown_grace,
     );
     check("audit", !same(&old.audit, &new.audit));
+    check(
+        "limits.backend, limits.redis",
+        !same(&old.shared_limits, &new.shared_limits)
+            || old.shared_limits.as_ref().map(|s| &s.url) != new.shared_limits.as_ref().map(|s| &s.url),
+    );
     check("door", !same(&old.door, &new.door));
     check("transport", !same(&old.transport, &new.transport));
     check(

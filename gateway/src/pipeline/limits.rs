@@ -1,10 +1,15 @@
 //! Step 3, rate limits (governor): each officer's rate, each unit's rate (set per unit: a
 //! provincial system and a commune counter differ), and a global rate that protects the
-//! population database. Generic over the clock, so tests drive time by hand.
+//! population database. Generic over the clock, so tests drive time by hand. A fleet keeps the
+//! same limits in Redis instead ([`shared`]), with this process's limiter as its fallback.
+
+pub mod shared;
+
+use shared::{Cell, Decision, SharedLimiter};
 
 use super::rescue::{LimitKind, Refusal};
-use super::{Caller, Gate, Officer};
-use crate::config::{Rate, Unit};
+use super::{Caller, Gate, Officer, Verdict};
+use crate::config::{OnFailure, Rate, Unit};
 use arc_swap::ArcSwap;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
@@ -13,6 +18,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{NotUntil, Quota, RateLimiter};
 use lienthong_domain::{OfficerCode, UnitCode};
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -65,15 +71,38 @@ fn refusing(flag: &AtomicBool, now: bool, what: &str, rate: Rate) {
 /// The limits step. A reload swaps in new limits; a unit (or the global limit) whose rates are
 /// unchanged keeps its state, so a reload neither refills nor empties anyone's budget.
 pub struct Limits<C: Clock = DefaultClock> {
+    /// The configured rates, with this process's limiters for them.
     inner: Arc<ArcSwap<Inner<C>>>,
+    shared: Option<Arc<Shared<C>>>,
+}
+
+/// The fleet's shared limiter, and the limiters at this replica's share of each rate that
+/// stand in for it under `fail_open`.
+struct Shared<C: Clock> {
+    limiter: SharedLimiter,
+    fallback: ArcSwap<Inner<C>>,
 }
 
 impl<C: Clock> Clone for Limits<C> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            shared: self.shared.clone(),
         }
     }
+}
+
+/// The units with each rate divided among the replicas.
+fn shares(units: &BTreeMap<UnitCode, Unit>, replicas: NonZeroU32) -> BTreeMap<UnitCode, Unit> {
+    units
+        .iter()
+        .map(|(code, u)| {
+            let mut u = u.clone();
+            u.rate = shared::share(u.rate, replicas);
+            u.officer_rate = shared::share(u.officer_rate, replicas);
+            (code.clone(), u)
+        })
+        .collect()
 }
 
 fn quota(rate: Rate) -> Quota {
@@ -89,7 +118,34 @@ impl<C: Clock + Clone> Limits<C> {
                 clock,
                 None,
             ))),
+            shared: None,
         }
+    }
+
+    /// Keeps the limits in the fleet's shared limiter; this process's limiters, at each rate
+    /// divided among the replicas, stand in for it when it is down and the policy is
+    /// `fail_open`.
+    pub fn with_shared(
+        mut self,
+        limiter: SharedLimiter,
+        units: &BTreeMap<UnitCode, Unit>,
+    ) -> Self {
+        let inner = self.inner.load_full();
+        let replicas = limiter.replicas();
+        let fallback = Self::build(
+            (
+                shared::share(inner.global.rate, replicas),
+                inner.batch_share_percent,
+            ),
+            &shares(units, replicas),
+            inner.clock.clone(),
+            None,
+        );
+        self.shared = Some(Arc::new(Shared {
+            limiter,
+            fallback: ArcSwap::from_pointee(fallback),
+        }));
+        self
     }
 
     /// VerifyBatch items may take at most `percent` of the global rate; the rest stays for
@@ -111,8 +167,22 @@ impl<C: Clock + Clone> Limits<C> {
     pub fn replace(&self, global: (Rate, u32), units: &BTreeMap<UnitCode, Unit>) {
         let old = self.inner.load_full();
         let clock = old.clock.clone();
-        self.inner
-            .store(Arc::new(Self::build(global, units, clock, Some(&old))));
+        self.inner.store(Arc::new(Self::build(
+            global,
+            units,
+            clock.clone(),
+            Some(&old),
+        )));
+        if let Some(shared) = &self.shared {
+            let replicas = shared.limiter.replicas();
+            let old = shared.fallback.load_full();
+            shared.fallback.store(Arc::new(Self::build(
+                (shared::share(global.0, replicas), global.1),
+                &shares(units, replicas),
+                clock,
+                Some(&old),
+            )));
+        }
     }
 
     fn build(
@@ -168,12 +238,17 @@ impl<C: Clock + Clone> Limits<C> {
         }
     }
 
-    fn refused(&self, kind: LimitKind, subject: &str, n: NotUntil<C::Instant>) -> Refusal {
+    fn refused(
+        inner: &Inner<C>,
+        kind: LimitKind,
+        subject: &str,
+        n: NotUntil<C::Instant>,
+    ) -> Refusal {
         Refusal::RateLimited {
             kind,
             subject: subject.to_owned(),
             retry_after: n
-                .wait_time_from(self.inner.load().clock.now())
+                .wait_time_from(inner.clock.now())
                 .max(Duration::from_millis(1)),
         }
     }
@@ -181,13 +256,148 @@ impl<C: Clock + Clone> Limits<C> {
     /// Takes one call from the officer's, the unit's and the global budget, narrowest first, so
     /// one busy officer does not spend the unit's budget on refused calls.
     pub fn admit(&self, unit: &UnitCode, officer: &OfficerCode) -> Result<(), Refusal> {
-        self.admit_officer_and_unit(&self.inner.load(), unit, officer)?;
-        self.admit_global()
+        Self::admit_local(&self.inner.load(), unit, officer, false)
+    }
+
+    /// The officer's, the unit's, (for a batch item) the batches' share and the global budget
+    /// of one set of local limiters.
+    fn admit_local(
+        inner: &Inner<C>,
+        unit: &UnitCode,
+        officer: &OfficerCode,
+        batch_item: bool,
+    ) -> Result<(), Refusal> {
+        Self::admit_officer_and_unit(inner, unit, officer)?;
+        if batch_item {
+            let checked = inner.batch.limiter.check();
+            refusing(
+                &inner.batch.refusing,
+                checked.is_err(),
+                "batch share",
+                inner.batch.rate,
+            );
+            checked.map_err(|n| {
+                Self::refused(
+                    inner,
+                    LimitKind::Batch,
+                    &format!("batches' {}% of the global rate", inner.batch_share_percent),
+                    n,
+                )
+            })?;
+        }
+        Self::admit_global(inner)
+    }
+
+    /// Takes one call (or one batch item) from the officer's, the unit's and the global
+    /// budget: from the fleet's shared limiter when there is one, else from this process's.
+    pub async fn admit_any(
+        &self,
+        unit: &UnitCode,
+        officer: &OfficerCode,
+        batch_item: bool,
+    ) -> Result<(), Refusal> {
+        match &self.shared {
+            None => Self::admit_local(&self.inner.load(), unit, officer, batch_item),
+            Some(shared) => self.admit_shared(shared, unit, officer, batch_item).await,
+        }
+    }
+
+    async fn admit_shared(
+        &self,
+        shared: &Shared<C>,
+        unit: &UnitCode,
+        officer: &OfficerCode,
+        batch_item: bool,
+    ) -> Result<(), Refusal> {
+        let inner = self.inner.load_full();
+        let limits = inner
+            .units
+            .get(unit)
+            .ok_or_else(|| Refusal::UnknownUnit(unit.to_string()))?;
+        let key = |parts: &[&str]| shared.limiter.key(parts);
+        let mut cells = vec![
+            (
+                LimitKind::Officer,
+                Cell {
+                    key: key(&["o", unit.as_str(), officer.as_str()]),
+                    rate: limits.officer_rate,
+                },
+            ),
+            (
+                LimitKind::Unit,
+                Cell {
+                    key: key(&["u", unit.as_str()]),
+                    rate: limits.rate,
+                },
+            ),
+        ];
+        if batch_item {
+            cells.push((
+                LimitKind::Batch,
+                Cell {
+                    key: key(&["b"]),
+                    rate: inner.batch.rate,
+                },
+            ));
+        }
+        cells.push((
+            LimitKind::Global,
+            Cell {
+                key: key(&["g"]),
+                rate: inner.global.rate,
+            },
+        ));
+        let (kinds, cells): (Vec<_>, Vec<_>) = cells.into_iter().unzip();
+        let decision = shared.limiter.admit(&cells).await;
+        let refused_by = match &decision {
+            Decision::Refused { index, .. } => Some(kinds[*index]),
+            _ => None,
+        };
+        refusing(
+            &limits.refusing,
+            refused_by == Some(LimitKind::Unit),
+            unit.as_str(),
+            limits.rate,
+        );
+        if refused_by != Some(LimitKind::Officer) && refused_by != Some(LimitKind::Unit) {
+            refusing(
+                &inner.global.refusing,
+                refused_by == Some(LimitKind::Global),
+                "global",
+                inner.global.rate,
+            );
+        }
+        match decision {
+            Decision::Admitted => Ok(()),
+            Decision::Refused { index, retry_after } => Err(Refusal::RateLimited {
+                kind: kinds[index],
+                subject: match kinds[index] {
+                    LimitKind::Officer => officer.to_string(),
+                    LimitKind::Unit => unit.to_string(),
+                    LimitKind::Batch => format!(
+                        "batches' {}% of the global rate",
+                        inner.batch_share_percent
+                    ),
+                    _ => "population database".to_owned(),
+                },
+                retry_after,
+            }),
+            Decision::Unavailable => {
+                shared.limiter.bypassed();
+                match shared.limiter.on_failure() {
+                    OnFailure::FailOpen => {
+                        Self::admit_local(&shared.fallback.load(), unit, officer, batch_item)
+                    }
+                    OnFailure::FailClosed => Err(Refusal::LimiterUnavailable {
+                        retry_after: shared.limiter.probe_interval(),
+                    }),
+                }
+            }
+        }
     }
 
     /// The officer's budget, then the unit's.
     fn admit_officer_and_unit(
-        &self,
         inner: &Inner<C>,
         unit: &UnitCode,
         officer: &OfficerCode,
@@ -199,7 +409,7 @@ impl<C: Clock + Clone> Limits<C> {
         limits
             .officers
             .check_key(officer)
-            .map_err(|n| self.refused(LimitKind::Officer, officer.as_str(), n))?;
+            .map_err(|n| Self::refused(inner, LimitKind::Officer, officer.as_str(), n))?;
         let checked = limits.unit.check();
         refusing(
             &limits.refusing,
@@ -207,34 +417,11 @@ impl<C: Clock + Clone> Limits<C> {
             unit.as_str(),
             limits.rate,
         );
-        checked.map_err(|n| self.refused(LimitKind::Unit, unit.as_str(), n))
-    }
-
-    /// Takes one VerifyBatch item from the officer's and the unit's budget, then from the
-    /// batches' share of the global budget, then from the global budget.
-    pub fn admit_batch_item(&self, unit: &UnitCode, officer: &OfficerCode) -> Result<(), Refusal> {
-        let inner = self.inner.load();
-        self.admit_officer_and_unit(&inner, unit, officer)?;
-        let checked = inner.batch.limiter.check();
-        refusing(
-            &inner.batch.refusing,
-            checked.is_err(),
-            "batch share",
-            inner.batch.rate,
-        );
-        checked.map_err(|n| {
-            self.refused(
-                LimitKind::Batch,
-                &format!("batches' {}% of the global rate", inner.batch_share_percent),
-                n,
-            )
-        })?;
-        self.admit_global()
+        checked.map_err(|n| Self::refused(inner, LimitKind::Unit, unit.as_str(), n))
     }
 
     /// Takes one call from the global budget (each item of a batch does).
-    pub fn admit_global(&self) -> Result<(), Refusal> {
-        let inner = self.inner.load();
+    fn admit_global(inner: &Inner<C>) -> Result<(), Refusal> {
         let checked = inner.global.limiter.check();
         refusing(
             &inner.global.refusing,
@@ -242,13 +429,18 @@ impl<C: Clock + Clone> Limits<C> {
             "global",
             inner.global.rate,
         );
-        checked.map_err(|n| self.refused(LimitKind::Global, "population database", n))
+        checked.map_err(|n| Self::refused(inner, LimitKind::Global, "population database", n))
     }
 
     /// Forgets officers whose budget is full again, so the keyed state stays small.
     pub fn forget_idle(&self) {
         for u in self.inner.load().units.values() {
             u.officers.retain_recent();
+        }
+        if let Some(shared) = &self.shared {
+            for u in shared.fallback.load().units.values() {
+                u.officers.retain_recent();
+            }
         }
     }
 }
@@ -265,6 +457,23 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gate for Limits<C> {
             (Some(c), Some(o)) => self.admit(&c.unit.code, &o.code),
             _ => Err(Refusal::Internal("limits before authentication".into())),
         }
+    }
+
+    fn verdict(&self, request: &mut http::request::Parts) -> Verdict {
+        if self.shared.is_none() {
+            return Verdict::Now(self.check(request));
+        }
+        let caller = request.extensions.get::<Caller>();
+        let officer = request.extensions.get::<Officer>();
+        let (Some(c), Some(o)) = (caller, officer) else {
+            return Verdict::Now(Err(Refusal::Internal(
+                "limits before authentication".into(),
+            )));
+        };
+        let (unit, officer, limits) = (c.unit.code.clone(), o.code.clone(), self.clone());
+        Verdict::Later(Box::pin(async move {
+            limits.admit_any(&unit, &officer, false).await
+        }))
     }
 }
 

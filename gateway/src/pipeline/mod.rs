@@ -90,6 +90,18 @@ pub trait Gate: Clone + Send + Sync + 'static {
     const STAGE: &'static str;
 
     fn check(&self, request: &mut http::request::Parts) -> Result<(), Refusal>;
+
+    /// The step's answer, now or (for a step that asks another server, such as the fleet's
+    /// shared rate limiter) later. By default, [`Gate::check`]'s answer, now.
+    fn verdict(&self, request: &mut http::request::Parts) -> Verdict {
+        Verdict::Now(self.check(request))
+    }
+}
+
+/// A step's answer: given at once, or awaited.
+pub enum Verdict {
+    Now(Result<(), Refusal>),
+    Later(BoxFuture<Result<(), Refusal>>),
 }
 
 /// A refusal a [`Gate`] has decided and the handler delivers once it has noted what the
@@ -124,13 +136,40 @@ pub struct GateService<S, G> {
     stages: StageTimes,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl<S, G, B, RB> Service<http::Request<B>> for GateService<S, G>
+/// After a step's answer: the next step, or the refusal (deferred to the handler when the step
+/// may defer).
+fn proceed<S, B, RB>(
+    inner: &mut S,
+    mut req: http::Request<B>,
+    checked: Result<(), Refusal>,
+    deferrable: bool,
+) -> BoxFuture<Result<http::Response<RB>, S::Error>>
 where
     S: Service<http::Request<B>, Response = http::Response<RB>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
+    RB: Default + Send + 'static,
+{
+    if let Err(refusal) = checked {
+        if deferrable {
+            req.extensions_mut().insert(Deferred(refusal));
+            return Box::pin(inner.call(req));
+        }
+        let response = refusal.to_status().into_http::<RB>();
+        audit::note(req.extensions(), |f| f.refusal = Some(refusal));
+        return Box::pin(async move { Ok(response) });
+    }
+    Box::pin(inner.call(req))
+}
+
+impl<S, G, B, RB> Service<http::Request<B>> for GateService<S, G>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
     RB: Default + Send + 'static,
     G: Gate,
 {
@@ -142,7 +181,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let path = req.uri().path();
         let deferrable = G::DEFERRABLE
             && path.starts_with(CITIZEN_SERVICE)
@@ -150,23 +189,31 @@ where
         if !is_open(path) && req.extensions().get::<Deferred>().is_none() {
             let (mut parts, body) = req.into_parts();
             let started = std::time::Instant::now();
-            let checked = tracing::debug_span!(
+            let span = tracing::debug_span!(
                 target: lienthong_telemetry::TRACE_TARGET,
                 "stage",
                 otel.name = G::STAGE
-            )
-            .in_scope(|| self.gate.check(&mut parts));
-            self.stages.observe(G::STAGE, started.elapsed());
-            req = http::Request::from_parts(parts, body);
-            if let Err(refusal) = checked {
-                if deferrable {
-                    req.extensions_mut().insert(Deferred(refusal));
-                    return Box::pin(self.inner.call(req));
+            );
+            let verdict = span.in_scope(|| self.gate.verdict(&mut parts));
+            let req = http::Request::from_parts(parts, body);
+            return match verdict {
+                Verdict::Now(checked) => {
+                    self.stages.observe(G::STAGE, started.elapsed());
+                    proceed(&mut self.inner, req, checked, deferrable)
                 }
-                let response = refusal.to_status().into_http::<RB>();
-                audit::note(req.extensions(), |f| f.refusal = Some(refusal));
-                return Box::pin(async move { Ok(response) });
-            }
+                Verdict::Later(answer) => {
+                    // The service that was made ready goes with the call; this one keeps a
+                    // clone for the next.
+                    let clone = self.inner.clone();
+                    let mut inner = std::mem::replace(&mut self.inner, clone);
+                    let stages = self.stages.clone();
+                    Box::pin(async move {
+                        let checked = tracing::Instrument::instrument(answer, span).await;
+                        stages.observe(G::STAGE, started.elapsed());
+                        proceed(&mut inner, req, checked, deferrable).await
+                    })
+                }
+            };
         }
         Box::pin(self.inner.call(req))
     }

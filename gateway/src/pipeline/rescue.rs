@@ -116,6 +116,10 @@ pub enum Refusal {
     UpstreamBusy { scope: BusyScope, limit: u32 },
     #[error("the audit trail cannot be written")]
     AuditUnavailable,
+    /// The fleet's shared rate limiter (Redis) cannot be reached and the policy is
+    /// `fail_closed`.
+    #[error("the shared rate limiter is unavailable")]
+    LimiterUnavailable { retry_after: Duration },
     #[error("the gateway is shutting down")]
     ShuttingDown { answered: u32 },
     /// A request larger than the gateway accepts (`max_message_bytes`).
@@ -192,6 +196,7 @@ impl Refusal {
             Refusal::CircuitOpen { .. } => "UPSTREAM_CIRCUIT_OPEN",
             Refusal::UpstreamBusy { .. } => "UPSTREAM_BUSY",
             Refusal::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            Refusal::LimiterUnavailable { .. } => "RATE_LIMITER_UNAVAILABLE",
             Refusal::ShuttingDown { .. } => "SHUTTING_DOWN",
             Refusal::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
             Refusal::CallAbandoned {
@@ -241,6 +246,7 @@ impl Refusal {
             Refusal::UpstreamUnavailable(_)
             | Refusal::CircuitOpen { .. }
             | Refusal::AuditUnavailable
+            | Refusal::LimiterUnavailable { .. }
             | Refusal::ShuttingDown { .. } => Code::Unavailable,
             Refusal::UpstreamTimeout => Code::DeadlineExceeded,
             Refusal::TrailUnreadable { .. } => Code::DataLoss,
@@ -374,6 +380,10 @@ impl Refusal {
                 "the audit trail cannot be written, so nothing is served (no data was released): retry later and alert the gateway operator".into(),
                 "không ghi được nhật ký truy cập nên cổng từ chối phục vụ (không có dữ liệu nào được trả về): thử lại sau và báo đơn vị vận hành".into(),
             ),
+            Refusal::LimiterUnavailable { retry_after } => (
+                format!("the fleet's shared rate limiter cannot be reached, and this gateway refuses rather than admit calls it cannot count: retry in {} ms, and alert the gateway operator if it persists", retry_after.as_millis()),
+                format!("không kết nối được bộ giới hạn tần suất dùng chung nên cổng kết nối tạm từ chối yêu cầu: thử lại sau {} ms và báo đơn vị vận hành nếu tình trạng kéo dài", retry_after.as_millis()),
+            ),
             Refusal::ShuttingDown { answered } => (
                 format!("the gateway is shutting down; {answered} items were answered: send the rest again"),
                 format!("cổng kết nối đang dừng; đã trả lời {answered} bản ghi: đề nghị gửi lại phần còn lại"),
@@ -452,7 +462,7 @@ impl Refusal {
                     format!("at most {max} items per VerifyBatch stream"),
                 );
             }
-            Refusal::CircuitOpen { retry_after } => {
+            Refusal::CircuitOpen { retry_after } | Refusal::LimiterUnavailable { retry_after } => {
                 details.set_retry_info(Some(*retry_after));
             }
             Refusal::UpstreamBusy { scope, limit } => {
