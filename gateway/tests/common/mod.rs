@@ -1,6 +1,9 @@
 //! What the tests that run the gateway binary share: starting it, and reading a receipt.
 #![allow(clippy::unwrap_used, dead_code)]
 
+pub mod proxy;
+pub mod services;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
