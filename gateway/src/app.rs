@@ -2,6 +2,7 @@
 //! the listener (port 0 in tests); [`App::run_until_stopped`] serves until told to stop, then
 //! drains in-flight calls within the grace period. Tests and `main` start it the same way.
 
+use crate::audit::central::{CentralReader, Shipper};
 use crate::audit::{AuditError, AuditLog, Pseudonyms, log};
 use crate::audit_service::Audits;
 use crate::config::Config;
@@ -200,15 +201,34 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             draining: drain_rx.clone(),
             batch_idle: config.transport.batch_idle_timeout,
         };
-        let audits = AuditServiceServer::new(Audits::new(
+        let mut audits = Audits::new(
             config.environment,
             self.auditor.clone(),
             std::iter::once(config.audit.signing_key.verifying_key())
                 .chain(config.audit.previous_keys.iter().copied())
                 .collect(),
-        ))
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.transport.max_response_bytes);
+        );
+        // The central store: the shipper follows the trail; reviewers' queries of every
+        // replica read it.
+        let (ship_stop, ship_stop_rx) = watch::channel(false);
+        let mut shipper = None;
+        if let Some(central) = &config.audit.central {
+            let reader = CentralReader::new(central)
+                .map_err(|e| AppError::Backend(format!("audit.central: {e}")))?;
+            audits = audits.with_central(reader);
+            shipper = Some(tokio::spawn(
+                Shipper::new(
+                    self.auditor.log.clone(),
+                    config.audit.chain_id.clone(),
+                    central.clone(),
+                    self.metrics.shipping.clone(),
+                )
+                .run(ship_stop_rx),
+            ));
+        }
+        let audits = AuditServiceServer::new(audits)
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.transport.max_response_bytes);
         health.set_serving::<AuditServiceServer<Audits>>().await;
         let service = CitizenGatewayServer::new(gateway)
             .max_decoding_message_size(config.max_message_bytes)
@@ -325,6 +345,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                     a.abort();
                 }
                 close(door, inflight).await;
+                finish_shipping(ship_stop, shipper).await;
                 return Ok(result?);
             }
             () = shutdown => {}
@@ -362,7 +383,23 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         }
         // Last: the final checkpoint is signed once no call can add a record.
         close(door, inflight).await;
+        finish_shipping(ship_stop, shipper).await;
         result
+    }
+}
+
+/// After the trail is closed: the shipper's last pass (bounded; what it cannot ship is shipped
+/// at the next start).
+async fn finish_shipping(stop: watch::Sender<bool>, shipper: Option<tokio::task::JoinHandle<()>>) {
+    let _ = stop.send(true);
+    if let Some(shipper) = shipper
+        && tokio::time::timeout(Duration::from_secs(10), shipper)
+            .await
+            .is_err()
+    {
+        tracing::warn!(
+            "the last shipping pass to the central audit store did not finish; the rest is shipped at the next start"
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 //! a range with the checkpoint that covers it. Every call goes through the same pipeline as the
 //! citizen calls, so each is itself audited.
 
+use crate::audit::central::CentralReader;
 use crate::audit::frame::Item;
 use crate::audit::index::Filter;
 use crate::audit::record::{Checkpoint, Record};
@@ -19,8 +20,8 @@ use lienthong_domain::PersonalId;
 use lienthong_proto::audit::v1 as pb;
 use pb::audit_service_server::AuditService;
 use std::pin::Pin;
-use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 /// The reviewers' service.
@@ -30,6 +31,8 @@ pub struct Audits {
     auditor: Auditor,
     /// The current checkpoint key and any retired ones.
     keys: Vec<VerifyingKey>,
+    /// The fleet's central store, for queries of every replica.
+    central: Option<CentralReader>,
 }
 
 impl Audits {
@@ -38,7 +41,14 @@ impl Audits {
             environment,
             auditor,
             keys,
+            central: None,
         }
+    }
+
+    /// Answers queries of every replica from the central store.
+    pub fn with_central(mut self, central: CentralReader) -> Self {
+        self.central = Some(central);
+        self
     }
 
     /// Only approved units' auditors; returns the request's audit slot and the auditor's scope.
@@ -234,6 +244,31 @@ impl AuditService for Audits {
             0 => 1000,
             n => n.min(100_000) as usize,
         };
+        if q.all_replicas {
+            let Some(central) = &self.central else {
+                return Err(refuse(&slot, Refusal::CentralNotConfigured));
+            };
+            slot.note(|f| f.fields.push("audit_source:central".into()));
+            filter.before = None;
+            let mut rows = Box::pin(central.query(&filter, limit));
+            // The first answer says whether the store is there; the rest are streamed.
+            let first = rows.next().await;
+            let first = match first {
+                Some(Err(e)) => {
+                    tracing::warn!(problem = %e, "central audit store query failed");
+                    return Err(refuse(&slot, Refusal::CentralUnavailable));
+                }
+                other => other,
+            };
+            let stream = tokio_stream::iter(first).chain(rows).map(|r| match r {
+                Ok(r) => Ok(record_to_pb(&r)),
+                Err(e) => {
+                    tracing::warn!(problem = %e, "central audit store query failed");
+                    Err(Refusal::CentralUnavailable.to_status())
+                }
+            });
+            return Ok(Response::new(Box::pin(stream)));
+        }
         // Streamed as the indexes find them: nothing is gathered in memory.
         let log = self.auditor.log.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(64);

@@ -211,6 +211,8 @@ pub struct Audit {
     pub checkpoint_interval: Duration,
     /// Most records written and fsynced together.
     pub max_batch: usize,
+    /// Where the records are shipped for the whole fleet; None keeps them on this replica only.
+    pub central: Option<Central>,
 }
 
 impl fmt::Debug for Audit {
@@ -220,6 +222,7 @@ impl fmt::Debug for Audit {
             .field("chain_id", &self.chain_id)
             .field("checkpoint_every", &self.checkpoint_every)
             .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("central", &self.central)
             .finish_non_exhaustive()
     }
 }
@@ -418,6 +421,53 @@ struct RawAudit {
     checkpoint_interval_ms: u64,
     #[serde(default = "default_max_batch")]
     max_batch: usize,
+    #[serde(default)]
+    central: Option<RawCentral>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCentral {
+    url: String,
+    #[serde(default = "default_central_schema")]
+    schema: String,
+    #[serde(default = "default_central_batch")]
+    batch: usize,
+    #[serde(default = "default_central_retry")]
+    max_retry_ms: u64,
+}
+
+fn default_central_schema() -> String {
+    "lienthong_audit".to_owned()
+}
+fn default_central_batch() -> usize {
+    500
+}
+fn default_central_retry() -> u64 {
+    30_000
+}
+
+/// The central audit store (`[audit.central]`): PostgreSQL, where every replica ships its chain.
+#[derive(Clone)]
+pub struct Central {
+    /// `postgres://user[:password]@host:port/database`; never printed (it may hold a password).
+    pub url: String,
+    /// The schema the store's tables live in (created and migrated at start).
+    pub schema: String,
+    /// Most records shipped in one transaction.
+    pub batch: usize,
+    /// The longest wait between attempts while the store is unreachable.
+    pub max_retry: Duration,
+}
+
+impl fmt::Debug for Central {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Central")
+            .field("schema", &self.schema)
+            .field("batch", &self.batch)
+            .field("max_retry", &self.max_retry)
+            .finish_non_exhaustive()
+    }
 }
 
 fn default_checkpoint_every() -> u64 {
@@ -1072,7 +1122,10 @@ fn validate_shared_limits(
     }
     let prefix_ok = !raw.key_prefix.is_empty()
         && raw.key_prefix.len() <= 64
-        && raw.key_prefix.bytes().all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}');
+        && raw
+            .key_prefix
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}');
     if !prefix_ok {
         c.problems.push(format!(
             "limits.redis.key_prefix: {:?} must be 1-64 visible ASCII characters without braces",
@@ -1173,6 +1226,46 @@ fn validate_audit(c: &mut Check<'_>, raw: RawAudit) -> Audit {
         checkpoint_every: raw.checkpoint_every.max(1),
         checkpoint_interval: c.ms("audit.checkpoint_interval_ms", raw.checkpoint_interval_ms),
         max_batch: raw.max_batch.clamp(1, 65_536),
+        central: raw.central.map(|raw| validate_central(c, raw)),
+    }
+}
+
+fn validate_central(c: &mut Check<'_>, raw: RawCentral) -> Central {
+    if !(raw.url.starts_with("postgres://") || raw.url.starts_with("postgresql://")) {
+        c.problems.push(
+            "audit.central.url: must be a postgres:// URL (e.g. \"postgres://lienthong@db:5432/lienthong\")".to_owned(),
+        );
+    } else if raw.url.parse::<sqlx::postgres::PgConnectOptions>().is_err() {
+        // The URL may hold a password: it is not repeated.
+        c.problems
+            .push("audit.central.url: not a valid PostgreSQL URL".to_owned());
+    }
+    let schema_ok = !raw.schema.is_empty()
+        && raw.schema.len() <= 63
+        && raw
+            .schema
+            .starts_with(|ch: char| ch.is_ascii_lowercase() || ch == '_')
+        && raw
+            .schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !schema_ok {
+        c.problems.push(format!(
+            "audit.central.schema: {:?} must be 1-63 lowercase letters, digits or '_', starting with a letter or '_'",
+            record_bound(&raw.schema)
+        ));
+    }
+    if !(1..=10_000).contains(&raw.batch) {
+        c.problems.push(format!(
+            "audit.central.batch: {} must be between 1 and 10000",
+            raw.batch
+        ));
+    }
+    Central {
+        url: raw.url,
+        schema: raw.schema,
+        batch: raw.batch.clamp(1, 10_000),
+        max_retry: c.ms("audit.central.max_retry_ms", raw.max_retry_ms),
     }
 }
 

@@ -289,7 +289,12 @@ fn need_restart(old: &Config, new: &Config) -> Vec<String> {
     check(
         "limits.backend, limits.redis",
         !same(&old.shared_limits, &new.shared_limits)
-            || old.shared_limits.as_ref().map(|s| &s.url) != new.shared_limits.as_ref().map(|s| &s.url),
+            || old.shared_limits.as_ref().map(|s| &s.url)
+                != new.shared_limits.as_ref().map(|s| &s.url),
+    );
+    check(
+        "audit.central.url",
+        old.audit.central.as_ref().map(|c| &c.url) != new.audit.central.as_ref().map(|c| &c.url),
     );
     check("door", !same(&old.door, &new.door));
     check("transport", !same(&old.transport, &new.transport));

@@ -228,11 +228,19 @@ async fn redis_unreachable_fail_closed_refuses_quickly_and_recovers() {
             Some(Duration::from_millis(300))
         );
         assert!(
-            details.localized_message().unwrap().message.contains("giới hạn tần suất"),
+            details
+                .localized_message()
+                .unwrap()
+                .message
+                .contains("giới hạn tần suất"),
             "{refused:?}"
         );
         // The timeout is 100 ms: no call waits much longer than that for Redis.
-        assert!(asked.elapsed() < Duration::from_secs(1), "{:?}", asked.elapsed());
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
     }
     let body = scrape(admin).await;
     assert_eq!(metric(&body, "lienthong_rate_limit_backend_up"), Some(0.0));
@@ -255,7 +263,10 @@ async fn redis_unreachable_fail_closed_refuses_quickly_and_recovers() {
         {
             Ok(_) => break,
             Err(s) if reason(&s) == "RATE_LIMITER_UNAVAILABLE" => {
-                assert!(back.elapsed() < Duration::from_secs(10), "Redis never came back");
+                assert!(
+                    back.elapsed() < Duration::from_secs(10),
+                    "Redis never came back"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(s) => panic!("{s:?}"),
@@ -270,7 +281,11 @@ async fn redis_unreachable_fail_closed_refuses_quickly_and_recovers() {
         .filter(|l| l.contains("shared rate limiter (Redis) unreachable"))
         .collect();
     assert_eq!(down.len(), 1, "one line when it goes down:\n{log}");
-    assert!(down[0].contains("fail_closed") && down[0].contains("ERROR"), "{}", down[0]);
+    assert!(
+        down[0].contains("fail_closed") && down[0].contains("ERROR"),
+        "{}",
+        down[0]
+    );
     assert!(log.contains("answers again"), "{log}");
 }
 
@@ -302,7 +317,11 @@ async fn redis_unreachable_fail_open_admits_this_replicas_share() {
             .client
             .lookup_citizen(lookup(&caller, &format!("D-open-{i}")))
             .await;
-        assert!(asked.elapsed() < Duration::from_secs(1), "{:?}", asked.elapsed());
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
         outcomes.push(match answer {
             Ok(_) => "ok".to_owned(),
             Err(s) => reason(&s),
@@ -324,7 +343,10 @@ async fn redis_unreachable_fail_open_admits_this_replicas_share() {
         if metric(&scrape(admin).await, "lienthong_rate_limit_backend_up") == Some(1.0) {
             break;
         }
-        assert!(back.elapsed() < Duration::from_secs(10), "Redis never came back");
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "Redis never came back"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut admitted = 0;

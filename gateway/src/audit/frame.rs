@@ -140,6 +140,18 @@ impl<R: Read> FrameReader<R> {
         })
     }
 
+    /// Reads from `offset`, the start of a frame of a trail of length `len`; `inner` is already
+    /// positioned there (the magic was checked when the trail was opened).
+    pub fn at(inner: R, offset: u64, len: u64) -> Self {
+        Self {
+            inner,
+            offset,
+            len,
+            done: offset >= len,
+            buf: Vec::with_capacity(1024),
+        }
+    }
+
     /// The offset of the next frame (after the last good one).
     pub fn offset(&self) -> u64 {
         self.offset

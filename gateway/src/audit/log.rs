@@ -496,6 +496,36 @@ impl AuditLog {
             .collect()
     }
 
+    /// The frames from record `seq` on (checkpoints included), as the trail is on disk now;
+    /// None when no record `seq` has been written yet.
+    pub fn frames_from(
+        &self,
+        seq: u64,
+    ) -> Result<Option<FrameReader<BufReader<File>>>, AuditError> {
+        let offset = match self.pending.offset(seq) {
+            Some(offset) => Some(offset),
+            None => self
+                .index
+                .offset(seq)
+                .map_err(|e| AuditError::Index(e.to_string()))?,
+        };
+        let Some(offset) = offset else {
+            return Ok(None);
+        };
+        let io = |e: std::io::Error| AuditError::Io {
+            path: self.path.clone(),
+            problem: e.to_string(),
+        };
+        let mut file = File::open(&self.path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        Ok(Some(FrameReader::at(
+            BufReader::with_capacity(256 * 1024, file),
+            offset,
+            len,
+        )))
+    }
+
     /// Every frame of the trail as it is on disk now, for verification and export.
     pub fn frames(&self) -> Result<FrameReader<BufReader<File>>, AuditError> {
         let io = |e: std::io::Error| AuditError::Io {

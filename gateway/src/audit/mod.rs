@@ -6,10 +6,12 @@
 //! - [`log`]: `AuditLog`: recovery at start, the group-commit writer, reads and queries.
 //! - [`index`]: the indexes (officer, unit, citizen, procedure, time) as sorted runs, derived data.
 //! - [`verify`]: checking a trail or an export with the public key only.
+//! - [`central`]: the fleet's central store (PostgreSQL): the shipper, the reviewers' reads.
 //!
 //! The pipeline step that writes each request's record is `pipeline::audit`; the reviewers'
 //! service is `audit_service`. This module knows neither.
 
+pub mod central;
 pub mod frame;
 pub mod index;
 pub mod log;

@@ -125,11 +125,7 @@ impl<C: Clock + Clone> Limits<C> {
     /// Keeps the limits in the fleet's shared limiter; this process's limiters, at each rate
     /// divided among the replicas, stand in for it when it is down and the policy is
     /// `fail_open`.
-    pub fn with_shared(
-        mut self,
-        limiter: SharedLimiter,
-        units: &BTreeMap<UnitCode, Unit>,
-    ) -> Self {
+    pub fn with_shared(mut self, limiter: SharedLimiter, units: &BTreeMap<UnitCode, Unit>) -> Self {
         let inner = self.inner.load_full();
         let replicas = limiter.replicas();
         let fallback = Self::build(
@@ -374,10 +370,9 @@ impl<C: Clock + Clone> Limits<C> {
                 subject: match kinds[index] {
                     LimitKind::Officer => officer.to_string(),
                     LimitKind::Unit => unit.to_string(),
-                    LimitKind::Batch => format!(
-                        "batches' {}% of the global rate",
-                        inner.batch_share_percent
-                    ),
+                    LimitKind::Batch => {
+                        format!("batches' {}% of the global rate", inner.batch_share_percent)
+                    }
                     _ => "population database".to_owned(),
                 },
                 retry_after,

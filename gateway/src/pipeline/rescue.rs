@@ -120,6 +120,12 @@ pub enum Refusal {
     /// `fail_closed`.
     #[error("the shared rate limiter is unavailable")]
     LimiterUnavailable { retry_after: Duration },
+    /// A query of every replica, on a gateway without a central audit store.
+    #[error("no central audit store is configured")]
+    CentralNotConfigured,
+    /// The central audit store did not answer.
+    #[error("the central audit store is unavailable")]
+    CentralUnavailable,
     #[error("the gateway is shutting down")]
     ShuttingDown { answered: u32 },
     /// A request larger than the gateway accepts (`max_message_bytes`).
@@ -197,6 +203,8 @@ impl Refusal {
             Refusal::UpstreamBusy { .. } => "UPSTREAM_BUSY",
             Refusal::AuditUnavailable => "AUDIT_UNAVAILABLE",
             Refusal::LimiterUnavailable { .. } => "RATE_LIMITER_UNAVAILABLE",
+            Refusal::CentralNotConfigured => "CENTRAL_STORE_NOT_CONFIGURED",
+            Refusal::CentralUnavailable => "CENTRAL_STORE_UNAVAILABLE",
             Refusal::ShuttingDown { .. } => "SHUTTING_DOWN",
             Refusal::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
             Refusal::CallAbandoned {
@@ -247,7 +255,9 @@ impl Refusal {
             | Refusal::CircuitOpen { .. }
             | Refusal::AuditUnavailable
             | Refusal::LimiterUnavailable { .. }
+            | Refusal::CentralUnavailable
             | Refusal::ShuttingDown { .. } => Code::Unavailable,
+            Refusal::CentralNotConfigured => Code::FailedPrecondition,
             Refusal::UpstreamTimeout => Code::DeadlineExceeded,
             Refusal::TrailUnreadable { .. } => Code::DataLoss,
             Refusal::Transport { code, .. } => *code,
@@ -383,6 +393,14 @@ impl Refusal {
             Refusal::LimiterUnavailable { retry_after } => (
                 format!("the fleet's shared rate limiter cannot be reached, and this gateway refuses rather than admit calls it cannot count: retry in {} ms, and alert the gateway operator if it persists", retry_after.as_millis()),
                 format!("không kết nối được bộ giới hạn tần suất dùng chung nên cổng kết nối tạm từ chối yêu cầu: thử lại sau {} ms và báo đơn vị vận hành nếu tình trạng kéo dài", retry_after.as_millis()),
+            ),
+            Refusal::CentralNotConfigured => (
+                "this gateway has no central audit store ([audit.central]), so it can search its own trail only: query without all_replicas, or ask the operator to configure the store".into(),
+                "cổng kết nối này chưa được cấu hình kho nhật ký tập trung nên chỉ tra cứu được nhật ký của chính nó: đề nghị bỏ tùy chọn tra cứu toàn bộ cụm hoặc liên hệ đơn vị vận hành".into(),
+            ),
+            Refusal::CentralUnavailable => (
+                "the central audit store did not answer: retry later, or query this gateway's own trail without all_replicas".into(),
+                "kho nhật ký tập trung không phản hồi: đề nghị thử lại sau hoặc tra cứu nhật ký của riêng cổng kết nối này".into(),
             ),
             Refusal::ShuttingDown { answered } => (
                 format!("the gateway is shutting down; {answered} items were answered: send the rest again"),

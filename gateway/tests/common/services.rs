@@ -15,9 +15,8 @@ fn service(var: &str, default: &str, name: &str, how: &str) -> Option<SocketAddr
     {
         return Some(addr);
     }
-    let message = format!(
-        "{name} is not reachable at {at}: {how}, or point {var} at one (host:port)"
-    );
+    let message =
+        format!("{name} is not reachable at {at}: {how}, or point {var} at one (host:port)");
     if std::env::var("LIENTHONG_REQUIRE_SERVICES").as_deref() == Ok("1") {
         panic!("{message} (LIENTHONG_REQUIRE_SERVICES=1: this test needs it)");
     }
