@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::services;
+use common::services::PgSchema;
 use ed25519_dalek::SigningKey;
 use lienthong_gateway::audit::central::{self, CentralReader, Shipper, chain_items, chains};
 use lienthong_gateway::audit::index::Filter;
@@ -23,34 +23,21 @@ use tokio_stream::StreamExt;
 /// A schema of its own on the machine's PostgreSQL, dropped when the test ends.
 struct Schema {
     settings: Central,
-    admin: PgPool,
+    _schema: PgSchema,
 }
 
 impl Schema {
     async fn new() -> Option<Schema> {
-        let pg = services::postgres()?;
-        let name = services::unique("lt_test");
-        let url = format!("postgres://postgres@{pg}/test");
-        let admin = PgPool::connect(&url).await.unwrap();
+        let schema = PgSchema::new()?;
         Some(Schema {
             settings: Central {
-                url,
-                schema: name,
+                url: schema.url.clone(),
+                schema: schema.name.clone(),
                 batch: 7,
                 max_retry: Duration::from_millis(500),
             },
-            admin,
+            _schema: schema,
         })
-    }
-
-    async fn drop(self) {
-        sqlx::query(&format!(
-            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-            self.settings.schema
-        ))
-        .execute(&self.admin)
-        .await
-        .unwrap();
     }
 }
 
@@ -274,7 +261,7 @@ async fn two_chains_ship_resume_and_answer_one_query() {
         assert!(report.checkpoints_checked >= 7, "{report:?}");
     }
     pool.close().await;
-    schema.drop().await;
+    drop(schema);
 }
 
 #[tokio::test]
@@ -379,5 +366,5 @@ async fn the_store_refuses_forged_reordered_and_conflicting_records_and_reports_
     assert_eq!(status[0].waiting_past_gap, 0);
     assert_eq!(status[0].quarantined, 7, "{status:?}");
     pool.close().await;
-    schema.drop().await;
+    drop(schema);
 }

@@ -86,3 +86,43 @@ pub fn metric(body: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .map(|v| v.parse().unwrap())
 }
+
+/// A schema of its own on the machine's PostgreSQL (database `test`), dropped when it goes out
+/// of scope, whatever ends the test (from a thread of its own: the test's runtime may be gone).
+pub struct PgSchema {
+    /// The database's URL.
+    pub url: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    /// None (said on standard error) when PostgreSQL is not there outside CI.
+    pub fn new() -> Option<PgSchema> {
+        let pg = postgres()?;
+        Some(PgSchema {
+            url: format!("postgres://postgres@{pg}/test"),
+            name: unique("lt_test"),
+        })
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let schema = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            });
+        })
+        .join();
+    }
+}
