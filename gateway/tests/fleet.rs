@@ -1,6 +1,7 @@
 //! The gateway as a fleet: replicas (the binary, as separate processes) sharing their rate
-//! limits in the machine's Redis. Each test uses its own key prefix; Redis outages are made
-//! with a proxy the test controls, never by touching the shared service.
+//! limits in the machine's Redis and shipping their chains to one central store in the
+//! machine's PostgreSQL. Each test uses its own key prefix or schema; outages are made with a
+//! proxy the test controls, never by touching the shared services.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -23,6 +24,7 @@ struct Site {
     dir: tempfile::TempDir,
     config: PathBuf,
     upstream: String,
+    pki: DevPki,
     _mock: RunningMock,
 }
 
@@ -37,6 +39,7 @@ impl Site {
             dir,
             config,
             upstream,
+            pki,
             _mock: mock,
         }
     }
@@ -361,4 +364,263 @@ async fn redis_unreachable_fail_open_admits_this_replicas_share() {
         }
     }
     assert_eq!(admitted, 4, "the shared burst");
+}
+
+/// The central store's settings for a replica, through `at` (the proxy), in `schema`.
+fn central_env(at: std::net::SocketAddr, schema: &str) -> Vec<(String, String)> {
+    [
+        (
+            "AUDIT__CENTRAL__URL",
+            format!("\"postgres://postgres@{at}/test\""),
+        ),
+        ("AUDIT__CENTRAL__SCHEMA", format!("\"{schema}\"")),
+        ("AUDIT__CENTRAL__MAX_RETRY_MS", "400".to_owned()),
+        ("AUDIT__CHECKPOINT_EVERY", "50".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("LIENTHONG_GATEWAY__{k}"), v))
+    .collect()
+}
+
+type Acked = std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<(String, u64), String>>>;
+
+/// Lookups as `officer` on `replica` until `stop` or the replica goes away; every receipt
+/// (chain, sequence → hash) goes into `acked`.
+fn load(
+    mut caller: call::Caller,
+    acked: Acked,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut i = 0;
+        while !*stop.borrow() {
+            i += 1;
+            match caller
+                .client
+                .lookup_citizen(lookup(&caller, &format!("D-{i}")))
+                .await
+            {
+                Ok(reply) => {
+                    let md = reply.metadata();
+                    let get = |k: &str| md.get(k).unwrap().to_str().unwrap().to_owned();
+                    acked.lock().unwrap().insert(
+                        (
+                            get("x-audit-chain"),
+                            get("x-audit-sequence").parse().unwrap(),
+                        ),
+                        get("x-audit-hash"),
+                    );
+                }
+                Err(s) if reason(&s) == "RATE_LIMITED" => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(_) => return,
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_receipt_of_two_replicas_reaches_the_central_store() {
+    use lienthong_gateway::audit::central::{chain_items, chains};
+    use lienthong_gateway::audit::record::hex;
+    use lienthong_gateway::audit::verify::{Options, public_key_from_pem, verify};
+    let Some(schema) = services::PgSchema::new() else {
+        return;
+    };
+    let pg: std::net::SocketAddr = schema.url["postgres://postgres@".len()..]
+        .trim_end_matches("/test")
+        .parse()
+        .unwrap();
+    let proxy = Proxy::start(pg).await;
+    let site = Site::new().await;
+    let env = central_env(proxy.addr, &schema.name);
+    let mut r1 = site.replica(1, &env, Stdio::null());
+    let r2 = site.replica(2, &env, Stdio::null());
+    let acked: Acked = Default::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = vec![
+        load(
+            site.caller(&r1, "CB.H42.0001").await,
+            acked.clone(),
+            stopped.clone(),
+        ),
+        load(
+            site.caller(&r2, "CB.H42.0002").await,
+            acked.clone(),
+            stopped.clone(),
+        ),
+        load(
+            site.caller(&r2, "CB.H56.0001").await,
+            acked.clone(),
+            stopped.clone(),
+        ),
+    ];
+    let count = |chain: &str| {
+        acked
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(c, _)| c == chain)
+            .count()
+    };
+    let until = |n: usize, chain: &'static str| {
+        let started = Instant::now();
+        async move {
+            while count(chain) < n {
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "the load stalled"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    until(60, "gw-fleet-1").await;
+    // PostgreSQL goes away; replica 1 is killed mid-load with its backlog unshipped.
+    proxy.cut();
+    let before_kill = count("gw-fleet-1");
+    until(before_kill + 60, "gw-fleet-1").await;
+    r1.child.kill().unwrap();
+    r1.child.wait().unwrap();
+    // It restarts while the store is still away, and serves.
+    r1 = site.replica(1, &env, Stdio::null());
+    tasks.push(load(
+        site.caller(&r1, "CB.H42.0003").await,
+        acked.clone(),
+        stopped.clone(),
+    ));
+    let after_restart = count("gw-fleet-1");
+    until(after_restart + 40, "gw-fleet-1").await;
+    proxy.restore();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.send(true).unwrap();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    // Every acknowledged receipt is in the store with its hash; each chain verifies there.
+    let pool = sqlx::PgPool::connect_with(
+        schema
+            .url
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .unwrap()
+            .options([("search_path", schema.name.as_str())]),
+    )
+    .await
+    .unwrap();
+    let last = |chain: &str| {
+        acked
+            .keys()
+            .filter(|(c, _)| c == chain)
+            .map(|(_, s)| *s)
+            .max()
+            .unwrap()
+    };
+    let started = Instant::now();
+    loop {
+        let status = chains(&pool).await.unwrap_or_default();
+        let done = ["gw-fleet-1", "gw-fleet-2"].iter().all(|chain| {
+            status
+                .iter()
+                .any(|c| c.chain_id == *chain && c.verified_next > last(chain))
+        });
+        if done {
+            assert!(status.iter().all(|c| c.quarantined == 0), "{status:?}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the backlog was not shipped: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stored: Vec<(String, i64, Vec<u8>)> =
+        sqlx::query_as("SELECT chain_id, seq, hash FROM records")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let stored: std::collections::HashMap<(String, u64), String> = stored
+        .into_iter()
+        .map(|(c, s, h)| ((c, s as u64), hex(&h)))
+        .collect();
+    for (key, hash) in &acked {
+        assert_eq!(
+            stored.get(key),
+            Some(hash),
+            "receipt {key:?} not in the store"
+        );
+    }
+    let public_key =
+        public_key_from_pem(&std::fs::read_to_string(&site.pki.audit_signing.public_key).unwrap())
+            .unwrap();
+    for chain in ["gw-fleet-1", "gw-fleet-2"] {
+        let items: Vec<_> = tokio_stream::StreamExt::collect::<Vec<_>>(chain_items(&pool, chain))
+            .await
+            .into_iter()
+            .map(|i| {
+                i.map(|i| (0, i))
+                    .map_err(|e| lienthong_gateway::audit::frame::FrameError {
+                        offset: 0,
+                        at_end: false,
+                        problem: e.to_string(),
+                    })
+            })
+            .collect();
+        let report = verify(
+            items.into_iter(),
+            &Options {
+                keys: vec![public_key],
+                from_genesis: true,
+                to_sequence: None,
+                anchor: None,
+            },
+        );
+        assert!(report.ok(), "{chain}: {report:?}");
+        assert!(report.checkpoints_checked >= 1, "{chain}: {report:?}");
+    }
+
+    // A national auditor asks one replica for the persona's accesses in every chain.
+    let auditor = lienthong_devtool::sample::officer("CB.C06.KT01").unwrap();
+    let unit = lienthong_devtool::sample::unit("national-audit").unwrap();
+    let files = site.pki.unit(unit);
+    let token = lienthong_devtool::tokens::mint(
+        &site.pki.issuer.key,
+        &lienthong_devtool::tokens::TokenSpec::new(auditor.code, unit.code, auditor.roles)
+            .bound_to_file(&files.cert)
+            .unwrap(),
+    )
+    .unwrap();
+    let channel = lienthong_devtool::client::mtls_channel(&r2.endpoint, &site.pki.ca, Some(&files))
+        .await
+        .unwrap();
+    let mut audit =
+        lienthong_proto::audit::v1::audit_service_client::AuditServiceClient::new(channel);
+    let mut request = tonic::Request::new(lienthong_proto::audit::v1::QueryRequest {
+        personal_id: PERSONA.into(),
+        all_replicas: true,
+        limit: 100_000,
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let mut stream = audit.query(request).await.unwrap().into_inner();
+    let mut found: std::collections::BTreeMap<String, usize> = Default::default();
+    while let Some(r) = stream.message().await.unwrap() {
+        assert!(r.citizen_masked_id.starts_with("042"), "{r:?}");
+        *found.entry(r.chain_id).or_default() += 1;
+    }
+    for chain in ["gw-fleet-1", "gw-fleet-2"] {
+        let served = acked.keys().filter(|(c, _)| c == chain).count();
+        assert!(
+            found.get(chain).copied().unwrap_or(0) >= served,
+            "{chain}: {found:?}, {served} served"
+        );
+    }
+    drop(r1);
+    drop(r2);
+    pool.close().await;
+    drop(schema);
 }
