@@ -236,7 +236,7 @@ async fn two_chains_ship_resume_and_answer_one_query() {
 
     // Each chain verifies from the store with the public key alone.
     for chain in ["gw-a", "gw-b"] {
-        let items: Vec<_> = chain_items(&pool, chain)
+        let items: Vec<_> = chain_items(&pool, chain, u64::MAX)
             .map(|i| {
                 i.map(|i| (0, i))
                     .map_err(|e| lienthong_gateway::audit::frame::FrameError {

@@ -556,18 +556,19 @@ async fn every_acknowledged_receipt_of_two_replicas_reaches_the_central_store() 
         public_key_from_pem(&std::fs::read_to_string(&site.pki.audit_signing.public_key).unwrap())
             .unwrap();
     for chain in ["gw-fleet-1", "gw-fleet-2"] {
-        let items: Vec<_> = tokio_stream::StreamExt::collect::<Vec<_>>(chain_items(&pool, chain))
-            .await
-            .into_iter()
-            .map(|i| {
-                i.map(|i| (0, i))
-                    .map_err(|e| lienthong_gateway::audit::frame::FrameError {
-                        offset: 0,
-                        at_end: false,
-                        problem: e.to_string(),
-                    })
-            })
-            .collect();
+        let items: Vec<_> =
+            tokio_stream::StreamExt::collect::<Vec<_>>(chain_items(&pool, chain, u64::MAX))
+                .await
+                .into_iter()
+                .map(|i| {
+                    i.map(|i| (0, i))
+                        .map_err(|e| lienthong_gateway::audit::frame::FrameError {
+                            offset: 0,
+                            at_end: false,
+                            problem: e.to_string(),
+                        })
+                })
+                .collect();
         let report = verify(
             items.into_iter(),
             &Options {

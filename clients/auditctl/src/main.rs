@@ -99,14 +99,25 @@ enum Command {
         to: Option<String>,
         #[arg(long, default_value_t = 1000)]
         limit: u32,
+        /// Search every replica's chain in the fleet's central store (through this gateway).
+        #[arg(long)]
+        all_replicas: bool,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
-    /// Check a trail file or an export offline: hashes, links, sequence, checkpoint signatures.
+    /// Check a trail file, an export, or every chain of the central store: hashes, links,
+    /// sequence, checkpoint signatures.
     Verify {
         /// A trail file (`<chain>.trail`).
-        #[arg(long, conflicts_with = "export")]
+        #[arg(long, conflicts_with_all = ["export", "central"])]
         trail: Option<PathBuf>,
+        /// The fleet's central store (`postgres://…`, read access is enough): every chain in it,
+        /// each said complete and verified up to a sequence.
+        #[arg(long, conflicts_with = "export")]
+        central: Option<String>,
+        /// The central store's schema.
+        #[arg(long, default_value = "lienthong_audit", requires = "central")]
+        schema: String,
         /// An export (JSON lines from `auditctl export`).
         #[arg(long)]
         export: Option<PathBuf>,
@@ -351,6 +362,7 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
             from,
             to,
             limit,
+            all_replicas,
             format,
         } => {
             let (mut client, token) = connect(&c).await?;
@@ -368,6 +380,7 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                 from: from.as_deref().map(parse_local).transpose()?,
                 to: to.as_deref().map(parse_local).transpose()?,
                 limit,
+                all_replicas,
             };
             let mut stream = client
                 .query(authed(&token, req)?)
@@ -383,6 +396,8 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
         }
         Command::Verify {
             trail,
+            central,
+            schema,
             export,
             public_keys,
             anchor,
@@ -405,6 +420,9 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                 }
                 None => None,
             };
+            if let Some(url) = central {
+                return verify_central(&url, &schema, keys).await;
+            }
             let started = std::time::Instant::now();
             // A trail starts the chain; an export starts wherever its range starts.
             let opts = Options {
@@ -589,4 +607,99 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `verify --central`: every chain in the store, read in order and verified here with the
+/// public keys (the store's own checks on arrival are not trusted for this). Says per chain up
+/// to which sequence it is complete and verified, what waits past a gap, what was kept aside.
+/// Exit 0: every chain verifies and is complete; 1: a chain fails; 4: every chain verifies but
+/// one has a gap or quarantined items.
+async fn verify_central(
+    url: &str,
+    schema: &str,
+    keys: Vec<ed25519_dalek::VerifyingKey>,
+) -> Result<ExitCode, Error> {
+    use lienthong_gateway::audit::central;
+    let settings = lienthong_gateway::config::Central {
+        url: url.to_owned(),
+        schema: schema.to_owned(),
+        batch: 1,
+        max_retry: std::time::Duration::from_secs(1),
+    };
+    let pool = central::lazy_pool(&settings).map_err(|e| format!("--central: {e}"))?;
+    let chains = central::chains(&pool)
+        .await
+        .map_err(|e| format!("cannot read the central store (schema {schema}): {e}"))?;
+    if chains.is_empty() {
+        println!("the central store (schema {schema}) holds no chain");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (mut bad, mut incomplete) = (false, false);
+    for chain in chains {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let mut items = central::chain_items(&pool, &chain.chain_id, chain.verified_next);
+        let producer = tokio::spawn(async move {
+            use tokio_stream::StreamExt;
+            while let Some(item) = items.next().await {
+                if tx.send(item).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let opts = Options {
+            keys: keys.clone(),
+            from_genesis: true,
+            to_sequence: None,
+            anchor: None,
+        };
+        let report = tokio::task::spawn_blocking(move || {
+            let items = std::iter::from_fn(move || rx.blocking_recv()).map(|item| {
+                item.map(|i| (0, i)).map_err(|e| FrameError {
+                    offset: 0,
+                    at_end: false,
+                    problem: e.to_string(),
+                })
+            });
+            verify(items, &opts)
+        })
+        .await?;
+        let _ = producer.await;
+        let id = &chain.chain_id;
+        match (&report.first_bad, report.head) {
+            (Some((seq, problem)), _) => {
+                bad = true;
+                println!("{id}: BAD at sequence {seq}: {problem}");
+            }
+            (None, Some((head, _))) => {
+                let covered = head.saturating_sub(report.uncovered);
+                println!(
+                    "{id}: complete and verified to sequence {head} ({} records, {} checkpoint signatures; signed up to {covered})",
+                    report.records_checked, report.checkpoints_checked
+                );
+            }
+            (None, None) => println!("{id}: no records yet"),
+        }
+        if chain.waiting_past_gap > 0 {
+            incomplete = true;
+            println!(
+                "{id}: GAP at sequence {}: {} later record(s) wait for it",
+                chain.verified_next, chain.waiting_past_gap
+            );
+        }
+        if chain.quarantined > 0 {
+            incomplete = true;
+            println!(
+                "{id}: {} record(s) or checkpoint(s) refused by the store and kept aside (table {schema}.quarantine)",
+                chain.quarantined
+            );
+        }
+    }
+    pool.close().await;
+    Ok(if bad {
+        ExitCode::from(1)
+    } else if incomplete {
+        ExitCode::from(4)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -203,3 +203,123 @@ async fn a_reviewer_queries_exports_and_verifies() {
         text(&r)
     );
 }
+
+/// `verify --central` against the machine's PostgreSQL (a schema of its own, dropped after):
+/// complete and verified, then a gap (exit 4), then a record edited in the database by someone
+/// with write access (exit 1) — the reviewer verifies with the public key, not by trusting the
+/// store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_verifies_every_chain_of_the_central_store() {
+    use ed25519_dalek::SigningKey;
+    use ed25519_dalek::pkcs8::EncodePublicKey;
+    use lienthong_gateway::audit::record::{Checkpoint, Entry, GENESIS, Record};
+    let pg = std::env::var("LIENTHONG_TEST_POSTGRES").unwrap_or_else(|_| "127.0.0.1:5432".into());
+    if std::net::TcpStream::connect(&pg).is_err() {
+        let message = format!(
+            "PostgreSQL is not reachable at {pg}: start one (README, Fleet) or set LIENTHONG_TEST_POSTGRES"
+        );
+        assert_ne!(
+            std::env::var("LIENTHONG_REQUIRE_SERVICES").as_deref(),
+            Ok("1"),
+            "{message}"
+        );
+        eprintln!("SKIPPED: {message}");
+        return;
+    }
+    let url = format!("postgres://postgres@{pg}/test");
+    let schema = format!("lt_test_auditctl_{}", std::process::id());
+    let settings = lienthong_gateway::config::Central {
+        url: url.clone(),
+        schema: schema.clone(),
+        batch: 100,
+        max_retry: std::time::Duration::from_secs(1),
+    };
+    let pool = lienthong_gateway::audit::central::connect(&settings)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::from_bytes(&[5; 32]);
+    let pem = dir.path().join("audit.pub.pem");
+    std::fs::write(
+        &pem,
+        key.verifying_key()
+            .to_public_key_pem(Default::default())
+            .unwrap(),
+    )
+    .unwrap();
+    let mut prev = GENESIS;
+    let mut records = Vec::new();
+    for i in 0..13u64 {
+        let entry = Entry {
+            time_us: 1_795_000_000_000_000 + i as i64,
+            officer_code: "CB.H42.0001".into(),
+            ..Entry::default()
+        };
+        let r = Record::seal("gw-c", i, entry, prev);
+        prev = r.hash;
+        records.push(r);
+    }
+    let ingest = |rs: &[Record]| {
+        let items: Vec<Vec<u8>> = rs.iter().map(Record::to_bytes).collect();
+        let pool = pool.clone();
+        async move {
+            sqlx::query("SELECT * FROM ingest_records('gw-c', $1)")
+                .bind(items)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    ingest(&records[..10]).await;
+    let checkpoint = Checkpoint::sign(&key, "gw-c", 9, records[9].hash, 0);
+    sqlx::query("SELECT ingest_checkpoint('gw-c', $1)")
+        .bind(checkpoint.to_bytes())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let verify = || {
+        auditctl(&[
+            "verify",
+            "--central",
+            &url,
+            "--schema",
+            &schema,
+            "--public-key",
+            pem.to_str().unwrap(),
+        ])
+    };
+    let out = verify();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("gw-c: complete and verified to sequence 9 (10 records, 1 checkpoint signatures; signed up to 9)"),
+        "{}",
+        text(&out)
+    );
+
+    ingest(&records[12..]).await;
+    let out = verify();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("gw-c: GAP at sequence 10: 1 later record(s) wait for it"),
+        "{}",
+        text(&out)
+    );
+
+    sqlx::query("UPDATE records SET officer_code = 'x', canonical = $1 WHERE seq = 3")
+        .bind(Record::canonical("gw-c", 3, &Entry::default()))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("gw-c: BAD at sequence 3"),
+        "{}",
+        text(&out)
+    );
+
+    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}

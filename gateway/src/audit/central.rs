@@ -435,21 +435,24 @@ pub async fn chains(pool: &PgPool) -> Result<Vec<ChainStatus>, CentralError> {
         .collect())
 }
 
-/// A chain's records (from sequence 0, in order) and checkpoints, merged as they would stand
-/// in a trail: each checkpoint after the record it covers. For verification with the public
-/// keys only.
+/// A chain's records (from sequence 0, in order, those before `below`) and checkpoints, merged
+/// as they would stand in a trail: each checkpoint after the record it covers. For
+/// verification with the public keys only.
 pub fn chain_items(
     pool: &PgPool,
     chain_id: &str,
+    below: u64,
 ) -> impl Stream<Item = Result<super::frame::Item, CentralError>> + Send + 'static {
     let pool = pool.clone();
     let chain = chain_id.to_owned();
     async_stream(move |tx| async move {
-        let checkpoints: Result<Vec<Vec<u8>>, _> =
-            sqlx::query_scalar("SELECT body FROM checkpoints WHERE chain_id = $1 ORDER BY seq")
-                .bind(&chain)
-                .fetch_all(&pool)
-                .await;
+        let checkpoints: Result<Vec<Vec<u8>>, _> = sqlx::query_scalar(
+            "SELECT body FROM checkpoints WHERE chain_id = $1 AND seq < $2 ORDER BY seq",
+        )
+        .bind(&chain)
+        .bind(i64::try_from(below).unwrap_or(i64::MAX))
+        .fetch_all(&pool)
+        .await;
         let checkpoints = match checkpoints {
             Ok(c) => c,
             Err(e) => {
@@ -463,9 +466,10 @@ pub fn chain_items(
             .collect();
         let mut checkpoints = decoded.into_iter().peekable();
         let mut rows = sqlx::query(
-            "SELECT canonical, prev_hash, hash FROM records WHERE chain_id = $1 ORDER BY seq",
+            "SELECT canonical, prev_hash, hash FROM records WHERE chain_id = $1 AND seq < $2 ORDER BY seq",
         )
         .bind(&chain)
+        .bind(i64::try_from(below).unwrap_or(i64::MAX))
         .fetch(&pool);
         while let Some(row) = rows.next().await {
             let record = match row {
