@@ -273,10 +273,19 @@ fn print_records(records: &[Record], format: Format) {
             }
         }
         Format::Table => {
+            // Records of several chains (a query of every replica): each place is chain#seq.
+            let many = records.iter().any(|r| r.chain_id != records[0].chain_id);
+            let place = |r: &Record| {
+                if many {
+                    format!("{}#{}", r.chain_id, r.sequence)
+                } else {
+                    r.sequence.to_string()
+                }
+            };
             let _ = writeln!(
                 out,
                 "{:>6}  {:<25} {:<12} {:<14} {:<16} {:<11} {:<18} {:<14} outcome / fields",
-                "seq",
+                if many { "chain#seq" } else { "seq" },
                 "time (UTC+7)",
                 "officer",
                 "unit",
@@ -296,7 +305,7 @@ fn print_records(records: &[Record], format: Format) {
                 let _ = writeln!(
                     out,
                     "{:>6}  {:<25} {:<12} {:<14} {:<16} {:<11} {:<18} {:<14} {}",
-                    r.sequence,
+                    place(r),
                     report::local_time(e.time_us),
                     e.officer_code,
                     e.unit_code,
@@ -671,9 +680,13 @@ async fn verify_central(
                 println!("{id}: BAD at sequence {seq}: {problem}");
             }
             (None, Some((head, _))) => {
-                let covered = head.saturating_sub(report.uncovered);
+                let signed = if report.uncovered > head {
+                    "no signed checkpoint yet".to_owned()
+                } else {
+                    format!("signed up to {}", head - report.uncovered)
+                };
                 println!(
-                    "{id}: complete and verified to sequence {head} ({} records, {} checkpoint signatures; signed up to {covered})",
+                    "{id}: complete and verified to sequence {head} ({} records, {} checkpoint signatures; {signed})",
                     report.records_checked, report.checkpoints_checked
                 );
             }

@@ -59,13 +59,20 @@ pub async fn connect(settings: &Central) -> Result<PgPool, CentralError> {
         .acquire_timeout(Duration::from_secs(3))
         .connect_with(options(settings)?)
         .await?;
-    // The schema name was checked at load (lowercase letters, digits, '_').
-    sqlx::query(&format!(
+    // The schema name was checked at load (lowercase letters, digits, '_'). Two replicas
+    // starting together may both create it: the loser's unique violation means it is there.
+    let created = sqlx::query(&format!(
         "CREATE SCHEMA IF NOT EXISTS \"{}\"",
         settings.schema
     ))
     .execute(&pool)
-    .await?;
+    .await;
+    match created {
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {}
+        other => {
+            other?;
+        }
+    }
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }
