@@ -357,14 +357,16 @@ impl CentralReader {
         text(&mut q, "citizen_pseudonym", &filter.citizen_pseudonym);
         text(&mut q, "procedure_code", &filter.procedure);
         text(&mut q, "outcome_reason", &filter.reason);
+        // A reason is a refusal's: saying so lets the refusals' partial indexes answer.
+        let refused = filter.served == Some(false) || !filter.reason.is_empty();
         match filter.served {
             Some(true) => {
                 q.push(" AND outcome_code = 0");
             }
-            Some(false) => {
+            _ if refused => {
                 q.push(" AND outcome_code <> 0");
             }
-            None => {}
+            _ => {}
         }
         if let Some(units) = &filter.units_in {
             q.push(" AND unit_code = ANY(");
