@@ -33,10 +33,18 @@ fn entry(i: u64) -> Entry {
         fields_disclosed: if refused {
             vec![]
         } else {
-            vec!["full_name".into(), "date_of_birth".into(), "permanent_address".into()]
+            vec![
+                "full_name".into(),
+                "date_of_birth".into(),
+                "permanent_address".into(),
+            ]
         },
         outcome_code: if refused { 7 } else { 0 },
-        outcome_reason: if refused { "FIELD_NOT_ALLOWED".into() } else { String::new() },
+        outcome_reason: if refused {
+            "FIELD_NOT_ALLOWED".into()
+        } else {
+            String::new()
+        },
         outcome_message: String::new(),
         latency_us: 900,
     }
@@ -66,7 +74,12 @@ async fn main() {
         let mut prev = GENESIS;
         let mut batch = Vec::with_capacity(1000);
         for seq in 0..n / 2 {
-            let r = Record::seal(chain, seq, entry(seq * 2 + u64::from(chain.ends_with('2'))), prev);
+            let r = Record::seal(
+                chain,
+                seq,
+                entry(seq * 2 + u64::from(chain.ends_with('2'))),
+                prev,
+            );
             prev = r.hash;
             batch.push(r.to_bytes());
             if batch.len() == 1000 || seq + 1 == n / 2 {
@@ -103,7 +116,9 @@ async fn main() {
             Box::new(|i| Filter {
                 officer: format!("CB.H{:02}.{:04}", i % 30, i % 300),
                 from_us: Some(1_795_000_000_000_000 + (i as i64 % 100) * 1_000_000_000),
-                to_us: Some(1_795_000_000_000_000 + (i as i64 % 100) * 1_000_000_000 + 86_400_000_000),
+                to_us: Some(
+                    1_795_000_000_000_000 + (i as i64 % 100) * 1_000_000_000 + 86_400_000_000,
+                ),
                 ..Filter::default()
             }),
         ),

@@ -109,8 +109,18 @@ fn read_batch(log: &AuditLog, from: u64, until: u64, max: usize) -> Result<Batch
         return Ok(batch);
     };
     while let Some(frame) = frames.next_raw() {
-        let (_, item) =
-            frame.map_err(|e| CentralError::Trail(format!("byte {}: {}", e.offset, e.problem)))?;
+        let (_, item) = match frame {
+            Ok(frame) => frame,
+            // The writer is appending the frame after the last one read: it is not
+            // acknowledged yet, so this batch ends here.
+            Err(e) if e.at_end => break,
+            Err(e) => {
+                return Err(CentralError::Trail(format!(
+                    "byte {}: {}",
+                    e.offset, e.problem
+                )));
+            }
+        };
         match item {
             RawItem::Record(r) => {
                 if r.sequence >= until || batch.records.len() >= max {
@@ -294,7 +304,11 @@ impl Shipper {
                 Err(e) => {
                     self.metrics.failures.inc();
                     self.metrics.up.set(0);
-                    pool = None;
+                    // A database error may have left the connections unusable; a trail read
+                    // error says nothing about them.
+                    if !matches!(e, CentralError::Trail(_)) {
+                        pool = None;
+                    }
                     if !down {
                         tracing::error!(chain = %self.chain_id, problem = %e, "central audit store unreachable or refusing the shipment: records are kept on this replica and shipped when it answers");
                     }
@@ -512,4 +526,54 @@ pub fn chain_items(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::log::Settings;
+    use crate::audit::record::Entry;
+
+    /// The writer may be in the middle of the frame after the last acknowledged record: the
+    /// batch ends there, it is not a damaged trail.
+    #[tokio::test]
+    async fn a_frame_being_written_ends_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(Settings {
+            dir: dir.path().to_owned(),
+            chain_id: "gw-t".into(),
+            signing_key: ed25519_dalek::SigningKey::from_bytes(&[1; 32]),
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(3600),
+            max_batch: 8,
+        })
+        .unwrap();
+        for i in 0..3 {
+            log.append(Entry {
+                request_id: format!("r-{i}"),
+                ..Entry::default()
+            })
+            .await
+            .unwrap();
+        }
+        // Half a frame at the end, as a write in progress leaves it.
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(log.path())
+            .unwrap()
+            .write_all(&[0, 0, 0, 1, 0, 7, 7])
+            .unwrap();
+        let batch = read_batch(&log, 0, 3, 100).unwrap();
+        assert_eq!(batch.records.len(), 3);
+        let batch = read_batch(&log, 1, 3, 100).unwrap();
+        assert_eq!(batch.records.len(), 2);
+        assert_eq!(
+            Record::from_bytes(&batch.records[0])
+                .unwrap()
+                .entry
+                .request_id,
+            "r-1"
+        );
+    }
 }
