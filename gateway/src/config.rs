@@ -1403,11 +1403,22 @@ issuers = [{ issuer = "x", algorithm = "HS256", public_key = "k.pem" }]
 [limits]
 per_second = 0
 burst = 10
+backend = "redis"
+[limits.redis]
+url = "http://127.0.0.1:6379"
+key_prefix = "a{b}"
+timeout_ms = 5000
+on_failure = "fail_open"
+replicas = 0
 [audit]
 dir = "audit"
 chain_id = "gw 1"
 signing_key = "missing-signing.key"
 pseudonym_key = "missing-pseudonym.key"
+[audit.central]
+url = "mysql://127.0.0.1/x"
+schema = "Bad-Schema"
+batch = 0
 [[units]]
 code = "H42"
 name = "x"
@@ -1440,9 +1451,50 @@ officer_rate = { per_second = 1, burst = 1 }
             "units[1] (000.00.00.H42).rate.burst: must be at least 1",
             "audit.chain_id: \"gw 1\" must be",
             "audit.signing_key: cannot read",
+            "limits.redis.url: must be a redis:// URL",
+            "limits.redis.key_prefix: \"a{b}\" must be",
+            "limits.redis.timeout_ms: 5000 is longer",
+            "limits.redis.replicas: must be at least 1",
+            "audit.central.url: must be a postgres:// URL",
+            "audit.central.schema: \"Bad-Schema\" must be",
+            "audit.central.batch: 0 must be between 1 and 10000",
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn a_redis_table_needs_the_redis_backend_and_the_backend_needs_its_table() {
+        let check = |limits: &str| {
+            let mut c = Check {
+                base: Path::new("."),
+                problems: Vec::new(),
+                strict_secrets: false,
+            };
+            let raw: RawLimits = toml::from_str(limits).unwrap();
+            validate_shared_limits(&mut c, raw.backend, raw.redis);
+            c.problems.join("\n")
+        };
+        assert!(
+            check("per_second = 1\nburst = 1\nbackend = \"redis\"")
+                .contains("limits.backend: \"redis\" needs a [limits.redis] table")
+        );
+        assert!(
+            check("per_second = 1\nburst = 1\n[redis]\nurl = \"redis://h\"\non_failure = \"fail_closed\"\nreplicas = 2")
+                .contains("limits.redis: set, but limits.backend is \"local\"")
+        );
+        assert_eq!(check("per_second = 1\nburst = 1"), "");
+        let secret = check(
+            "per_second = 1\nburst = 1\nbackend = \"redis\"\n[redis]\nurl = \"redis://:hunter2@h:notaport\"\non_failure = \"fail_closed\"\nreplicas = 2",
+        );
+        assert!(
+            secret.contains("limits.redis.url: not a valid Redis URL"),
+            "{secret}"
+        );
+        assert!(
+            !secret.contains("hunter2"),
+            "the password is never repeated"
+        );
     }
 
     #[test]

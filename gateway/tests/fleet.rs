@@ -436,7 +436,29 @@ async fn every_acknowledged_receipt_of_two_replicas_reaches_the_central_store() 
     let site = Site::new().await;
     let env = central_env(proxy.addr, &schema.name);
     let mut r1 = site.replica(1, &env, Stdio::null());
-    let r2 = site.replica(2, &env, Stdio::null());
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], services::free_port()));
+    let r2 = site.replica(
+        2,
+        &with(env.clone(), &[("ADMIN_LISTEN", &format!("\"{admin}\""))]),
+        Stdio::null(),
+    );
+    // Polls replica 2's metrics until `ok` holds of (central up, lag in records).
+    let shipping = |ok: fn(f64, f64) -> bool, what: &'static str| async move {
+        let started = Instant::now();
+        loop {
+            let body = scrape(admin).await;
+            let up = metric(&body, "lienthong_audit_central_up").unwrap_or(-1.0);
+            let lag = metric(&body, "lienthong_audit_ship_lag_records").unwrap_or(-1.0);
+            if ok(up, lag) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{what}: central_up {up}, lag {lag}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
     let acked: Acked = Default::default();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = vec![
@@ -479,6 +501,12 @@ async fn every_acknowledged_receipt_of_two_replicas_reaches_the_central_store() 
     until(60, "gw-fleet-1").await;
     // PostgreSQL goes away; replica 1 is killed mid-load with its backlog unshipped.
     proxy.cut();
+    // Replica 2 says so: the store is down and its backlog grows.
+    shipping(
+        |up, lag| up == 0.0 && lag > 0.0,
+        "the outage on the metrics",
+    )
+    .await;
     let before_kill = count("gw-fleet-1");
     until(before_kill + 60, "gw-fleet-1").await;
     r1.child.kill().unwrap();
@@ -536,6 +564,11 @@ async fn every_acknowledged_receipt_of_two_replicas_reaches_the_central_store() 
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    shipping(
+        |up, lag| up == 1.0 && lag == 0.0,
+        "the backlog shipped, on the metrics",
+    )
+    .await;
     let stored: Vec<(String, i64, Vec<u8>)> =
         sqlx::query_as("SELECT chain_id, seq, hash FROM records")
             .fetch_all(&pool)
