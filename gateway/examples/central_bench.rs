@@ -50,6 +50,9 @@ fn entry(i: u64) -> Entry {
     }
 }
 
+/// The i-th query of a kind.
+type MakeFilter = Box<dyn Fn(u64) -> Filter>;
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
@@ -103,7 +106,7 @@ async fn main() {
     );
     sqlx::query("ANALYZE records").execute(&pool).await.unwrap();
     let reader = CentralReader::with_pool(pool.clone());
-    let queries: Vec<(&str, Box<dyn Fn(u64) -> Filter>)> = vec![
+    let queries: Vec<(&str, MakeFilter)> = vec![
         (
             "by citizen (all their accesses)",
             Box::new(|i| Filter {
