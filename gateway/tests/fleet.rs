@@ -653,8 +653,33 @@ async fn every_acknowledged_receipt_of_two_replicas_reaches_the_central_store() 
             "{chain}: {found:?}, {served} served"
         );
     }
-    drop(r1);
+    // The query is itself on replica 2's trail, saying it read the central store.
     drop(r2);
+    let trail = site.dir.path().join("audit-2/gw-fleet-2.trail");
+    let file = std::fs::File::open(&trail).unwrap();
+    let len = file.metadata().unwrap().len();
+    let query_record =
+        lienthong_gateway::audit::frame::FrameReader::new(std::io::BufReader::new(file), len)
+            .unwrap()
+            .map_while(Result::ok)
+            .find_map(|(_, item)| match item {
+                lienthong_gateway::audit::frame::Item::Record(r)
+                    if r.entry.method.ends_with("/Query") =>
+                {
+                    Some(r)
+                }
+                _ => None,
+            })
+            .expect("the query's record");
+    assert!(
+        query_record
+            .entry
+            .fields_disclosed
+            .contains(&"audit_source:central".to_owned()),
+        "{:?}",
+        query_record.entry
+    );
+    drop(r1);
     pool.close().await;
     drop(schema);
 }

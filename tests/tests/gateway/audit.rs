@@ -495,3 +495,52 @@ async fn every_household_member_returned_is_found_under_their_own_id() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_query_of_every_replica_needs_a_central_store_that_answers() {
+    // No store configured: refused as a precondition, and recorded.
+    let env = spawn_env().await;
+    let (mut client, token) = auditor(&env).await;
+    let all = audit::QueryRequest {
+        personal_id: persona("complete-adult").into(),
+        all_replicas: true,
+        ..Default::default()
+    };
+    let s = client.query(authed(&token, all.clone())).await.unwrap_err();
+    assert_refused(&s, Code::FailedPrecondition, "CENTRAL_STORE_NOT_CONFIGURED");
+    let own = query(
+        &mut client,
+        &token,
+        audit::QueryRequest {
+            officer_code: "CB.H42.KT01".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        own.iter()
+            .any(|r| r.outcome.as_ref().unwrap().reason == "CENTRAL_STORE_NOT_CONFIGURED"),
+        "{own:?}"
+    );
+
+    // A store that cannot be reached (nothing listens there): unavailable, within the pool's
+    // few seconds, and the gateway serves on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let env = spawn_env_with(&[(
+        "AUDIT__CENTRAL__URL",
+        &format!("\"postgres://postgres@127.0.0.1:{port}/test\""),
+    )])
+    .await;
+    let (mut client, token) = auditor(&env).await;
+    let asked = std::time::Instant::now();
+    let s = client.query(authed(&token, all)).await.unwrap_err();
+    assert_refused(&s, Code::Unavailable, "CENTRAL_STORE_UNAVAILABLE");
+    assert!(asked.elapsed() < std::time::Duration::from_secs(10));
+    let mut officer = env.officer("CB.H42.0001").await;
+    officer
+        .lookup("1.004222", persona("complete-adult"))
+        .await
+        .unwrap();
+}
