@@ -53,9 +53,11 @@ async fn main() -> ExitCode {
     };
     tracing::info!(addr = %app.local_addr(), environment = environment.as_str(), "gateway listening");
     // For scripts and supervisors: the one line that says where it listens.
+    // Listening for the stop signals before saying it listens.
+    let stop = lienthong_telemetry::signals::stop_requested();
     println!("lienthong-gateway listening on {}", app.local_addr());
     tokio::spawn(reload_on_sighup(app.reloader()));
-    let stopped = app.run_until_stopped(stop_signal()).await;
+    let stopped = app.run_until_stopped(stop).await;
     if let Some(traces) = traces {
         // The spans still buffered are sent before the process ends.
         let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
@@ -76,28 +78,6 @@ struct Traces;
 #[cfg(not(feature = "otlp"))]
 impl Traces {
     fn shutdown(self) {}
-}
-
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 async fn reload_on_sighup<C>(reloader: std::sync::Arc<lienthong_gateway::reload::Reloader<C>>)

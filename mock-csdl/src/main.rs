@@ -150,6 +150,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     },
                 )
                 .await?;
+                // Listening for the stop signals before saying it serves.
+                let stop = shutdown_signal();
                 println!(
                     "mock-csdl serving on {} (admin service on {}) ({})",
                     server.local_addr(),
@@ -165,7 +167,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         None => "plaintext",
                     }
                 );
-                server.run_until_stopped(shutdown_signal()).await?;
+                server.run_until_stopped(stop).await?;
                 Ok::<_, Box<dyn std::error::Error>>(())
             })
         }
@@ -204,25 +206,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+/// Completes on Ctrl-C or SIGTERM (listening from the call on).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
+    let stop = lienthong_telemetry::signals::stop_requested();
+    async move {
+        stop.await;
+        tracing::info!("shutting down: draining in-flight calls");
     }
-    tracing::info!("shutting down: draining in-flight calls");
 }

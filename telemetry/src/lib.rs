@@ -3,6 +3,8 @@
 //! colour only on a terminal. `LIENTHONG_LOG_FORMAT` (`json`, `text` or `auto`) chooses the
 //! form explicitly; `RUST_LOG` chooses what is logged.
 
+pub mod signals;
+
 use std::io::IsTerminal;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;

@@ -335,6 +335,8 @@ async fn up(
     let token_file = dir.join("tokens").join("CB.H42.0001.jwt");
     std::fs::create_dir_all(dir.join("tokens"))?;
     std::fs::write(&token_file, token(dir, "CB.H42.0001", 480)?)?;
+    // Listening for the stop signals before saying the environment is up.
+    let stop = lienthong_telemetry::signals::stop_requested();
     print_connection_info(
         &pki,
         (gateway_addr, admin_addr),
@@ -349,7 +351,8 @@ async fn up(
     };
     let mock_task = tokio::spawn(mock.run_until_stopped(stopped(stop_rx.clone())));
     let gateway_task = tokio::spawn(gateway.run_until_stopped(stopped(stop_rx)));
-    let _ = tokio::signal::ctrl_c().await;
+    // Ctrl-C in a terminal, SIGTERM from a container runtime or a service manager: the same.
+    stop.await;
     eprintln!("stopping: draining in-flight calls");
     let _ = stop_tx.send(true);
     gateway_task.await??;
