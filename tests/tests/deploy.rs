@@ -122,3 +122,65 @@ fn the_license_matches_the_manifest_and_keys_stay_out_of_images() {
         );
     }
 }
+
+#[test]
+fn the_kubernetes_manifests_validate_and_run_restricted() {
+    let k8s = deploy().join("k8s");
+    let files: Vec<PathBuf> = ["gateway.yaml", "mock-csdl.yaml", "fleet.yaml"]
+        .iter()
+        .map(|f| k8s.join(f))
+        .collect();
+    for f in &files[..2] {
+        let text = std::fs::read_to_string(f).unwrap();
+        for needed in [
+            "runAsNonRoot: true",
+            "fsGroup: 10001",
+            "type: RuntimeDefault",
+            "allowPrivilegeEscalation: false",
+            "drop: [\"ALL\"]",
+        ] {
+            assert!(text.contains(needed), "{} lacks {needed}", f.display());
+        }
+    }
+    // The schema validator (PyPI's kubernetes-validate; .ci/run installs it).
+    let found = Command::new("kubernetes-validate")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found {
+        let message =
+            "kubernetes-validate is not installed (pip install kubernetes-validate==1.31.0)";
+        assert_ne!(
+            std::env::var("LIENTHONG_REQUIRE_SERVICES").as_deref(),
+            Ok("1"),
+            "{message}"
+        );
+        eprintln!("SKIPPED: {message}");
+        return;
+    }
+    let out = Command::new("kubernetes-validate")
+        .args(["-k", "1.31", "--strict"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert_eq!(said.matches(" passed for resource ").count(), 9, "{said}");
+    // The validator is listening: a misspelt field fails the strict schema.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&files[1])
+            .unwrap()
+            .replace("serviceName:", "serviceNmae:"),
+    )
+    .unwrap();
+    let out = Command::new("kubernetes-validate")
+        .args(["-k", "1.31", "--strict"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+}
