@@ -186,11 +186,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(lienthong_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| AppError::Tls(format!("reflection: {e}")))?;
+        // Reflection lists what this port serves: the gateway, the audit service, health.
+        let (reflection, reflection_v1alpha) = lienthong_proto::reflection::serve(&[
+            "lienthong.gateway.v1.CitizenGateway",
+            "lienthong.audit.v1.AuditService",
+            "grpc.health.v1.Health",
+        ])
+        .map_err(|e| AppError::Tls(format!("reflection: {e}")))?;
         let (drain_tx, drain_rx) = watch::channel(false);
         let gateway = Gateway {
             environment: config.environment,
@@ -311,6 +313,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             ))
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(service)
             .add_service(audits)
             .serve_with_incoming_shutdown(incoming, async {

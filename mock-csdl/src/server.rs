@@ -261,11 +261,17 @@ impl MockCsdl {
             .set_serving::<PopulationRegistryServer<Registry>>()
             .await;
         health.set_serving::<RegistryAdminServer<Registry>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(lienthong_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| ServeError::Tls(format!("reflection: {e}")))?;
+        // Each port's reflection lists what that port serves.
+        let reflection = |services: &[&str]| {
+            lienthong_proto::reflection::serve(services)
+                .map_err(|e| ServeError::Tls(format!("reflection: {e}")))
+        };
+        let (reflection_v1, reflection_v1alpha) = reflection(&[
+            "lienthong.csdl.v1.PopulationRegistry",
+            "grpc.health.v1.Health",
+        ])?;
+        let (admin_reflection_v1, admin_reflection_v1alpha) =
+            reflection(&["lienthong.csdl.v1.RegistryAdmin", "grpc.health.v1.Health"])?;
         let metrics_task = self
             .metrics_listener
             .map(|l| tokio::spawn(crate::metrics::serve(l, self.metrics.clone())));
@@ -284,6 +290,8 @@ impl MockCsdl {
             Some(listener) => Some(tokio::spawn(
                 builder()?
                     .add_service(health_service.clone())
+                    .add_service(admin_reflection_v1)
+                    .add_service(admin_reflection_v1alpha)
                     .add_service(RegistryAdminServer::with_interceptor(
                         self.registry.clone(),
                         self.admin_only,
@@ -299,7 +307,8 @@ impl MockCsdl {
         };
         let served = builder()?
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(PopulationRegistryServer::with_interceptor(
                 self.registry,
                 self.data_only,

@@ -27,6 +27,7 @@ pub mod audit {
 }
 
 pub mod convert;
+pub mod reflection;
 
 /// The encoded `FileDescriptorSet` of every service, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

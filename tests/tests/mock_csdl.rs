@@ -343,37 +343,35 @@ async fn health_and_reflection_are_served() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 
-    use tonic_reflection::pb::v1::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    // Reflection v1 and v1alpha on each port: exactly what that port serves.
+    let names = |v1alpha: bool, addr, admin: bool| {
+        let ca = mock.ca.clone();
+        let identity = if admin {
+            mock.admin.clone()
+        } else {
+            mock.client.clone()
+        };
+        async move {
+            let channel = connect(addr, &ca, Some(&identity)).await.unwrap();
+            lienthong_e2e::reflected_services(channel, v1alpha).await
+        }
     };
-    let channel = connect(mock.addr, &mock.ca, Some(&mock.client))
-        .await
-        .unwrap();
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut replies = ServerReflectionClient::new(channel)
-        .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    let reply = replies.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
-        panic!("unexpected reflection reply {reply:?}");
-    };
-    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-    for expected in [
-        "lienthong.csdl.v1.PopulationRegistry",
-        "lienthong.csdl.v1.RegistryAdmin",
+    let main = [
         "grpc.health.v1.Health",
-    ] {
-        assert!(
-            names.contains(&expected),
-            "{expected} missing from {names:?}"
-        );
-    }
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "lienthong.csdl.v1.PopulationRegistry",
+    ];
+    assert_eq!(names(false, mock.addr, false).await, main);
+    assert_eq!(names(true, mock.addr, false).await, main);
+    let admin = [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "lienthong.csdl.v1.RegistryAdmin",
+    ];
+    assert_eq!(names(false, mock.admin_addr, true).await, admin);
+    assert_eq!(names(true, mock.admin_addr, true).await, admin);
 }
 
 fn fault(scope_id: &str, effect: pb::fault::Effect) -> pb::SetFaultRequest {

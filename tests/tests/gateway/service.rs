@@ -22,29 +22,22 @@ async fn health_and_reflection_need_no_credentials() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    let mut reflection = ServerReflectionClient::new(channel);
-    let mut stream = reflection
-        .server_reflection_info(tokio_stream::iter([
-            tonic_reflection::pb::v1::ServerReflectionRequest {
-                host: String::new(),
-                message_request: Some(MessageRequest::ListServices(String::new())),
-            },
-        ]))
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) =
-        stream.message().await.unwrap().unwrap().message_response
-    else {
-        panic!("no service list");
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(
-        names.contains(&"lienthong.gateway.v1.CitizenGateway".to_owned()),
-        "{names:?}"
+    // Reflection, v1 and v1alpha: exactly what this port serves.
+    let mut expected = vec![
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "lienthong.audit.v1.AuditService",
+        "lienthong.gateway.v1.CitizenGateway",
+    ];
+    expected.sort();
+    assert_eq!(
+        lienthong_e2e::reflected_services(channel.clone(), false).await,
+        expected
+    );
+    assert_eq!(
+        lienthong_e2e::reflected_services(channel, true).await,
+        expected
     );
 }
 
