@@ -316,6 +316,16 @@ async fn up(
     (csdl_listen, csdl_admin_listen, csdl_metrics_listen): (SocketAddr, SocketAddr, SocketAddr),
     (gateway_listen, admin_listen): (SocketAddr, SocketAddr),
 ) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(running) = Running::find(dir) {
+        return Err(format!(
+            "the environment in {} is already running (lienthong-dev up, process {}); its gateway is at {}. Use it, stop it first (Ctrl-C in its terminal, or kill -TERM {}), or start another environment with --dir and other ports",
+            dir.display(),
+            running.pid,
+            running.endpoint,
+            running.pid
+        )
+        .into());
+    }
     let (pki, store, config_file) = prepare(dir, spec).await?;
     let meta = store.meta()?;
     let mock = bind_mock(
@@ -337,6 +347,7 @@ async fn up(
     std::fs::write(&token_file, token(dir, "CB.H42.0001", 480)?)?;
     // Listening for the stop signals before saying the environment is up.
     let stop = lienthong_telemetry::signals::stop_requested();
+    let running = Running::mark(dir, &format!("https://{gateway_addr}"))?;
     print_connection_info(
         &pki,
         (gateway_addr, admin_addr),
@@ -357,7 +368,54 @@ async fn up(
     let _ = stop_tx.send(true);
     gateway_task.await??;
     mock_task.await??;
+    drop(running);
     Ok(())
+}
+
+/// `<dir>/up.running`: which process serves the environment and where, while it runs, so that
+/// a second `up` on the same directory says so instead of failing on the store's lock.
+struct Running {
+    path: std::path::PathBuf,
+    pid: u32,
+    endpoint: String,
+}
+
+impl Running {
+    const FILE: &'static str = "up.running";
+
+    /// The environment's running `up`, if its process is alive (a file left by a process
+    /// that was killed is ignored).
+    fn find(dir: &std::path::Path) -> Option<Running> {
+        let path = dir.join(Self::FILE);
+        let text = std::fs::read_to_string(&path).ok()?;
+        let (pid, endpoint) = text.trim().split_once(' ')?;
+        let pid: u32 = pid.parse().ok()?;
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        (alive && pid != std::process::id()).then(|| Running {
+            path,
+            pid,
+            endpoint: endpoint.to_owned(),
+        })
+    }
+
+    fn mark(dir: &std::path::Path, endpoint: &str) -> std::io::Result<Running> {
+        let path = dir.join(Self::FILE);
+        let pid = std::process::id();
+        std::fs::write(&path, format!("{pid} {endpoint}\n"))?;
+        Ok(Running {
+            path,
+            pid,
+            endpoint: endpoint.to_owned(),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.pid == std::process::id() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn token(

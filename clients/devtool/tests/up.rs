@@ -1,5 +1,6 @@
 //! `lienthong-dev up` as a container runtime or a service manager stops it: SIGTERM drains and
-//! exits cleanly, like Ctrl-C, and the gateway's trail ends with its closing checkpoint.
+//! exits cleanly, like Ctrl-C, and the gateway's trail ends with its closing checkpoint; a
+//! second `up` on a running environment says where it runs.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
@@ -71,6 +72,23 @@ fn sigterm_stops_the_environment_like_ctrl_c() {
         .output()
         .unwrap();
     assert!(call.status.success(), "{call:?}");
+    // A second `up` on the same directory says it is running, and where.
+    let again = Command::new(env!("CARGO_BIN_EXE_lienthong-dev"))
+        .args([
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "up",
+            "--citizens",
+            "50",
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success());
+    assert!(
+        said.contains("is already running") && said.contains(&endpoint),
+        "{said}"
+    );
     let pid = up.id().to_string();
     assert!(
         Command::new("kill")
@@ -96,6 +114,10 @@ fn sigterm_stops_the_environment_like_ctrl_c() {
     assert!(
         stderr.contains("stopping: draining in-flight calls"),
         "{stderr}"
+    );
+    assert!(
+        !dir.path().join("up.running").exists(),
+        "the running mark is removed at a clean stop"
     );
     // The gateway closed its trail: it ends with a checkpoint.
     let trail = dir.path().join("audit/gw-dev-1.trail");
