@@ -11,14 +11,7 @@ use std::time::{Duration, Instant};
 #[test]
 fn sigterm_stops_the_environment_like_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
-    let mut up = Command::new(env!("CARGO_BIN_EXE_lienthong-dev"))
-        .args([
-            "--dir",
-            dir.path().to_str().unwrap(),
-            "up",
-            "--citizens",
-            "50",
-        ])
+    let mut up = dev(dir.path(), &["up", "--citizens", "50"])
         .args([
             "--gateway-listen",
             "127.0.0.1:0",
@@ -60,27 +53,13 @@ fn sigterm_stops_the_environment_like_ctrl_c() {
         .find_map(|l| l.split_whitespace().find(|w| w.starts_with("https://")))
         .unwrap()
         .to_owned();
-    let call = Command::new(env!("CARGO_BIN_EXE_lienthong-dev"))
-        .args([
-            "--dir",
-            dir.path().to_str().unwrap(),
-            "call",
-            "lookup",
-            "042188999005",
-        ])
+    let call = dev(dir.path(), &["call", "lookup", "042188999005"])
         .args(["--procedure", "1.004222", "--endpoint", &endpoint])
         .output()
         .unwrap();
     assert!(call.status.success(), "{call:?}");
     // A second `up` on the same directory says it is running, and where.
-    let again = Command::new(env!("CARGO_BIN_EXE_lienthong-dev"))
-        .args([
-            "--dir",
-            dir.path().to_str().unwrap(),
-            "up",
-            "--citizens",
-            "50",
-        ])
+    let again = dev(dir.path(), &["up", "--citizens", "50"])
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&again.stderr);
@@ -134,4 +113,11 @@ fn sigterm_stops_the_environment_like_ctrl_c() {
         ),
         "{last:?}"
     );
+}
+
+/// `lienthong-dev --dir <dir> <args…>`.
+fn dev(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lienthong-dev"));
+    command.arg("--dir").arg(dir).args(args);
+    command
 }
