@@ -8,11 +8,10 @@ mod common;
 
 use common::services::PgSchema;
 use ed25519_dalek::SigningKey;
-use lienthong_gateway::audit::central::{self, CentralReader, Shipper, chain_items, chains};
+use lienthong_gateway::audit::central::{self, CentralReader, Shipper, chains, verify_chain};
 use lienthong_gateway::audit::index::Filter;
 use lienthong_gateway::audit::log::{AuditLog, Settings};
 use lienthong_gateway::audit::record::{Checkpoint, Entry, GENESIS, Record};
-use lienthong_gateway::audit::verify::{Options, verify};
 use lienthong_gateway::config::Central;
 use lienthong_gateway::metrics::ShippingMetrics;
 use sqlx::PgPool;
@@ -135,22 +134,24 @@ async fn two_chains_ship_resume_and_answer_one_query() {
     }
     // Ship, stop the shipper half way through a second burst, start it again: it resumes
     // from where the store stands.
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let shippers: Vec<_> = logs
-        .iter()
-        .zip(["gw-a", "gw-b"])
-        .map(|(log, chain)| {
-            tokio::spawn(
-                Shipper::new(
-                    log.clone(),
-                    chain.into(),
-                    schema.settings.clone(),
-                    metrics.clone(),
+    let ship = |stop: tokio::sync::watch::Receiver<bool>| -> Vec<_> {
+        logs.iter()
+            .zip(["gw-a", "gw-b"])
+            .map(|(log, chain)| {
+                tokio::spawn(
+                    Shipper::new(
+                        log.clone(),
+                        chain.into(),
+                        schema.settings.clone(),
+                        metrics.clone(),
+                    )
+                    .run(stop.clone()),
                 )
-                .run(rx.clone()),
-            )
-        })
-        .collect();
+            })
+            .collect()
+    };
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let shippers = ship(rx);
     wait_for(&pool, "gw-a", 23).await;
     wait_for(&pool, "gw-b", 23).await;
     stop.send(true).unwrap();
@@ -163,17 +164,7 @@ async fn two_chains_ship_resume_and_answer_one_query() {
         }
     }
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    for (log, chain) in logs.iter().zip(["gw-a", "gw-b"]) {
-        tokio::spawn(
-            Shipper::new(
-                log.clone(),
-                chain.into(),
-                schema.settings.clone(),
-                metrics.clone(),
-            )
-            .run(rx.clone()),
-        );
-    }
+    ship(rx);
     wait_for(&pool, "gw-a", 40).await;
     wait_for(&pool, "gw-b", 40).await;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM records")
@@ -236,26 +227,9 @@ async fn two_chains_ship_resume_and_answer_one_query() {
 
     // Each chain verifies from the store with the public key alone.
     for chain in ["gw-a", "gw-b"] {
-        let items: Vec<_> = chain_items(&pool, chain, u64::MAX)
-            .map(|i| {
-                i.map(|i| (0, i))
-                    .map_err(|e| lienthong_gateway::audit::frame::FrameError {
-                        offset: 0,
-                        at_end: false,
-                        problem: e.to_string(),
-                    })
-            })
-            .collect()
-            .await;
-        let report = verify(
-            items.into_iter(),
-            &Options {
-                keys: vec![key().verifying_key()],
-                from_genesis: true,
-                to_sequence: None,
-                anchor: None,
-            },
-        );
+        let report = verify_chain(&pool, chain, u64::MAX, vec![key().verifying_key()])
+            .await
+            .unwrap();
         assert!(report.ok(), "{report:?}");
         assert_eq!(report.records_checked, 40);
         assert!(report.checkpoints_checked >= 7, "{report:?}");

@@ -422,9 +422,9 @@ fn load(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_receipt_of_two_replicas_reaches_the_central_store() {
-    use lienthong_gateway::audit::central::{chain_items, chains};
+    use lienthong_gateway::audit::central::{chains, verify_chain};
     use lienthong_gateway::audit::record::hex;
-    use lienthong_gateway::audit::verify::{Options, public_key_from_pem, verify};
+    use lienthong_gateway::audit::verify::public_key_from_pem;
     let Some(schema) = services::PgSchema::new() else {
         return;
     };
@@ -589,28 +589,9 @@ async fn every_acknowledged_receipt_of_two_replicas_reaches_the_central_store() 
         public_key_from_pem(&std::fs::read_to_string(&site.pki.audit_signing.public_key).unwrap())
             .unwrap();
     for chain in ["gw-fleet-1", "gw-fleet-2"] {
-        let items: Vec<_> =
-            tokio_stream::StreamExt::collect::<Vec<_>>(chain_items(&pool, chain, u64::MAX))
-                .await
-                .into_iter()
-                .map(|i| {
-                    i.map(|i| (0, i))
-                        .map_err(|e| lienthong_gateway::audit::frame::FrameError {
-                            offset: 0,
-                            at_end: false,
-                            problem: e.to_string(),
-                        })
-                })
-                .collect();
-        let report = verify(
-            items.into_iter(),
-            &Options {
-                keys: vec![public_key],
-                from_genesis: true,
-                to_sequence: None,
-                anchor: None,
-            },
-        );
+        let report = verify_chain(&pool, chain, u64::MAX, vec![public_key])
+            .await
+            .unwrap();
         assert!(report.ok(), "{chain}: {report:?}");
         assert!(report.checkpoints_checked >= 1, "{chain}: {report:?}");
     }

@@ -645,34 +645,10 @@ async fn verify_central(
     }
     let (mut bad, mut incomplete) = (false, false);
     for chain in chains {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-        let mut items = central::chain_items(&pool, &chain.chain_id, chain.verified_next);
-        let producer = tokio::spawn(async move {
-            use tokio_stream::StreamExt;
-            while let Some(item) = items.next().await {
-                if tx.send(item).await.is_err() {
-                    return;
-                }
-            }
-        });
-        let opts = Options {
-            keys: keys.clone(),
-            from_genesis: true,
-            to_sequence: None,
-            anchor: None,
-        };
-        let report = tokio::task::spawn_blocking(move || {
-            let items = std::iter::from_fn(move || rx.blocking_recv()).map(|item| {
-                item.map(|i| (0, i)).map_err(|e| FrameError {
-                    offset: 0,
-                    at_end: false,
-                    problem: e.to_string(),
-                })
-            });
-            verify(items, &opts)
-        })
-        .await?;
-        let _ = producer.await;
+        let report =
+            central::verify_chain(&pool, &chain.chain_id, chain.verified_next, keys.clone())
+                .await
+                .map_err(|e| format!("cannot read chain {}: {e}", chain.chain_id))?;
         let id = &chain.chain_id;
         match (&report.first_bad, report.head) {
             (Some((seq, problem)), _) => {

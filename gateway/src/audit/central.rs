@@ -528,6 +528,37 @@ pub fn chain_items(
     })
 }
 
+/// Verifies a chain's records before `below` and their checkpoints as they stand in the store,
+/// from sequence 0, with the public keys only (the verifier a trail file gets, not the store's
+/// own checks). The rows are read as the verifier goes, never gathered in memory.
+pub async fn verify_chain(
+    pool: &PgPool,
+    chain_id: &str,
+    below: u64,
+    keys: Vec<ed25519_dalek::VerifyingKey>,
+) -> Result<super::verify::Report, CentralError> {
+    let mut items = Box::pin(chain_items(pool, chain_id, below));
+    let handle = tokio::runtime::Handle::current();
+    let options = super::verify::Options {
+        keys,
+        from_genesis: true,
+        to_sequence: None,
+        anchor: None,
+    };
+    tokio::task::spawn_blocking(move || {
+        let frames = std::iter::from_fn(|| handle.block_on(items.next())).map(|item| {
+            item.map(|i| (0, i)).map_err(|e| super::frame::FrameError {
+                offset: 0,
+                at_end: false,
+                problem: e.to_string(),
+            })
+        });
+        super::verify::verify(frames, &options)
+    })
+    .await
+    .map_err(|e| CentralError::Trail(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

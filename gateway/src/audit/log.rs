@@ -408,16 +408,21 @@ impl AuditLog {
         self.acknowledged.load(SeqCst)
     }
 
-    /// A record by sequence.
-    pub fn record(&self, seq: u64) -> Result<Option<Record>, AuditError> {
-        let offset = match self.pending.offset(seq) {
-            Some(offset) => Some(offset),
+    /// Where record `seq` starts in the trail: from the keys not yet written as a run, else
+    /// from the index; None when there is no such record yet.
+    fn offset(&self, seq: u64) -> Result<Option<u64>, AuditError> {
+        match self.pending.offset(seq) {
+            Some(offset) => Ok(Some(offset)),
             None => self
                 .index
                 .offset(seq)
-                .map_err(|e| AuditError::Index(e.to_string()))?,
-        };
-        let Some(offset) = offset else {
+                .map_err(|e| AuditError::Index(e.to_string())),
+        }
+    }
+
+    /// A record by sequence.
+    pub fn record(&self, seq: u64) -> Result<Option<Record>, AuditError> {
+        let Some(offset) = self.offset(seq)? else {
             return Ok(None);
         };
         let file = File::open(&self.path).map_err(|e| AuditError::Io {
@@ -502,14 +507,7 @@ impl AuditLog {
         &self,
         seq: u64,
     ) -> Result<Option<FrameReader<BufReader<File>>>, AuditError> {
-        let offset = match self.pending.offset(seq) {
-            Some(offset) => Some(offset),
-            None => self
-                .index
-                .offset(seq)
-                .map_err(|e| AuditError::Index(e.to_string()))?,
-        };
-        let Some(offset) = offset else {
+        let Some(offset) = self.offset(seq)? else {
             return Ok(None);
         };
         let io = |e: std::io::Error| AuditError::Io {
