@@ -33,7 +33,9 @@ struct TestMock {
 async fn spawn_mock() -> TestMock {
     let dir = tempfile::tempdir().unwrap();
     let ca = DevCa::create(&dir.path().join("pki"), "Test CA").unwrap();
-    let server_cert = ca.server("mock-csdl", "mock-csdl").unwrap();
+    let server_cert = ca
+        .server("mock-csdl", "mock-csdl", &Default::default())
+        .unwrap();
     let client = ca
         .unit_client("gateway", "000.00.00.LTG", "Gateway", Validity::Days(1))
         .unwrap();

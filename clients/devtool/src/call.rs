@@ -1,7 +1,7 @@
 //! Calls to the gateway as a one-stop system makes them: the unit's certificate, an officer's
 //! token, a request context; refusals printed with everything the gateway said.
 
-use crate::client::mtls_channel;
+use crate::client::mtls_channel_as;
 use crate::env::DevPki;
 use crate::sample;
 use crate::tokens::{TokenSpec, mint};
@@ -19,7 +19,12 @@ pub struct Caller {
 }
 
 /// Connects as a sample officer: their unit's certificate and a fresh token bound to it.
-pub async fn connect(dir: &Path, endpoint: &str, officer: &str) -> Result<Caller, String> {
+pub async fn connect(
+    dir: &Path,
+    endpoint: &str,
+    server_name: Option<&str>,
+    officer: &str,
+) -> Result<Caller, String> {
     let pki = DevPki::layout(dir);
     let o = sample::officer(officer).ok_or_else(|| {
         let known: Vec<&str> = sample::OFFICERS.iter().map(|o| o.code).collect();
@@ -37,7 +42,7 @@ pub async fn connect(dir: &Path, endpoint: &str, officer: &str) -> Result<Caller
             .map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
-    let channel = mtls_channel(endpoint, &pki.ca, Some(&cert))
+    let channel = mtls_channel_as(endpoint, server_name, &pki.ca, Some(&cert))
         .await
         .map_err(|e| e.to_string())?;
     Ok(Caller {

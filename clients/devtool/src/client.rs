@@ -16,11 +16,23 @@ pub enum ConnectError {
         "{endpoint:?} is not a usable endpoint (expected e.g. https://127.0.0.1:50061): {detail}"
     )]
     Endpoint { endpoint: String, detail: String },
-    #[error("cannot connect to {endpoint}: {source}")]
+    #[error("cannot connect to {endpoint}: {}", chain(source))]
     Connect {
         endpoint: String,
         source: tonic::transport::Error,
     },
+}
+
+/// An error with its causes ("transport error" alone does not say the certificate was refused).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConnectError> {
@@ -31,15 +43,28 @@ fn read(path: &Path) -> Result<Vec<u8>, ConnectError> {
 }
 
 /// A channel to `endpoint` that trusts `ca` and presents `identity` (when given). The server
-/// name checked is `localhost`, which the development certificates carry.
+/// certificate must name the endpoint's host (the development certificates name `localhost`,
+/// 127.0.0.1 and the hosts given to `lienthong-dev pki --host`).
 pub async fn mtls_channel(
     endpoint: &str,
     ca: &Path,
     identity: Option<&CertFiles>,
 ) -> Result<Channel, ConnectError> {
-    let mut tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read(ca)?))
-        .domain_name("localhost");
+    mtls_channel_as(endpoint, None, ca, identity).await
+}
+
+/// As [`mtls_channel`], checking the server certificate for `server_name` instead of the
+/// endpoint's host when given (a name the caller's resolver does not know, reached by address).
+pub async fn mtls_channel_as(
+    endpoint: &str,
+    server_name: Option<&str>,
+    ca: &Path,
+    identity: Option<&CertFiles>,
+) -> Result<Channel, ConnectError> {
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+    if let Some(name) = server_name {
+        tls = tls.domain_name(name);
+    }
     if let Some(id) = identity {
         tls = tls.identity(Identity::from_pem(read(&id.cert)?, read(&id.key)?));
     }

@@ -3,7 +3,7 @@
 //! database and gateway serving mutual TLS, all under one directory, created on first start and
 //! reused after.
 
-use crate::pki::{CertFiles, DevCa, IssuerFiles, PkiError, Validity, issuer_keys};
+use crate::pki::{CertFiles, DevCa, IssuerFiles, PkiError, ServerHosts, Validity, issuer_keys};
 use crate::sample::{self, SampleUnit};
 use lienthong_gateway::{App, AppError, Config, ConfigError};
 use mock_csdl::{MockCsdl, ServeError, Settings, Spec, Store, StoreError, TlsFiles};
@@ -107,6 +107,19 @@ impl DevPki {
 
     /// Creates the PKI unless it is all already there.
     pub fn ensure(dir: &Path) -> Result<(Self, bool), PkiError> {
+        let (layout, made) = Self::ensure_for(dir, None)?;
+        Ok((layout, made == Made::Created))
+    }
+
+    /// The hosts the server certificates name (saved with the PKI).
+    pub fn hosts(&self) -> Result<ServerHosts, PkiError> {
+        ServerHosts::load(&self.pki)
+    }
+
+    /// Creates the PKI unless it is all already there. When `hosts` are given and differ from
+    /// those the server certificates name, both server certificates are reissued for them by
+    /// the same CA (unit certificates, keys and tokens stay valid) and the hosts are saved.
+    pub fn ensure_for(dir: &Path, hosts: Option<&ServerHosts>) -> Result<(Self, Made), PkiError> {
         let layout = Self::layout(dir);
         if layout.complete() {
             // Environments made before keys were private get their modes fixed.
@@ -114,11 +127,17 @@ impl DevPki {
                 path: layout.pki.clone(),
                 source,
             })?;
-            return Ok((layout, false));
+            return match hosts {
+                Some(wanted) if *wanted != layout.hosts()? => {
+                    let ca = DevCa::open(&layout.pki)?;
+                    layout.issue_servers(&ca, wanted)?;
+                    Ok((layout, Made::Reissued))
+                }
+                _ => Ok((layout, Made::Present)),
+            };
         }
         let ca = DevCa::create(&layout.pki, "Liên Thông Dev CA")?;
-        ca.server("mock-csdl", "mock-csdl")?;
-        ca.server("gateway", "lienthong-gateway")?;
+        layout.issue_servers(&ca, &hosts.cloned().unwrap_or_default())?;
         let g = sample::GATEWAY_UNIT;
         ca.unit_client(g.key, g.code, g.name, Validity::Days(825))?;
         ca.unit_client(
@@ -141,8 +160,23 @@ impl DevPki {
             .map(|_| format!("{:02x}", rand::random::<u8>()))
             .collect();
         crate::pki::write_secret(&layout.audit_pseudonym, &(secret + "\n"))?;
-        Ok((layout, true))
+        Ok((layout, Made::Created))
     }
+
+    fn issue_servers(&self, ca: &DevCa, hosts: &ServerHosts) -> Result<(), PkiError> {
+        ca.server("mock-csdl", "mock-csdl", hosts)?;
+        ca.server("gateway", "lienthong-gateway", hosts)?;
+        hosts.save(&self.pki)
+    }
+}
+
+/// What [`DevPki::ensure_for`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Made {
+    Created,
+    Present,
+    /// The server certificates were reissued for other hosts.
+    Reissued,
 }
 
 /// Opens the store under `dir`, generating it first when it holds no population.

@@ -5,8 +5,9 @@ use clap::{Parser, Subcommand};
 use lienthong_devtool::call;
 use lienthong_devtool::client::mtls_channel;
 use lienthong_devtool::env::{
-    DevPki, bind_gateway_with, bind_mock, ensure_gateway_config, ensure_store,
+    DevPki, Made, bind_gateway_with, bind_mock, ensure_gateway_config, ensure_store,
 };
+use lienthong_devtool::pki::{Host, ServerHosts};
 use lienthong_devtool::sample;
 use lienthong_devtool::tokens::{TokenSpec, mint};
 use lienthong_proto::csdl::v1 as pb;
@@ -45,6 +46,8 @@ enum Command {
         /// The population generated on first run.
         #[command(flatten)]
         population: SpecArgs,
+        #[command(flatten)]
+        hosts: HostArgs,
         /// Where the mock population database listens.
         #[arg(long, env = "MOCK_CSDL_LISTEN", default_value = "127.0.0.1:50061")]
         csdl_listen: SocketAddr,
@@ -93,15 +96,24 @@ enum Command {
         dossier: String,
         #[arg(long, global = true, default_value = "https://127.0.0.1:50051")]
         endpoint: String,
+        /// The name the gateway's certificate must carry, when it is not the endpoint's host
+        /// (e.g. a --host name your resolver does not know, reached by its address).
+        #[arg(long, global = true)]
+        server_name: Option<String>,
     },
-    /// Create the development PKI only.
-    Pki,
+    /// Create the development PKI only (or reissue its server certificates for other hosts).
+    Pki {
+        #[command(flatten)]
+        hosts: HostArgs,
+    },
     /// Create everything `up` serves (PKI, seeded store, gateway configuration and catalog)
     /// without serving, for running `mock-csdl serve` and `lienthong-gateway` as separate
     /// processes (benchmarks, systemd).
     Prepare {
         #[command(flatten)]
         population: SpecArgs,
+        #[command(flatten)]
+        hosts: HostArgs,
     },
     /// Inject, list or clear faults in the running mock database (its admin service).
     Fault {
@@ -117,6 +129,30 @@ enum Command {
         #[arg(long, default_value = "https://127.0.0.1:50061")]
         endpoint: String,
     },
+}
+
+/// The hosts the servers are reached by.
+#[derive(clap::Args)]
+struct HostArgs {
+    /// A host name or IP address the gateway and the mock database are reached by, besides
+    /// localhost and 127.0.0.1 (repeat the flag, or separate with commas). Saved with the PKI;
+    /// given again with other hosts, the server certificates are reissued by the same CA.
+    /// `--host localhost` goes back to the local names only.
+    #[arg(long = "host", env = "LIENTHONG_HOSTS", value_delimiter = ',')]
+    hosts: Vec<Host>,
+}
+
+impl HostArgs {
+    fn requested(&self) -> Option<ServerHosts> {
+        (!self.hosts.is_empty()).then(|| ServerHosts::new(self.hosts.iter().cloned()))
+    }
+}
+
+fn is_loopback(host: &Host) -> bool {
+    match host {
+        Host::Ip(ip) => ip.is_loopback(),
+        Host::Dns(name) => name == "localhost",
+    }
 }
 
 /// A gateway call.
@@ -234,18 +270,20 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
-        Command::Pki => {
-            let (pki, created) = DevPki::ensure(&cli.dir)?;
-            let verb = if created {
-                "created"
-            } else {
-                "already present"
+        Command::Pki { hosts } => {
+            let (pki, made) = DevPki::ensure_for(&cli.dir, hosts.requested().as_ref())?;
+            let verb = match made {
+                Made::Created => "created",
+                Made::Present => "already present",
+                Made::Reissued => "present; server certificates reissued",
             };
             println!("development PKI {verb}: CA {}", pki.ca.display());
+            println!("server certificates name: {}", pki.hosts()?);
             Ok(())
         }
         Command::Up {
             population,
+            hosts,
             csdl_listen,
             csdl_admin_listen,
             gateway_listen,
@@ -254,14 +292,14 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             up(
                 &cli.dir,
-                population.spec(),
+                (population.spec(), hosts.requested()),
                 (csdl_listen, csdl_admin_listen, csdl_metrics_listen),
                 (gateway_listen, admin_listen),
             )
             .await
         }
-        Command::Prepare { population } => {
-            prepare(&cli.dir, population.spec()).await?;
+        Command::Prepare { population, hosts } => {
+            prepare(&cli.dir, population.spec(), hosts.requested().as_ref()).await?;
             println!("prepared {}", cli.dir.display());
             Ok(())
         }
@@ -275,7 +313,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             procedure,
             dossier,
             endpoint,
-        } => gateway_call(&cli.dir, &endpoint, &officer, &procedure, &dossier, call).await,
+            server_name,
+        } => {
+            let to = (endpoint.as_str(), server_name.as_deref());
+            gateway_call(&cli.dir, to, &officer, &procedure, &dossier, call).await
+        }
         Command::Lookup { id, endpoint } => lookup(&cli.dir, &id, &endpoint).await,
         Command::Fault { action, endpoint } => fault(&cli.dir, action, &endpoint).await,
     }
@@ -286,14 +328,18 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 async fn prepare(
     dir: &std::path::Path,
     spec: Spec,
+    hosts: Option<&ServerHosts>,
 ) -> Result<(DevPki, mock_csdl::store::Store, std::path::PathBuf), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
-    let (pki, created) = DevPki::ensure(dir)?;
-    if created {
-        eprintln!(
-            "created the development PKI in {}",
-            dir.join("pki").display()
-        );
+    let (pki, made) = DevPki::ensure_for(dir, hosts)?;
+    match made {
+        Made::Created => eprintln!(
+            "created the development PKI in {} (server names: {})",
+            dir.join("pki").display(),
+            pki.hosts()?
+        ),
+        Made::Reissued => eprintln!("reissued the server certificates for: {}", pki.hosts()?),
+        Made::Present => {}
     }
     let store_dir = dir.to_owned();
     eprintln!(
@@ -312,7 +358,7 @@ async fn prepare(
 
 async fn up(
     dir: &std::path::Path,
-    spec: Spec,
+    (spec, hosts): (Spec, Option<ServerHosts>),
     (csdl_listen, csdl_admin_listen, csdl_metrics_listen): (SocketAddr, SocketAddr, SocketAddr),
     (gateway_listen, admin_listen): (SocketAddr, SocketAddr),
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -326,7 +372,14 @@ async fn up(
         )
         .into());
     }
-    let (pki, store, config_file) = prepare(dir, spec).await?;
+    let (pki, store, config_file) = prepare(dir, spec, hosts.as_ref()).await?;
+    let names = pki.hosts()?;
+    if gateway_listen.ip().is_loopback() && names.extra().iter().any(|h| !is_loopback(h)) {
+        eprintln!(
+            "note: the certificates name {names}, but the gateway listens on {gateway_listen}, which only this machine reaches; to be reached from others, add --gateway-listen 0.0.0.0:{}",
+            gateway_listen.port()
+        );
+    }
     let meta = store.meta()?;
     let mock = bind_mock(
         store,
@@ -446,7 +499,9 @@ fn print_connection_info(
     println!("Liên Thông mock environment is up.");
     println!();
     println!("  Gateway (lienthong.gateway.v1.CitizenGateway, mutual TLS + officer token)");
-    println!("    endpoint          https://{gateway}   (server name: localhost)");
+    let names = pki.hosts().map(|h| h.to_string()).unwrap_or_default();
+    println!("    endpoint          https://{gateway}");
+    println!("    server names      {names}   (the certificate's; connect by one of them)");
     println!("    CA certificate    {}", pki.ca.display());
     if let Some(h42) = &h42 {
         println!(
@@ -583,13 +638,13 @@ fn batch_line(r: &gw::VerifyBatchResponse) -> String {
 
 async fn gateway_call(
     dir: &std::path::Path,
-    endpoint: &str,
+    (endpoint, server_name): (&str, Option<&str>),
     officer: &str,
     procedure: &str,
     dossier: &str,
     which: GatewayCall,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut caller = call::connect(dir, endpoint, officer).await?;
+    let mut caller = call::connect(dir, endpoint, server_name, officer).await?;
     let ctx = || call::context(procedure, dossier);
     let subject = |id: &str| id.len() == 9;
     let result: Result<String, tonic::Status> = match which {

@@ -19,11 +19,169 @@ pub enum PkiError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: {detail}; correct or delete the file")]
+    Saved { path: PathBuf, detail: String },
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// A name a server is reached by, as its certificate names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Host {
+    /// A DNS name (ASCII; an internationalised name in its `xn--` form).
+    Dns(String),
+    Ip(std::net::IpAddr),
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Host::Dns(name) => f.write_str(name),
+            Host::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// Why a host name was refused.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{value:?} is not a host name or IP address a server certificate can name: {why}. Give a DNS name such as lienthong.sandbox.tinh.gov.vn (internationalised names in their xn-- form) or an address such as 10.0.0.5"
+)]
+pub struct BadHost {
+    value: String,
+    why: &'static str,
+}
+
+impl std::str::FromStr for Host {
+    type Err = BadHost;
+
+    fn from_str(value: &str) -> Result<Self, BadHost> {
+        let bad = |why| BadHost {
+            value: value.chars().take(80).collect(),
+            why,
+        };
+        let trimmed = value.trim();
+        if let Ok(ip) = trimmed.trim_matches(['[', ']']).parse() {
+            return Ok(Host::Ip(ip));
+        }
+        let name = trimmed.trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if name.len() > 253 {
+            return Err(bad("it is longer than 253 characters"));
+        }
+        if name.contains('*') {
+            return Err(bad("wildcards are not issued; name each host"));
+        }
+        if name.contains(':') || name.contains('/') {
+            return Err(bad("give the host alone, without a scheme, port or path"));
+        }
+        for label in name.split('.') {
+            if label.is_empty() || label.len() > 63 {
+                return Err(bad("each dot-separated label must be 1 to 63 characters"));
+            }
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(bad("a label may hold only letters a-z, digits and '-'"));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(bad("a label may not start or end with '-'"));
+            }
+        }
+        if name
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(bad("it looks like an IP address but is not a valid one"));
+        }
+        Ok(Host::Dns(name))
+    }
+}
+
+/// The names the development server certificates carry: always `localhost` and 127.0.0.1, and
+/// the hosts a team reaches its sandbox by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerHosts {
+    extra: Vec<Host>,
+}
+
+impl ServerHosts {
+    /// The file under the PKI directory that remembers the extra hosts, one per line.
+    pub const FILE: &'static str = "server-hosts";
+
+    /// `localhost` and 127.0.0.1 with `extra` (duplicates dropped, order kept).
+    pub fn new(extra: impl IntoIterator<Item = Host>) -> Self {
+        let mut hosts = Self::default();
+        for host in extra {
+            if !hosts.all().contains(&host) {
+                hosts.extra.push(host);
+            }
+        }
+        hosts
+    }
+
+    /// Every name, the two local ones first.
+    pub fn all(&self) -> Vec<Host> {
+        let mut all = vec![
+            Host::Dns("localhost".to_owned()),
+            Host::Ip([127, 0, 0, 1].into()),
+        ];
+        all.extend(self.extra.iter().cloned());
+        all
+    }
+
+    /// The hosts beyond the local ones.
+    pub fn extra(&self) -> &[Host] {
+        &self.extra
+    }
+
+    /// Reads the hosts saved in `pki_dir` (none when the file is absent).
+    pub fn load(pki_dir: &Path) -> Result<Self, PkiError> {
+        let path = pki_dir.join(Self::FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => return Err(PkiError::Read { path, source }),
+        };
+        let hosts = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| {
+                l.parse().map_err(|e: BadHost| PkiError::Saved {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<Host>, _>>()?;
+        Ok(Self::new(hosts))
+    }
+
+    /// Saves the extra hosts in `pki_dir`.
+    pub fn save(&self, pki_dir: &Path) -> Result<(), PkiError> {
+        let mut text = String::from(
+            "# Hosts the development server certificates name besides localhost and 127.0.0.1.\n# Change them with `lienthong-dev pki --host …`; the server certificates are reissued.\n",
+        );
+        for host in &self.extra {
+            text.push_str(&host.to_string());
+            text.push('\n');
+        }
+        write(&pki_dir.join(Self::FILE), &text)
+    }
+}
+
+impl std::fmt::Display for ServerHosts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.all().iter().map(Host::to_string).collect();
+        f.write_str(&names.join(", "))
+    }
 }
 
 /// A certificate and its key, as PEM files on disk.
@@ -194,12 +352,20 @@ impl DevCa {
         Ok(files)
     }
 
-    /// A server certificate for `localhost` and 127.0.0.1 (and any other host names given).
-    pub fn server(&self, file_stem: &str, common_name: &str) -> Result<CertFiles, PkiError> {
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    /// A server certificate for `localhost`, 127.0.0.1 and the other hosts given.
+    pub fn server(
+        &self,
+        file_stem: &str,
+        common_name: &str,
+        hosts: &ServerHosts,
+    ) -> Result<CertFiles, PkiError> {
+        let mut params = CertificateParams::default();
+        for host in hosts.all() {
+            params.subject_alt_names.push(match host {
+                Host::Dns(name) => SanType::DnsName(name.try_into()?),
+                Host::Ip(ip) => SanType::IpAddress(ip),
+            });
+        }
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
@@ -254,4 +420,55 @@ pub fn issuer_keys(dir: &Path, file_stem: &str) -> Result<IssuerFiles, PkiError>
     write(&files.key, &key.serialize_pem())?;
     write(&files.public_key, &key.public_key_pem())?;
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_names_or_addresses_a_certificate_can_carry() {
+        let host = |s: &str| s.parse::<Host>();
+        assert_eq!(
+            host("LienThong.Sandbox.tinh.gov.vn.").unwrap(),
+            Host::Dns("lienthong.sandbox.tinh.gov.vn".into())
+        );
+        assert_eq!(host("10.0.0.5").unwrap(), Host::Ip([10, 0, 0, 5].into()));
+        assert!(matches!(host("[fd00::5]").unwrap(), Host::Ip(ip) if ip.is_ipv6()));
+        assert_eq!(
+            host("xn--h-tnh-9wa.vn").unwrap().to_string(),
+            "xn--h-tnh-9wa.vn"
+        );
+        for bad in [
+            "",
+            "hà-tĩnh.vn",
+            "*.tinh.gov.vn",
+            "https://sandbox.vn",
+            "sandbox.vn:50051",
+            "-sandbox.vn",
+            "a..b",
+            "10.0.0.300",
+            &"a".repeat(64),
+        ] {
+            let e = host(bad).unwrap_err().to_string();
+            assert!(e.contains("is not a host name"), "{bad}: {e}");
+        }
+        let hosts = ServerHosts::new([host("localhost").unwrap(), host("10.0.0.5").unwrap()]);
+        assert_eq!(hosts.to_string(), "localhost, 127.0.0.1, 10.0.0.5");
+    }
+
+    #[test]
+    fn saved_hosts_come_back_as_they_were_given() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            ServerHosts::load(dir.path()).unwrap(),
+            ServerHosts::default()
+        );
+        let hosts = ServerHosts::new(["sandbox.vn".parse().unwrap(), "10.0.0.5".parse().unwrap()]);
+        hosts.save(dir.path()).unwrap();
+        assert_eq!(ServerHosts::load(dir.path()).unwrap(), hosts);
+        std::fs::write(dir.path().join(ServerHosts::FILE), "not a host\n").unwrap();
+        let e = ServerHosts::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("correct or delete the file"), "{e}");
+    }
 }
