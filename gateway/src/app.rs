@@ -116,14 +116,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                 .map_err(AppError::Backend)?;
             limits = limits.with_shared(limiter, &config.units);
         }
-        let identify = Identify::new(
-            &config.units,
-            &config.catalog,
-            match config.environment {
-                crate::config::Environment::Production => tls::UnitNaming::UriSanOnly,
-                crate::config::Environment::Sandbox => tls::UnitNaming::CommonNameFallback,
-            },
-        );
+        let identify = Identify::new(&config);
         let reloader = Arc::new(Reloader::new(
             &config,
             identify.clone(),

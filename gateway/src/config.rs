@@ -251,6 +251,9 @@ pub struct Config {
     pub max_message_bytes: usize,
     pub shutdown_grace: Duration,
     pub units: BTreeMap<UnitCode, Unit>,
+    /// Client certificates refused although they chain to the CA: SHA-256 of the DER,
+    /// lowercase hex (`CERTIFICATE_REVOKED`).
+    pub revoked_certificates: BTreeSet<String>,
     pub catalog: Catalog,
     pub audit: Audit,
     pub door: DoorSettings,
@@ -339,6 +342,8 @@ struct RawConfig {
     transport: RawTransport,
     #[serde(default)]
     units: Vec<RawUnit>,
+    #[serde(default)]
+    revoked_certificates: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -849,6 +854,18 @@ impl Check<'_> {
     }
 }
 
+/// A SHA-256 fingerprint as lowercase hex, from hex with or without colons, in any case.
+fn parse_fingerprint(text: &str) -> Option<String> {
+    let text = text.trim();
+    let text = text
+        .strip_prefix("sha256 Fingerprint=")
+        .or_else(|| text.strip_prefix("SHA256 Fingerprint="))
+        .unwrap_or(text);
+    let hex: String = text.chars().filter(|c| *c != ':').collect();
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
+}
+
 fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
     let mut c = Check {
         base,
@@ -1011,6 +1028,18 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
         c.problems
             .push("units: no unit is configured, so every call would be refused".to_owned());
     }
+    let mut revoked_certificates = BTreeSet::new();
+    for (i, fingerprint) in raw.revoked_certificates.iter().enumerate() {
+        match parse_fingerprint(fingerprint) {
+            Some(hex) => {
+                revoked_certificates.insert(hex);
+            }
+            None => c.problems.push(format!(
+                "revoked_certificates[{i}]: {:?} is not a SHA-256 fingerprint (64 hexadecimal digits, colons allowed), e.g. the output of `openssl x509 -noout -fingerprint -sha256`",
+                fingerprint.chars().take(100).collect::<String>()
+            )),
+        }
+    }
     let shutdown_grace = Duration::from_millis(raw.shutdown_grace_ms);
     let audit = validate_audit(&mut c, raw.audit);
     let door = DoorSettings {
@@ -1078,6 +1107,7 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             max_message_bytes: raw.max_message_bytes,
             shutdown_grace,
             units,
+            revoked_certificates,
             catalog,
             audit,
             door,

@@ -149,13 +149,14 @@ impl<C: Clock + Clone + Send + Sync + 'static> Reloader<C> {
         let need_restart = need_restart(&running, &new);
         self.limits
             .replace((new.global_rate, new.batch_share_percent), &new.units);
-        self.identify.replace(&new.units, &new.catalog);
+        self.identify.replace(&new);
         self.authn.reload(&new.auth);
         self.auditor.metrics.set_known(
             new.units.keys().map(|u| u.as_str()),
             new.catalog.iter().map(|p| p.code.as_str()),
         );
         running.units = new.units;
+        running.revoked_certificates = new.revoked_certificates;
         running.catalog = new.catalog;
         running.auth = new.auth;
         running.global_rate = new.global_rate;
@@ -250,6 +251,20 @@ fn changes(old: &Config, new: &Config) -> Vec<String> {
     }
     for code in before.keys().filter(|c| !after.contains_key(*c)) {
         out.push(format!("procedure {code} removed from the catalog"));
+    }
+    let revoked = new
+        .revoked_certificates
+        .difference(&old.revoked_certificates)
+        .count();
+    let restored = old
+        .revoked_certificates
+        .difference(&new.revoked_certificates)
+        .count();
+    if revoked > 0 {
+        out.push(format!("{revoked} certificate(s) revoked"));
+    }
+    if restored > 0 {
+        out.push(format!("{restored} certificate(s) no longer revoked"));
     }
     if old.global_rate != new.global_rate {
         out.push("global rate".into());

@@ -5,6 +5,7 @@ use crate::client::mtls_channel_as;
 use crate::env::DevPki;
 use crate::sample;
 use crate::tokens::{TokenSpec, mint};
+use crate::units::Acting;
 use lienthong_proto::gateway::v1 as pb;
 use pb::citizen_gateway_client::CitizenGatewayClient;
 use std::fmt::Write;
@@ -18,13 +19,9 @@ pub struct Caller {
     pub token: String,
 }
 
-/// Connects as a sample officer: their unit's certificate and a fresh token bound to it.
-pub async fn connect(
-    dir: &Path,
-    endpoint: &str,
-    server_name: Option<&str>,
-    officer: &str,
-) -> Result<Caller, String> {
+/// Connects as a sample officer: their unit's certificate and a fresh token bound to it (the
+/// PKI alone is needed, not the environment's gateway configuration).
+pub async fn connect(dir: &Path, endpoint: &str, officer: &str) -> Result<Caller, String> {
     let pki = DevPki::layout(dir);
     let o = sample::officer(officer).ok_or_else(|| {
         let known: Vec<&str> = sample::OFFICERS.iter().map(|o| o.code).collect();
@@ -42,7 +39,26 @@ pub async fn connect(
             .map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
-    let channel = mtls_channel_as(endpoint, server_name, &pki.ca, Some(&cert))
+    let channel = mtls_channel_as(endpoint, None, &pki.ca, Some(&cert))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Caller {
+        client: CitizenGatewayClient::new(channel),
+        token,
+    })
+}
+
+/// Connects as any officer of this environment (see [`crate::units::acting`]): their unit's
+/// certificate and a fresh token (an hour) bound to it.
+pub async fn connect_as(
+    dir: &Path,
+    endpoint: &str,
+    server_name: Option<&str>,
+    acting: &Acting,
+) -> Result<Caller, String> {
+    let pki = DevPki::layout(dir);
+    let token = crate::units::token(dir, acting, 60).map_err(|e| e.to_string())?;
+    let channel = mtls_channel_as(endpoint, server_name, &pki.ca, Some(&acting.certificate))
         .await
         .map_err(|e| e.to_string())?;
     Ok(Caller {

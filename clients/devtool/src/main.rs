@@ -8,8 +8,9 @@ use lienthong_devtool::env::{
     DevPki, Made, bind_gateway_with, bind_mock, ensure_gateway_config, ensure_store,
 };
 use lienthong_devtool::pki::{Host, ServerHosts};
+use lienthong_devtool::running::Running;
 use lienthong_devtool::sample;
-use lienthong_devtool::tokens::{TokenSpec, mint};
+use lienthong_devtool::units::{self, Acting};
 use lienthong_proto::csdl::v1 as pb;
 use lienthong_proto::gateway::v1 as gw;
 use mock_csdl::Spec;
@@ -72,22 +73,27 @@ enum Command {
         )]
         csdl_metrics_listen: SocketAddr,
     },
-    /// Mint a token for a sample officer, bound to their unit's certificate.
+    /// Mint an officer's token, bound to their unit's certificate: a sample officer, or any
+    /// officer of a unit of this environment (with --unit and --roles).
     Token {
-        /// The officer (see `lienthong-dev up` for the sample officers).
-        #[arg(long, default_value = "CB.H42.0001")]
-        officer: String,
-        /// Validity in minutes.
+        #[command(flatten)]
+        who: OfficerArgs,
+        /// Validity in minutes (at most the issuer's max_lifetime_seconds, 12 h by default).
         #[arg(long, default_value_t = 480)]
         minutes: u64,
+    },
+    /// Register your own connected unit, list the units, revoke a unit's certificate; the
+    /// running gateway reloads.
+    Unit {
+        #[command(subcommand)]
+        action: UnitAction,
     },
     /// Call the gateway as a one-stop system, for a sample officer.
     Call {
         #[command(subcommand)]
         call: GatewayCall,
-        /// The officer acting (their unit's certificate is used).
-        #[arg(long, global = true, default_value = "CB.H42.0001")]
-        officer: String,
+        #[command(flatten)]
+        who: OfficerArgs,
         /// The procedure (mã thủ tục).
         #[arg(long, global = true, default_value = "1.004222")]
         procedure: String,
@@ -128,6 +134,58 @@ enum Command {
         id: String,
         #[arg(long, default_value = "https://127.0.0.1:50061")]
         endpoint: String,
+    },
+}
+
+/// Who acts.
+#[derive(clap::Args)]
+struct OfficerArgs {
+    /// The officer (mã cán bộ): a sample officer (see `lienthong-dev up`), or any officer of
+    /// a unit of this environment, given with --unit and --roles.
+    #[arg(long, global = true, default_value = "CB.H42.0001")]
+    officer: String,
+    /// The officer's unit (default: a sample officer's own). Its certificate is used.
+    #[arg(long, global = true)]
+    unit: Option<String>,
+    /// The officer's roles, comma-separated: receiver, processor, approver, auditor, admin
+    /// (default: a sample officer's own).
+    #[arg(long, global = true, value_delimiter = ',')]
+    roles: Vec<String>,
+}
+
+impl OfficerArgs {
+    fn acting(&self, dir: &std::path::Path) -> Result<Acting, lienthong_devtool::units::UnitError> {
+        units::acting(dir, &self.officer, self.unit.as_deref(), &self.roles)
+    }
+}
+
+/// A unit action.
+#[derive(Subcommand)]
+enum UnitAction {
+    /// Register a unit: its client certificate and key (PEM, and a PKCS#12 bundle with a
+    /// printed password), its entry in the gateway configuration (validated first), and a
+    /// reload of the running gateway.
+    Add {
+        /// The unit's agency code (mã định danh đơn vị), e.g. 000.00.00.H48.
+        #[arg(long)]
+        code: String,
+        /// The unit's name, as its certificate carries it.
+        #[arg(long)]
+        name: String,
+        /// The procedures granted, comma-separated (`*` for the whole catalog).
+        #[arg(long, value_delimiter = ',', required = true)]
+        procedures: Vec<String>,
+        /// The environment its credentials are issued for.
+        #[arg(long = "env", default_value = "sandbox", value_parser = ["sandbox", "production"])]
+        environment: String,
+    },
+    /// The units of the gateway configuration, their procedures and certificates.
+    List,
+    /// Revoke a unit's certificate: the gateway refuses it from its next call on
+    /// (CERTIFICATE_REVOKED), without a restart.
+    Revoke {
+        #[arg(long)]
+        code: String,
     },
 }
 
@@ -303,20 +361,25 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             println!("prepared {}", cli.dir.display());
             Ok(())
         }
-        Command::Token { officer, minutes } => {
-            println!("{}", token(&cli.dir, &officer, minutes)?);
+        Command::Token { who, minutes } => {
+            println!(
+                "{}",
+                units::token(&cli.dir, &who.acting(&cli.dir)?, minutes)?
+            );
             Ok(())
         }
+        Command::Unit { action } => unit(&cli.dir, action).await,
         Command::Call {
             call,
-            officer,
+            who,
             procedure,
             dossier,
             endpoint,
             server_name,
         } => {
             let to = (endpoint.as_str(), server_name.as_deref());
-            gateway_call(&cli.dir, to, &officer, &procedure, &dossier, call).await
+            let acting = who.acting(&cli.dir)?;
+            gateway_call(&cli.dir, to, &acting, &procedure, &dossier, call).await
         }
         Command::Lookup { id, endpoint } => lookup(&cli.dir, &id, &endpoint).await,
         Command::Fault { action, endpoint } => fault(&cli.dir, action, &endpoint).await,
@@ -400,7 +463,7 @@ async fn up(
     std::fs::write(&token_file, token(dir, "CB.H42.0001", 480)?)?;
     // Listening for the stop signals before saying the environment is up.
     let stop = lienthong_telemetry::signals::stop_requested();
-    let running = Running::mark(dir, &format!("https://{gateway_addr}"))?;
+    let running = Running::mark(dir, &format!("https://{gateway_addr}"), admin_addr)?;
     print_connection_info(
         &pki,
         (gateway_addr, admin_addr),
@@ -425,50 +488,104 @@ async fn up(
     Ok(())
 }
 
-/// `<dir>/up.running`: which process serves the environment and where, while it runs, so that
-/// a second `up` on the same directory says so instead of failing on the store's lock.
-struct Running {
-    path: std::path::PathBuf,
-    pid: u32,
-    endpoint: String,
-}
-
-impl Running {
-    const FILE: &'static str = "up.running";
-
-    /// The environment's running `up`, if its process is alive (a file left by a process
-    /// that was killed is ignored).
-    fn find(dir: &std::path::Path) -> Option<Running> {
-        let path = dir.join(Self::FILE);
-        let text = std::fs::read_to_string(&path).ok()?;
-        let (pid, endpoint) = text.trim().split_once(' ')?;
-        let pid: u32 = pid.parse().ok()?;
-        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
-        (alive && pid != std::process::id()).then(|| Running {
-            path,
-            pid,
-            endpoint: endpoint.to_owned(),
-        })
-    }
-
-    fn mark(dir: &std::path::Path, endpoint: &str) -> std::io::Result<Running> {
-        let path = dir.join(Self::FILE);
-        let pid = std::process::id();
-        std::fs::write(&path, format!("{pid} {endpoint}\n"))?;
-        Ok(Running {
-            path,
-            pid,
-            endpoint: endpoint.to_owned(),
-        })
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.pid == std::process::id() {
-            let _ = std::fs::remove_file(&self.path);
+/// Registers, lists or revokes units; the running gateway reloads after a change.
+async fn unit(dir: &std::path::Path, action: UnitAction) -> Result<(), Box<dyn std::error::Error>> {
+    let code = |code: &str| {
+        lienthong_domain::UnitCode::parse(code)
+            .map_err(|e| format!("--code {code:?}: {e} (an agency code such as 000.00.00.H48)"))
+    };
+    match action {
+        UnitAction::Add {
+            code: c,
+            name,
+            procedures,
+            environment,
+        } => {
+            let new = units::NewUnit {
+                code: code(&c)?,
+                name,
+                procedures,
+                environment,
+            };
+            let made = units::add(dir, &new)?;
+            println!(
+                "registered unit {} ({}), {} credentials, procedures {}",
+                new.code,
+                new.name,
+                new.environment,
+                new.procedures.join(", ")
+            );
+            println!(
+                "  certificate   {}   (SHA-256 {})",
+                made.certificate.cert.display(),
+                made.fingerprint
+            );
+            println!("  key           {}", made.certificate.key.display());
+            println!(
+                "  PKCS#12       {}   password {}",
+                made.bundle.display(),
+                made.bundle_password
+            );
+            println!(
+                "                Java: keytool -list -storetype PKCS12 -keystore {} ; .NET: new X509Certificate2(path, password)",
+                made.bundle.display()
+            );
+            println!("  CA            {}", DevPki::layout(dir).ca.display());
+            print_reload(dir).await?;
+            println!(
+                "  token         lienthong-dev token --unit {} --officer CB.<unit>.0001 --roles receiver",
+                new.code
+            );
+        }
+        UnitAction::List => {
+            println!(
+                "{:<14} {:<10} {:<10} {:<44} certificate",
+                "unit", "env", "approval", "procedures"
+            );
+            for u in units::list(dir)? {
+                let procedures = u.procedures.join(",");
+                let procedures = if procedures.chars().count() > 42 {
+                    format!(
+                        "{}… ({})",
+                        procedures.chars().take(36).collect::<String>(),
+                        u.procedures.len()
+                    )
+                } else {
+                    procedures
+                };
+                let certificate = match (&u.certificate, u.revoked) {
+                    (None, _) => "none in this environment".to_owned(),
+                    (Some(c), true) => format!("REVOKED {}", c.display()),
+                    (Some(c), false) => c.display().to_string(),
+                };
+                println!(
+                    "{:<14} {:<10} {:<10} {:<44} {certificate}",
+                    u.code, u.environment, u.approval, procedures
+                );
+            }
+        }
+        UnitAction::Revoke { code: c } => {
+            let fingerprint = units::revoke(dir, &code(&c)?)?;
+            println!("revoked the certificate of unit {c} (SHA-256 {fingerprint})");
+            print_reload(dir).await?;
         }
     }
+    Ok(())
+}
+
+async fn print_reload(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    match units::reload_running(dir).await? {
+        units::Reloaded::Applied(said) => {
+            println!(
+                "  gateway       reloaded: {}",
+                said.lines().next().unwrap_or("")
+            )
+        }
+        units::Reloaded::NotRunning => println!(
+            "  gateway       not running: the change applies at the next `lienthong-dev up`"
+        ),
+    }
+    Ok(())
 }
 
 fn token(
@@ -476,14 +593,8 @@ fn token(
     officer: &str,
     minutes: u64,
 ) -> Result<String, Box<dyn std::error::Error>> {
-    let pki = DevPki::layout(dir);
-    let o = sample::officer(officer).ok_or_else(|| format!("{officer} is not a sample officer"))?;
-    let unit = sample::unit(o.unit).ok_or("sample table inconsistent")?;
-    let spec = TokenSpec {
-        ttl: std::time::Duration::from_secs(minutes * 60),
-        ..TokenSpec::new(o.code, unit.code, o.roles).bound_to_file(&pki.unit(unit).cert)?
-    };
-    Ok(mint(&pki.issuer.key, &spec)?)
+    let acting = units::acting(dir, officer, None, &[])?;
+    Ok(units::token(dir, &acting, minutes)?)
 }
 
 fn print_connection_info(
@@ -639,12 +750,12 @@ fn batch_line(r: &gw::VerifyBatchResponse) -> String {
 async fn gateway_call(
     dir: &std::path::Path,
     (endpoint, server_name): (&str, Option<&str>),
-    officer: &str,
+    acting: &Acting,
     procedure: &str,
     dossier: &str,
     which: GatewayCall,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut caller = call::connect(dir, endpoint, server_name, officer).await?;
+    let mut caller = call::connect_as(dir, endpoint, server_name, acting).await?;
     let ctx = || call::context(procedure, dossier);
     let subject = |id: &str| id.len() == 9;
     let result: Result<String, tonic::Status> = match which {

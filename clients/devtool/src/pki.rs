@@ -229,8 +229,9 @@ pub struct DevCa {
     pub ca_cert: PathBuf,
 }
 
-/// Writes a file of the PKI: directories it creates are 0700, private keys (`*.key`) 0600.
-fn write(path: &Path, contents: &str) -> Result<(), PkiError> {
+/// Writes a file of the PKI: directories it creates are 0700, private keys (`*.key`) and key
+/// bundles (`*.p12`) 0600.
+fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), PkiError> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     let failed = |path: &Path| {
         let path = path.to_owned();
@@ -243,7 +244,7 @@ fn write(path: &Path, contents: &str) -> Result<(), PkiError> {
             .create(parent)
             .map_err(failed(parent))?;
     }
-    let secret = path.extension().is_some_and(|e| e == "key");
+    let secret = path.extension().is_some_and(|e| e == "key" || e == "p12");
     let mode = if secret { 0o600 } else { 0o644 };
     use std::io::Write;
     std::fs::OpenOptions::new()
@@ -252,7 +253,7 @@ fn write(path: &Path, contents: &str) -> Result<(), PkiError> {
         .truncate(true)
         .mode(mode)
         .open(path)
-        .and_then(|mut f| f.write_all(contents.as_bytes()))
+        .and_then(|mut f| f.write_all(contents.as_ref()))
         .map_err(failed(path))?;
     // An existing file keeps its mode on open: set it.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(failed(path))
@@ -266,6 +267,18 @@ pub fn write_secret(path: &Path, contents: &str) -> Result<(), PkiError> {
         Err(PkiError::Write {
             path: path.to_owned(),
             source: std::io::Error::other("a secret's file name must end in .key"),
+        })
+    }
+}
+
+/// Writes a key bundle (`*.p12`, mode 0600, parent directories 0700).
+pub fn write_secret_bytes(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
+    if path.extension().is_some_and(|e| e == "p12") {
+        write(path, contents)
+    } else {
+        Err(PkiError::Write {
+            path: path.to_owned(),
+            source: std::io::Error::other("a key bundle's file name must end in .p12"),
         })
     }
 }
@@ -305,7 +318,7 @@ impl DevCa {
         let certified = CertifiedIssuer::self_signed(params, key)?;
         let issuer = Issuer::from_ca_cert_pem(&certified.pem(), KeyPair::from_pem(&key_pem)?)?;
         let ca_cert = dir.join("ca.pem");
-        write(&ca_cert, &certified.pem())?;
+        write(&ca_cert, certified.pem())?;
         write(&dir.join("ca.key"), &key_pem)?;
         Ok(Self {
             dir: dir.to_owned(),
@@ -347,8 +360,8 @@ impl DevCa {
             cert: self.dir.join(format!("{file_stem}.pem")),
             key: self.dir.join(format!("{file_stem}.key")),
         };
-        write(&files.cert, &cert.pem())?;
-        write(&files.key, &key.serialize_pem())?;
+        write(&files.cert, cert.pem())?;
+        write(&files.key, key.serialize_pem())?;
         Ok(files)
     }
 
@@ -417,8 +430,8 @@ pub fn issuer_keys(dir: &Path, file_stem: &str) -> Result<IssuerFiles, PkiError>
         key: dir.join(format!("{file_stem}.key")),
         public_key: dir.join(format!("{file_stem}.pub.pem")),
     };
-    write(&files.key, &key.serialize_pem())?;
-    write(&files.public_key, &key.public_key_pem())?;
+    write(&files.key, key.serialize_pem())?;
+    write(&files.public_key, key.public_key_pem())?;
     Ok(files)
 }
 

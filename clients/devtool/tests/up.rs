@@ -160,6 +160,148 @@ fn server_certificates_name_the_hosts_a_team_reaches_them_by() {
     assert_eq!(ca, std::fs::read(dir.path().join("pki/ca.pem")).unwrap());
 }
 
+/// A team registers its own unit against the running environment: certificate, key and a
+/// PKCS#12 bundle Java and OpenSSL open with the printed password; its officer's token; calls
+/// within its procedures served, others refused; its certificate revoked without a restart,
+/// then a new one issued.
+#[cfg(unix)]
+#[test]
+fn a_team_registers_its_own_unit_calls_as_its_officer_and_revokes_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = Up::start(dir.path());
+    let add = || {
+        dev(dir.path(), &["unit", "add", "--code", "000.00.00.H48"])
+            .args(["--name", "Hệ thống một cửa tỉnh Quảng Ngãi"])
+            .args(["--procedures", "1.004222,LT.KHAISINH"])
+            .output()
+            .unwrap()
+    };
+    let added = add();
+    let said = String::from_utf8_lossy(&added.stdout).into_owned();
+    assert!(added.status.success(), "{added:?}");
+    assert!(said.contains("gateway       reloaded"), "{said}");
+    let password = said
+        .split("password ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let units = dir.path().join("pki/units");
+    let bundle = units.join("000.00.00.H48.p12");
+    // OpenSSL opens the bundle: the unit's certificate and the CA, and the key.
+    let openssl = Command::new("openssl")
+        .args(["pkcs12", "-noenc", "-in"])
+        .arg(&bundle)
+        .args(["-passin", &format!("pass:{password}")])
+        .output()
+        .unwrap();
+    let pem = String::from_utf8_lossy(&openssl.stdout);
+    assert!(openssl.status.success(), "{openssl:?}");
+    assert!(
+        pem.contains("CN=000.00.00.H48") && pem.contains("PRIVATE KEY"),
+        "{pem}"
+    );
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 2, "{pem}");
+    // So does Java's keytool, as a key entry; a wrong password is refused.
+    let keytool = |pass: &str| {
+        Command::new("keytool")
+            .args(["-list", "-storetype", "PKCS12", "-keystore"])
+            .arg(&bundle)
+            .args(["-storepass", pass])
+            .output()
+            .unwrap()
+    };
+    let listed = keytool(&password);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("PrivateKeyEntry"),
+        "{listed:?}"
+    );
+    assert!(!keytool("not-the-password").status.success());
+
+    let officer = ["--officer", "CB.H48.0001", "--unit", "000.00.00.H48"];
+    let call = |procedure: &str| {
+        dev(dir.path(), &["call", "lookup", "042188999005"])
+            .args(["--procedure", procedure, "--endpoint", &up.endpoint])
+            .args(officer)
+            .args(["--roles", "receiver"])
+            .output()
+            .unwrap()
+    };
+    let served = call("1.004222");
+    assert!(served.status.success(), "{served:?}");
+    let refused = call("1.004227");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stdout).contains("PROCEDURE_NOT_ALLOWED")
+            || String::from_utf8_lossy(&refused.stderr).contains("PROCEDURE_NOT_ALLOWED"),
+        "{refused:?}"
+    );
+    // A token for the officer, within the issuer's maximum lifetime only.
+    let token = dev(dir.path(), &["token"])
+        .args(officer)
+        .args(["--roles", "receiver,processor", "--minutes", "90"])
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "{token:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&token.stdout)
+            .trim()
+            .split('.')
+            .count(),
+        3
+    );
+    let too_long = dev(dir.path(), &["token"])
+        .args(officer)
+        .args(["--roles", "receiver", "--minutes", "1000"])
+        .output()
+        .unwrap();
+    assert!(!too_long.status.success());
+    assert!(
+        String::from_utf8_lossy(&too_long.stderr).contains("1 to 720 minutes"),
+        "{too_long:?}"
+    );
+    // Registered twice: refused, with what to do.
+    let again = add();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("unit revoke"),
+        "{again:?}"
+    );
+
+    // Revoked: refused from the next call, without a restart; listed as revoked.
+    let revoke = dev(dir.path(), &["unit", "revoke", "--code", "000.00.00.H48"])
+        .output()
+        .unwrap();
+    assert!(revoke.status.success(), "{revoke:?}");
+    assert!(
+        String::from_utf8_lossy(&revoke.stdout).contains("1 certificate(s) revoked"),
+        "{revoke:?}"
+    );
+    let after = call("1.004222");
+    assert!(!after.status.success());
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&after.stdout),
+        String::from_utf8_lossy(&after.stderr)
+    );
+    assert!(said.contains("CERTIFICATE_REVOKED"), "{said}");
+    let list = dev(dir.path(), &["unit", "list"]).output().unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("000.00.00.H48") && l.contains("REVOKED")),
+        "{listed}"
+    );
+    // Added again: a new certificate, served again.
+    let renewed = add();
+    assert!(renewed.status.success(), "{renewed:?}");
+    let served = call("1.004222");
+    assert!(served.status.success(), "{served:?}");
+    up.child.kill().unwrap();
+    up.child.wait().unwrap();
+}
+
 /// `lienthong-dev up` serving a small environment on random local ports.
 struct Up {
     child: std::process::Child,

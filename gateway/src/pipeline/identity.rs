@@ -4,11 +4,11 @@
 use super::Gate;
 use super::rescue::Refusal;
 use crate::catalog::Catalog;
-use crate::config::Unit;
+use crate::config::{Config, Environment, Unit};
 use crate::tls::{self, CertificateIdentity};
 use arc_swap::ArcSwap;
 use lienthong_domain::UnitCode;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -36,41 +36,46 @@ pub struct Identify {
 /// At most this many certificates are remembered; the memory is forgotten when full.
 const SEEN_CAPACITY: usize = 4096;
 
-/// The units and the catalog in force, swapped whole by a reload.
+/// The units, the revoked certificates and the catalog in force, swapped whole by a reload.
 struct Known {
     units: BTreeMap<UnitCode, Arc<Unit>>,
+    revoked: BTreeSet<String>,
     catalog: Arc<Catalog>,
 }
 
 impl Known {
-    fn new(units: &BTreeMap<UnitCode, Unit>, catalog: &Catalog) -> Self {
+    fn new(config: &Config) -> Self {
         Self {
-            units: units
+            units: config
+                .units
                 .iter()
                 .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
                 .collect(),
-            catalog: Arc::new(catalog.clone()),
+            revoked: config.revoked_certificates.clone(),
+            catalog: Arc::new(config.catalog.clone()),
         }
     }
 }
 
 impl Identify {
-    /// `naming`: production gateways read the unit from the URI SAN only.
-    pub fn new(
-        units: &BTreeMap<UnitCode, Unit>,
-        catalog: &Catalog,
-        naming: tls::UnitNaming,
-    ) -> Self {
+    /// The units, revoked certificates and catalog of `config`. Production gateways read the
+    /// unit from the URI SAN only.
+    pub fn new(config: &Config) -> Self {
+        let naming = match config.environment {
+            Environment::Production => tls::UnitNaming::UriSanOnly,
+            Environment::Sandbox => tls::UnitNaming::CommonNameFallback,
+        };
         Self {
             naming,
-            live: Arc::new(ArcSwap::from_pointee(Known::new(units, catalog))),
+            live: Arc::new(ArcSwap::from_pointee(Known::new(config))),
             seen: Arc::default(),
         }
     }
 
-    /// Puts new units and a new catalog in force for the calls that arrive from now on.
-    pub fn replace(&self, units: &BTreeMap<UnitCode, Unit>, catalog: &Catalog) {
-        self.live.store(Arc::new(Known::new(units, catalog)));
+    /// Puts the units, revoked certificates and catalog of `config` in force for the calls
+    /// that arrive from now on.
+    pub fn replace(&self, config: &Config) {
+        self.live.store(Arc::new(Known::new(config)));
     }
 
     /// What a verified certificate says, read once per certificate.
@@ -110,6 +115,12 @@ impl Gate for Identify {
             f.cert_fingerprint = certificate.fingerprint.clone();
         });
         let known = self.live.load();
+        if known.revoked.contains(&certificate.fingerprint) {
+            return Err(Refusal::CertificateRevoked {
+                unit: certificate.unit.to_string(),
+                fingerprint: certificate.fingerprint,
+            });
+        }
         let unit = known
             .units
             .get(&certificate.unit)

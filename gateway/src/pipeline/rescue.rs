@@ -59,6 +59,8 @@ pub enum Refusal {
     BadClientCertificate(String),
     #[error("unit {0} is not registered with this gateway")]
     UnknownUnit(String),
+    #[error("the client certificate of unit {unit} has been revoked")]
+    CertificateRevoked { unit: String, fingerprint: String },
     #[error("no bearer token")]
     MissingToken,
     #[error("the bearer token is invalid: {0}")]
@@ -178,6 +180,7 @@ impl Refusal {
             Refusal::NoClientCertificate => "NO_CLIENT_CERTIFICATE",
             Refusal::BadClientCertificate(_) => "BAD_CLIENT_CERTIFICATE",
             Refusal::UnknownUnit(_) => "UNKNOWN_UNIT",
+            Refusal::CertificateRevoked { .. } => "CERTIFICATE_REVOKED",
             Refusal::MissingToken => "MISSING_TOKEN",
             Refusal::BadToken(_) => "BAD_TOKEN",
             Refusal::ExpiredToken => "TOKEN_EXPIRED",
@@ -228,6 +231,7 @@ impl Refusal {
             | Refusal::NoClientCertificate
             | Refusal::BadClientCertificate(_)
             | Refusal::UnknownUnit(_)
+            | Refusal::CertificateRevoked { .. }
             | Refusal::MissingToken
             | Refusal::BadToken(_)
             | Refusal::ExpiredToken
@@ -283,6 +287,10 @@ impl Refusal {
             Refusal::UnknownUnit(unit) => (
                 format!("unit {unit} is not registered with this gateway: ask the gateway operator to register the unit"),
                 format!("đơn vị {unit} chưa được đăng ký kết nối với cổng: đề nghị liên hệ đơn vị vận hành để đăng ký"),
+            ),
+            Refusal::CertificateRevoked { unit, fingerprint } => (
+                format!("the client certificate of unit {unit} (SHA-256 {fingerprint}) has been revoked: use the unit's new certificate, or ask the gateway operator to issue one"),
+                format!("chứng thư số của đơn vị {unit} (SHA-256 {fingerprint}) đã bị thu hồi: đề nghị dùng chứng thư số mới của đơn vị hoặc liên hệ đơn vị vận hành để được cấp"),
             ),
             Refusal::MissingToken => (
                 "no bearer token: send the officer's token in the `authorization: Bearer <token>` metadata".into(),

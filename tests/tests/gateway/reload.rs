@@ -303,3 +303,51 @@ async fn a_procedure_added_to_the_catalog_and_new_issuer_keys_take_effect() {
         .unwrap();
     env.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_certificate_revoked_by_a_reload_is_refused_on_its_next_call_and_recorded() {
+    let mut env = admin_env(&[]).await;
+    let mut s = env.officer("CB.H56.0001").await;
+    s.lookup("1.004222", persona("complete-adult"))
+        .await
+        .unwrap();
+    // A fingerprint that is not one: the whole file is refused, naming the key.
+    edit(&env, |t| format!("revoked_certificates = [\"ab:cd\"]\n{t}"));
+    let (status, body) = reload(&env).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("revoked_certificates[0]"), "{body}");
+    // Thanh Hóa's certificate, as `openssl x509 -fingerprint -sha256` prints it.
+    let fingerprint =
+        lienthong_devtool::units::fingerprint(&env.unit_cert("thanh-hoa").cert).unwrap();
+    let hex: Vec<String> = fingerprint
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| String::from_utf8_lossy(pair).to_uppercase())
+        .collect();
+    edit(&env, |t| {
+        t.replacen("\"ab:cd\"", &format!("\"{}\"", hex.join(":")), 1)
+    });
+    let (status, body) = reload(&env).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("1 certificate(s) revoked"), "{body}");
+    // The same client, the same connection.
+    let refused = s
+        .lookup("1.004222", persona("complete-adult"))
+        .await
+        .unwrap_err();
+    assert_refused(&refused, Code::Unauthenticated, "CERTIFICATE_REVOKED");
+    assert!(refused.message().contains(&fingerprint), "{refused:?}");
+    // Another unit's certificate is untouched.
+    let mut other = env.officer("CB.H42.0001").await;
+    other
+        .lookup("1.004222", persona("complete-adult"))
+        .await
+        .unwrap();
+    env.shutdown().await;
+    let last = records(&env)
+        .into_iter()
+        .rfind(|r| r.entry.unit_code == "000.00.00.H56")
+        .unwrap();
+    assert_eq!(last.entry.outcome_reason, "CERTIFICATE_REVOKED");
+    assert_eq!(last.entry.cert_fingerprint, fingerprint);
+}
