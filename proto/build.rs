@@ -20,9 +20,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("lienthong_descriptor.bin"),
         fds.encode_to_vec(),
     )?;
+    // The well-known types come from pbjson-types, which gives them the protobuf JSON mapping
+    // (a Timestamp is an RFC 3339 string); pbjson-build does the same for every message, for
+    // the gateway's HTTP/JSON API.
+    let descriptors = fds.encode_to_vec();
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(fds)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptors)?
+        .build(&[".lienthong"])?;
     Ok(())
 }

@@ -52,6 +52,7 @@ pub struct App<C: Clock = DefaultClock> {
     listener: TcpListener,
     health_listener: Option<TcpListener>,
     admin_listener: Option<TcpListener>,
+    http_listener: Option<TcpListener>,
     metrics: Arc<Metrics>,
     identify: Identify,
     reloader: Arc<Reloader<C>>,
@@ -105,6 +106,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             })?;
         let health_listener = bind_optional(config.health_listen).await?;
         let admin_listener = bind_optional(config.admin_listen).await?;
+        let http_listener = bind_optional(config.http_listen).await?;
         let authn = Authn::new(&config.auth).with_metrics(
             metrics.token_cache_hits.clone(),
             metrics.token_cache_misses.clone(),
@@ -128,6 +130,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             listener,
             health_listener,
             admin_listener,
+            http_listener,
             authn,
             metrics,
             identify,
@@ -156,6 +159,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
     /// The address of the admin listener (`GET /metrics`), if configured.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The HTTP/JSON API's address, when it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_listener
             .as_ref()
             .and_then(|l| l.local_addr().ok())
     }
@@ -270,9 +280,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         let tls_config = tls::server_config(&config).map_err(AppError::Tls)?;
         let (incoming, accepting) = tls::incoming(
             self.listener,
-            tls_config,
+            tls_config.clone(),
             config.transport.tls_handshake_timeout,
-            failures_tx,
+            failures_tx.clone(),
             self.metrics.clone(),
         );
         let handshakes = tokio::spawn(record_handshakes(
@@ -281,6 +291,57 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             failures_rx,
         ));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let layers = pipeline::layers(
+            AuditLayer::new(
+                self.auditor.clone(),
+                inflight.clone(),
+                door.clone(),
+                config.max_message_bytes,
+                config.transport.request_timeout,
+            ),
+            door_gate,
+            self.identify,
+            self.authn,
+            self.limits,
+            self.metrics.stages.clone(),
+        );
+        // The HTTP/JSON API: its calls go through the same layers to the same service.
+        let (http_stop, http_stop_rx) = watch::channel(false);
+        let http_api = match self.http_listener {
+            Some(listener) => {
+                let (http_incoming, http_accepting) = tls::incoming(
+                    listener,
+                    crate::http_api::tls_config(&tls_config),
+                    config.transport.tls_handshake_timeout,
+                    failures_tx.clone(),
+                    self.metrics.clone(),
+                );
+                let grpc =
+                    tower::Layer::layer(&layers, tonic::service::Routes::new(service.clone()));
+                let api = crate::http_api::HttpApi::new(
+                    grpc,
+                    door.clone(),
+                    self.auditor.clone(),
+                    crate::http_api::Settings {
+                        max_body_bytes: config.http_max_body_bytes,
+                        header_timeout: config.transport.tls_handshake_timeout,
+                    },
+                );
+                let grace = config.shutdown_grace;
+                let mut stop = http_stop_rx;
+                Some((
+                    tokio::spawn(api.serve(
+                        http_incoming,
+                        async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        },
+                        grace,
+                    )),
+                    http_accepting,
+                ))
+            }
+            None => None,
+        };
         let t = &config.transport;
         let serve = Server::builder()
             .max_concurrent_streams(t.max_concurrent_streams)
@@ -290,20 +351,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             .max_connection_age(t.max_connection_age)
             .max_connection_age_grace(t.max_connection_age_grace)
             .http2_max_header_list_size(t.max_header_list_bytes)
-            .layer(pipeline::layers(
-                AuditLayer::new(
-                    self.auditor.clone(),
-                    inflight.clone(),
-                    door.clone(),
-                    config.max_message_bytes,
-                    config.transport.request_timeout,
-                ),
-                door_gate,
-                self.identify,
-                self.authn,
-                self.limits,
-                self.metrics.stages.clone(),
-            ))
+            .layer(layers)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)
@@ -332,6 +380,10 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         tokio::select! {
             result = &mut serve => {
                 accepting.abort();
+                if let Some((api, accepting)) = &http_api {
+                    api.abort();
+                    accepting.abort();
+                }
                 handshakes.abort();
                 door_summaries.abort();
                 if let Some(h) = &plain_health {
@@ -352,7 +404,11 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             .await;
         let _ = drain_tx.send(true);
         let _ = stop_tx.send(());
+        let _ = http_stop.send(true);
         accepting.abort();
+        if let Some((_, accepting)) = &http_api {
+            accepting.abort();
+        }
         let result = match tokio::time::timeout(config.shutdown_grace, serve).await {
             Ok(result) => result.map_err(AppError::from),
             Err(_) => {
@@ -360,6 +416,14 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
                 Ok(())
             }
         };
+        // The HTTP/JSON API drains within the same grace.
+        if let Some((api, _)) = http_api
+            && tokio::time::timeout(config.shutdown_grace, api)
+                .await
+                .is_err()
+        {
+            tracing::warn!("HTTP/JSON calls still in flight were cut");
+        }
         housekeeping.abort();
         trail_watch.abort();
         door_summaries.abort();

@@ -78,14 +78,14 @@ impl Audits {
     }
 }
 
-fn ts(us: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
+fn ts(us: i64) -> lienthong_proto::Timestamp {
+    lienthong_proto::Timestamp {
         seconds: us.div_euclid(1_000_000),
         nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
     }
 }
 
-fn us(t: &prost_types::Timestamp) -> i64 {
+fn us(t: &lienthong_proto::Timestamp) -> i64 {
     t.seconds * 1_000_000 + i64::from(t.nanos) / 1000
 }
 

@@ -238,6 +238,10 @@ pub struct Config {
     /// A plaintext HTTP listener serving `GET /metrics` (Prometheus); off unless set. Bind it
     /// where only the monitoring system reaches it.
     pub admin_listen: Option<SocketAddr>,
+    /// The HTTP/JSON API (mutual TLS, HTTP/1.1 and HTTP/2); off unless set.
+    pub http_listen: Option<SocketAddr>,
+    /// The largest HTTP/JSON request body, in bytes.
+    pub http_max_body_bytes: usize,
     pub tls: ServerTls,
     pub upstream: Upstream,
     pub auth: Auth,
@@ -324,6 +328,10 @@ struct RawConfig {
     health_listen: Option<String>,
     #[serde(default)]
     admin_listen: Option<String>,
+    #[serde(default)]
+    http_listen: Option<String>,
+    #[serde(default = "default_http_max_body_bytes")]
+    http_max_body_bytes: usize,
     procedures_file: PathBuf,
     #[serde(default = "default_max_message_bytes")]
     max_message_bytes: usize,
@@ -855,6 +863,10 @@ impl Check<'_> {
 }
 
 /// A SHA-256 fingerprint as lowercase hex, from hex with or without colons, in any case.
+fn default_http_max_body_bytes() -> usize {
+    4 * 1024 * 1024
+}
+
 fn parse_fingerprint(text: &str) -> Option<String> {
     let text = text.trim();
     let text = text
@@ -897,6 +909,21 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             })
             .ok()
     });
+    let http_listen = raw.http_listen.as_deref().and_then(|h| {
+        SocketAddr::from_str(h)
+            .map_err(|e| {
+                c.problems.push(format!(
+                    "http_listen: {h:?} is not a socket address ({e}); e.g. \"0.0.0.0:50443\""
+                ))
+            })
+            .ok()
+    });
+    if raw.http_max_body_bytes < 1024 || raw.http_max_body_bytes > 64 * 1024 * 1024 {
+        c.problems.push(format!(
+            "http_max_body_bytes: {} is outside 1024 to 67108864",
+            raw.http_max_body_bytes
+        ));
+    }
     let tls = ServerTls {
         cert: c.pem("tls.cert", &raw.tls.cert),
         key: c.secret("tls.key", &raw.tls.key),
@@ -1098,6 +1125,8 @@ fn validate(raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
             listen,
             health_listen,
             admin_listen,
+            http_listen,
+            http_max_body_bytes: raw.http_max_body_bytes,
             tls,
             upstream,
             auth,

@@ -22,6 +22,7 @@ pub mod audit_service;
 pub mod autofill;
 pub mod catalog;
 pub mod config;
+pub mod http_api;
 pub mod metrics;
 pub mod pipeline;
 pub mod reload;

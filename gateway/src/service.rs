@@ -616,7 +616,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                         .map(|p| lienthong_proto::csdl::v1::FieldProvenance {
                             field: p.field.as_str().to_owned(),
                             source: p.source.as_str().to_owned(),
-                            updated_at: Some(prost_types::Timestamp {
+                            updated_at: Some(lienthong_proto::Timestamp {
                                 seconds: p.updated_at,
                                 nanos: 0,
                             }),

@@ -268,7 +268,7 @@ fn provenance_to_pb(p: &Provenance) -> pb::FieldProvenance {
     pb::FieldProvenance {
         field: p.field.as_str().to_owned(),
         source: p.source.as_str().to_owned(),
-        updated_at: Some(prost_types::Timestamp {
+        updated_at: Some(pbjson_types::Timestamp {
             seconds: p.updated_at,
             nanos: 0,
         }),

@@ -7,6 +7,7 @@ pub mod csdl {
     pub mod v1 {
         #![allow(clippy::all)]
         tonic::include_proto!("lienthong.csdl.v1");
+        include!(concat!(env!("OUT_DIR"), "/lienthong.csdl.v1.serde.rs"));
     }
 }
 
@@ -15,6 +16,7 @@ pub mod gateway {
     pub mod v1 {
         #![allow(clippy::all)]
         tonic::include_proto!("lienthong.gateway.v1");
+        include!(concat!(env!("OUT_DIR"), "/lienthong.gateway.v1.serde.rs"));
     }
 }
 
@@ -23,8 +25,12 @@ pub mod audit {
     pub mod v1 {
         #![allow(clippy::all)]
         tonic::include_proto!("lienthong.audit.v1");
+        include!(concat!(env!("OUT_DIR"), "/lienthong.audit.v1.serde.rs"));
     }
 }
+
+/// `google.protobuf.Timestamp`, with its protobuf JSON mapping (an RFC 3339 string).
+pub use pbjson_types::Timestamp;
 
 pub mod convert;
 pub mod reflection;

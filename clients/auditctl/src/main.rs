@@ -224,7 +224,7 @@ fn refused(s: tonic::Status) -> Error {
 }
 
 /// "2026-11-23" or "2026-11-23T08:00", local time (UTC+7) → microseconds since the epoch.
-fn parse_local(s: &str) -> Result<prost_types::Timestamp, Error> {
+fn parse_local(s: &str) -> Result<lienthong_proto::Timestamp, Error> {
     let (date, time) = s.split_once('T').unwrap_or((s, "00:00"));
     let d: Vec<i64> = date.split('-').map(str::parse).collect::<Result<_, _>>()?;
     let t: Vec<i64> = time.split(':').map(str::parse).collect::<Result<_, _>>()?;
@@ -232,7 +232,7 @@ fn parse_local(s: &str) -> Result<prost_types::Timestamp, Error> {
         return Err(format!("{s:?}: use 2026-11-23 or 2026-11-23T08:00").into());
     };
     let days = lienthong_domain::date::days_from_civil(*y as i32, *m as u32, *dd as u32);
-    Ok(prost_types::Timestamp {
+    Ok(lienthong_proto::Timestamp {
         seconds: days * 86_400 + h * 3600 + min * 60 - 7 * 3600,
         nanos: 0,
     })

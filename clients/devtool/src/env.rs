@@ -243,15 +243,16 @@ pub async fn bind_gateway(
     listen: SocketAddr,
     upstream: SocketAddr,
 ) -> Result<App, EnvError> {
-    bind_gateway_with(config_file, listen, upstream, None).await
+    bind_gateway_with(config_file, listen, upstream, (None, None)).await
 }
 
-/// As [`bind_gateway`], with the admin listener (`GET /metrics`) on `admin` when given.
+/// As [`bind_gateway`], with the admin listener (`GET /metrics`) on `admin` and the HTTP/JSON
+/// API on `http` when given.
 pub async fn bind_gateway_with(
     config_file: &Path,
     listen: SocketAddr,
     upstream: SocketAddr,
-    admin: Option<SocketAddr>,
+    (admin, http): (Option<SocketAddr>, Option<SocketAddr>),
 ) -> Result<App, EnvError> {
     let prefix = lienthong_gateway::config::ENV_PREFIX;
     let overrides = [
@@ -262,7 +263,8 @@ pub async fn bind_gateway_with(
         ),
     ]
     .into_iter()
-    .chain(admin.map(|a| (format!("{prefix}ADMIN_LISTEN"), format!("\"{a}\""))));
+    .chain(admin.map(|a| (format!("{prefix}ADMIN_LISTEN"), format!("\"{a}\""))))
+    .chain(http.map(|a| (format!("{prefix}HTTP_LISTEN"), format!("\"{a}\""))));
     let env = std::env::vars()
         .filter(|(k, _)| k.starts_with(prefix))
         .chain(overrides);

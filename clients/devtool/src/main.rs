@@ -62,6 +62,9 @@ enum Command {
         /// Where the gateway listens.
         #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:50051")]
         gateway_listen: SocketAddr,
+        /// Where the gateway serves its HTTP/JSON API (mutual TLS, `POST /v1/<Operation>`).
+        #[arg(long, env = "GATEWAY_HTTP_LISTEN", default_value = "127.0.0.1:50443")]
+        http_listen: SocketAddr,
         /// Where the gateway serves its metrics (`GET /metrics`, plain HTTP).
         #[arg(long, env = "GATEWAY_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
         admin_listen: SocketAddr,
@@ -345,6 +348,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             csdl_listen,
             csdl_admin_listen,
             gateway_listen,
+            http_listen,
             admin_listen,
             csdl_metrics_listen,
         } => {
@@ -352,7 +356,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 &cli.dir,
                 (population.spec(), hosts.requested()),
                 (csdl_listen, csdl_admin_listen, csdl_metrics_listen),
-                (gateway_listen, admin_listen),
+                (gateway_listen, admin_listen, http_listen),
             )
             .await
         }
@@ -423,7 +427,7 @@ async fn up(
     dir: &std::path::Path,
     (spec, hosts): (Spec, Option<ServerHosts>),
     (csdl_listen, csdl_admin_listen, csdl_metrics_listen): (SocketAddr, SocketAddr, SocketAddr),
-    (gateway_listen, admin_listen): (SocketAddr, SocketAddr),
+    (gateway_listen, admin_listen, http_listen): (SocketAddr, SocketAddr, SocketAddr),
 ) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(running) = Running::find(dir) {
         return Err(format!(
@@ -454,10 +458,16 @@ async fn up(
     let mock_metrics = mock.metrics_addr().unwrap_or(csdl_metrics_listen);
     let mock_addr = mock.local_addr();
     let mock_admin_addr = mock.admin_addr().unwrap_or(csdl_admin_listen);
-    let gateway =
-        bind_gateway_with(&config_file, gateway_listen, mock_addr, Some(admin_listen)).await?;
+    let gateway = bind_gateway_with(
+        &config_file,
+        gateway_listen,
+        mock_addr,
+        (Some(admin_listen), Some(http_listen)),
+    )
+    .await?;
     let gateway_addr = gateway.local_addr();
     let admin_addr = gateway.admin_addr().unwrap_or(admin_listen);
+    let http_addr = gateway.http_addr().unwrap_or(http_listen);
     let token_file = dir.join("tokens").join("CB.H42.0001.jwt");
     std::fs::create_dir_all(dir.join("tokens"))?;
     std::fs::write(&token_file, token(dir, "CB.H42.0001", 480)?)?;
@@ -466,7 +476,7 @@ async fn up(
     let running = Running::mark(dir, &format!("https://{gateway_addr}"), admin_addr)?;
     print_connection_info(
         &pki,
-        (gateway_addr, admin_addr),
+        (gateway_addr, admin_addr, http_addr),
         (mock_addr, mock_admin_addr, mock_metrics),
         &meta,
         &config_file,
@@ -599,7 +609,7 @@ fn token(
 
 fn print_connection_info(
     pki: &DevPki,
-    (gateway, admin): (SocketAddr, SocketAddr),
+    (gateway, admin, http): (SocketAddr, SocketAddr, SocketAddr),
     (mock, mock_admin, mock_metrics): (SocketAddr, SocketAddr, SocketAddr),
     meta: &mock_csdl::StoreMeta,
     config_file: &std::path::Path,
@@ -628,6 +638,12 @@ fn print_connection_info(
     println!("                      send as metadata  authorization: Bearer <token>");
     println!("    configuration     {}", config_file.display());
     println!("    metrics           http://{admin}/metrics   (Prometheus; plain HTTP)");
+    println!();
+    println!("  HTTP/JSON API (the same operations, certificate and token; HTTP/1.1 and HTTP/2)");
+    println!(
+        "    endpoint          https://{http}/v1/<Operation>   (POST, JSON in the protobuf JSON mapping)"
+    );
+    println!("    OpenAPI 3.1       https://{http}/openapi.json");
     println!();
     println!(
         "  Sample units (certificates in {}/units/)",
@@ -716,6 +732,18 @@ fn print_connection_info(
             "      -d '{{\"context\":{{\"request_id\":\"r-1\",\"procedure_code\":\"1.004222\",\"dossier_id\":\"H42.01-0001\"}},\"personal_id\":\"042188999005\"}}' \\"
         );
         println!("      {gateway} lienthong.gateway.v1.CitizenGateway/LookupCitizen");
+        println!("  or with curl, over the HTTP/JSON API:");
+        println!(
+            "    curl --cacert {} --cert {} --key {} -H \"authorization: Bearer $(cat {})\" \\",
+            pki.ca.display(),
+            h42.cert.display(),
+            h42.key.display(),
+            token_file.display()
+        );
+        println!(
+            "      -H 'content-type: application/json' -d '{{\"context\":{{\"requestId\":\"r-2\",\"procedureCode\":\"1.004222\",\"dossierId\":\"H42.01-0001\"}},\"personalId\":\"042188999005\"}}' \\"
+        );
+        println!("      https://{http}/v1/LookupCitizen");
     }
     println!();
     println!("Press Ctrl-C to stop.");

@@ -133,6 +133,9 @@ pub enum Refusal {
     /// A request larger than the gateway accepts (`max_message_bytes`).
     #[error("the request is larger than {limit} bytes")]
     MessageTooLarge { limit: usize },
+    /// An HTTP/JSON request whose body is not the operation's request in JSON.
+    #[error("{0}")]
+    BadJson(String),
     /// The call ended before its reply. Never sent (nobody is listening); recorded.
     #[error("the call ended before its reply")]
     CallAbandoned { by: CallEnd },
@@ -210,6 +213,7 @@ impl Refusal {
             Refusal::CentralUnavailable => "CENTRAL_STORE_UNAVAILABLE",
             Refusal::ShuttingDown { .. } => "SHUTTING_DOWN",
             Refusal::MessageTooLarge { .. } => "MESSAGE_TOO_LARGE",
+            Refusal::BadJson(_) => "INVALID_JSON",
             Refusal::CallAbandoned {
                 by: CallEnd::ClientDeadline,
             } => "CLIENT_DEADLINE",
@@ -253,7 +257,9 @@ impl Refusal {
                 by: CallEnd::ClientCancelled,
             } => Code::Cancelled,
             Refusal::CallAbandoned { .. } | Refusal::BatchIdle { .. } => Code::DeadlineExceeded,
-            Refusal::InvalidArgument(_) | Refusal::UnknownProcedure(_) => Code::InvalidArgument,
+            Refusal::InvalidArgument(_) | Refusal::UnknownProcedure(_) | Refusal::BadJson(_) => {
+                Code::InvalidArgument
+            }
             Refusal::CitizenNotFound => Code::NotFound,
             Refusal::UpstreamUnavailable(_)
             | Refusal::CircuitOpen { .. }
@@ -413,6 +419,10 @@ impl Refusal {
             Refusal::ShuttingDown { answered } => (
                 format!("the gateway is shutting down; {answered} items were answered: send the rest again"),
                 format!("cổng kết nối đang dừng; đã trả lời {answered} bản ghi: đề nghị gửi lại phần còn lại"),
+            ),
+            Refusal::BadJson(why) => (
+                format!("{why}; send the operation's request as JSON in the protobuf JSON mapping (see GET /openapi.json)"),
+                "nội dung yêu cầu không đúng định dạng JSON của thao tác (chi tiết trong thông báo tiếng Anh): đề nghị xem tài liệu GET /openapi.json".into(),
             ),
             Refusal::MessageTooLarge { limit } => (
                 format!("the request is larger than the {limit} bytes this gateway accepts: send less (e.g. split a batch)"),
