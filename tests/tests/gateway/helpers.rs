@@ -23,6 +23,8 @@ pub struct TestEnv {
     pub health_addr: Option<SocketAddr>,
     /// The admin listener (`GET /metrics`), when `ADMIN_LISTEN` is set.
     pub admin_addr: Option<SocketAddr>,
+    /// The HTTP/JSON API, when `HTTP_LISTEN` is set.
+    pub http_addr: Option<SocketAddr>,
     /// The mock database's admin service.
     pub mock_admin: SocketAddr,
     pub pki: DevPki,
@@ -135,6 +137,7 @@ pub async fn spawn_env_prepared(
     let addr = app.local_addr();
     let health_addr = app.health_addr();
     let admin_addr = app.admin_addr();
+    let http_addr = app.http_addr();
     let (gw_stop, rx) = tokio::sync::oneshot::channel::<()>();
     let gateway = tokio::spawn(app.run_until_stopped(async {
         let _ = rx.await;
@@ -143,6 +146,7 @@ pub async fn spawn_env_prepared(
         addr,
         health_addr,
         admin_addr,
+        http_addr,
         mock_admin,
         pki,
         clock,

@@ -7,6 +7,7 @@ mod disk;
 mod fairness;
 mod helpers;
 mod hostile;
+mod http_api;
 mod matrix;
 mod metrics;
 mod procedures;
