@@ -319,6 +319,8 @@ impl Up {
                 "127.0.0.1:0",
                 "--admin-listen",
                 "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
             ])
             .args([
                 "--csdl-listen",
