@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod call;
+pub mod check;
 pub mod client;
 pub mod env;
 pub mod pki;

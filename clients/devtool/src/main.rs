@@ -110,6 +110,38 @@ enum Command {
         #[arg(long, global = true)]
         server_name: Option<String>,
     },
+    /// Check a one-stop system's integration against a gateway serving the sandbox personas:
+    /// identity, tokens, procedures and their fields, verification, auto-fill and the bundles,
+    /// refusals, rate limits, receipts. Exit 0 when nothing failed, 1 otherwise, 2 when the
+    /// gateway could not be reached.
+    Check {
+        #[arg(long, default_value = "https://127.0.0.1:50051")]
+        endpoint: String,
+        /// The name the gateway's certificate must carry, when it is not the endpoint's host.
+        #[arg(long)]
+        server_name: Option<String>,
+        /// The CA of the gateway's certificate (default: this environment's).
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// The unit's certificate and key (default: the officer's unit's in this environment).
+        #[arg(long, requires = "key")]
+        cert: Option<PathBuf>,
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+        /// The officer's token (default: minted here for --officer, bound to the certificate).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        #[command(flatten)]
+        who: OfficerArgs,
+        /// Another unit's certificate and key, to check that the token is refused with them.
+        #[arg(long, requires = "other_key")]
+        other_cert: Option<PathBuf>,
+        #[arg(long, requires = "other_cert")]
+        other_key: Option<PathBuf>,
+        /// Also write the results as JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
     /// Create the development PKI only (or reissue its server certificates for other hosts).
     Pki {
         #[command(flatten)]
@@ -373,6 +405,69 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Command::Unit { action } => unit(&cli.dir, action).await,
+        Command::Check {
+            endpoint,
+            server_name,
+            ca,
+            cert,
+            key,
+            token_file,
+            who,
+            other_cert,
+            other_key,
+            junit,
+        } => {
+            let pki = DevPki::layout(&cli.dir);
+            let (identity, token) = match (token_file, cert.zip(key)) {
+                (Some(file), Some((cert, key))) => (
+                    lienthong_devtool::pki::CertFiles { cert, key },
+                    std::fs::read_to_string(&file)
+                        .map_err(|e| format!("--token-file {}: {e}", file.display()))?
+                        .trim()
+                        .to_owned(),
+                ),
+                (Some(_), None) => {
+                    return Err(
+                        "--token-file needs the certificate it is bound to: give --cert and --key"
+                            .into(),
+                    );
+                }
+                (None, identity) => {
+                    let acting = who.acting(&cli.dir)?;
+                    let token = units::token(&cli.dir, &acting, 60)?;
+                    let identity = identity
+                        .map(|(cert, key)| lienthong_devtool::pki::CertFiles { cert, key })
+                        .unwrap_or(acting.certificate);
+                    (identity, token)
+                }
+            };
+            let target = lienthong_devtool::check::Target {
+                endpoint,
+                server_name,
+                ca: ca.unwrap_or(pki.ca),
+                identity,
+                token,
+                other: other_cert
+                    .zip(other_key)
+                    .map(|(cert, key)| lienthong_devtool::pki::CertFiles { cert, key }),
+            };
+            let cases = match lienthong_devtool::check::run(&target).await {
+                Ok(cases) => cases,
+                Err(e) => {
+                    eprintln!("lienthong-dev check: {e}");
+                    std::process::exit(2);
+                }
+            };
+            print!("{}", lienthong_devtool::check::table(&cases));
+            if let Some(path) = junit {
+                std::fs::write(&path, lienthong_devtool::check::junit(&cases))
+                    .map_err(|e| format!("--junit {}: {e}", path.display()))?;
+            }
+            let failed = cases
+                .iter()
+                .any(|c| c.outcome == lienthong_devtool::check::Outcome::Fail);
+            std::process::exit(i32::from(failed));
+        }
         Command::Call {
             call,
             who,

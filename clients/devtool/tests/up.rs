@@ -302,6 +302,84 @@ fn a_team_registers_its_own_unit_calls_as_its_officer_and_revokes_its_certificat
     up.child.wait().unwrap();
 }
 
+/// `lienthong-dev check` against a running environment: every check passes for a provincial
+/// officer and for a commune counter's (whose refusals are checked instead), the JUnit report
+/// says so, and a gateway that cannot be reached is exit status 2 with the reason.
+#[cfg(unix)]
+#[test]
+fn the_conformance_check_passes_against_the_sandbox_and_reports_for_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = Up::start(dir.path());
+    let junit = dir.path().join("conformance.xml");
+    let check = dev(dir.path(), &["check", "--endpoint", &up.endpoint])
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{table}\n{check:?}");
+    assert!(table.contains(" 0 failed"), "{table}");
+    for group in [
+        "identity",
+        "token",
+        "procedures",
+        "verification",
+        "bundles",
+        "refusals",
+        "rate limits",
+        "receipts",
+    ] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with("PASS") && l.contains(group)),
+            "{group}: {table}"
+        );
+    }
+    assert!(table.contains("LT.KHAITU step 3: 1.011457"), "{table}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("failures=\"0\"") && xml.contains("<testcase classname=\"bundles\""),
+        "{xml}"
+    );
+    // A commune counter's officer, with another unit's certificate for the binding check.
+    let units = dir.path().join("pki/units");
+    let commune = dev(
+        dir.path(),
+        &[
+            "check",
+            "--endpoint",
+            &up.endpoint,
+            "--officer",
+            "CB.XTS.0001",
+        ],
+    )
+    .arg("--other-cert")
+    .arg(units.join("thanh-hoa.pem"))
+    .arg("--other-key")
+    .arg(units.join("thanh-hoa.key"))
+    .output()
+    .unwrap();
+    let table = String::from_utf8_lossy(&commune.stdout);
+    assert_eq!(commune.status.code(), Some(0), "{table}");
+    assert!(
+        table.contains("not available, refused") && table.contains("0 skipped"),
+        "{table}"
+    );
+    // The wrong CA: the gateway's certificate is not trusted.
+    let untrusted = dev(dir.path(), &["check", "--endpoint", &up.endpoint, "--ca"])
+        .arg(units.join("ha-tinh.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(untrusted.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&untrusted.stderr).contains("UnknownIssuer"),
+        "{untrusted:?}"
+    );
+    up.child.kill().unwrap();
+    up.child.wait().unwrap();
+}
+
 /// `lienthong-dev up` serving a small environment on random local ports.
 struct Up {
     child: std::process::Child,
