@@ -8,6 +8,7 @@ pub mod check;
 pub mod client;
 pub mod env;
 pub mod pki;
+pub mod render;
 pub mod running;
 pub mod sample;
 pub mod tokens;

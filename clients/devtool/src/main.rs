@@ -109,6 +109,9 @@ enum Command {
         /// (e.g. a --host name your resolver does not know, reached by its address).
         #[arg(long, global = true)]
         server_name: Option<String>,
+        /// Print the reply in the protobuf JSON mapping instead of for people.
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// Check a one-stop system's integration against a gateway serving the sandbox personas:
     /// identity, tokens, procedures and their fields, verification, auto-fill and the bundles,
@@ -475,10 +478,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             dossier,
             endpoint,
             server_name,
+            json,
         } => {
             let to = (endpoint.as_str(), server_name.as_deref());
             let acting = who.acting(&cli.dir)?;
-            gateway_call(&cli.dir, to, &acting, &procedure, &dossier, call).await
+            gateway_call(&cli.dir, to, &acting, (&procedure, &dossier, json), call).await
         }
         Command::Lookup { id, endpoint } => lookup(&cli.dir, &id, &endpoint).await,
         Command::Fault { action, endpoint } => fault(&cli.dir, action, &endpoint).await,
@@ -870,14 +874,29 @@ fn batch_line(r: &gw::VerifyBatchResponse) -> String {
     }
 }
 
+/// How a reply is printed: for people, or as the protobuf JSON mapping.
+fn shown<T: serde::Serialize>(
+    json: bool,
+    reply: tonic::Response<T>,
+    human: impl FnOnce(&T) -> String,
+) -> String {
+    let receipt = lienthong_devtool::render::receipt(reply.metadata());
+    let message = reply.into_inner();
+    if json {
+        serde_json::to_string_pretty(&message).unwrap_or_default()
+    } else {
+        format!("{}  {receipt}", human(&message))
+    }
+}
+
 async fn gateway_call(
     dir: &std::path::Path,
     (endpoint, server_name): (&str, Option<&str>),
     acting: &Acting,
-    procedure: &str,
-    dossier: &str,
+    (procedure, dossier, json): (&str, &str, bool),
     which: GatewayCall,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    use lienthong_devtool::render;
     let mut caller = call::connect_as(dir, endpoint, server_name, acting).await?;
     let ctx = || call::context(procedure, dossier);
     let subject = |id: &str| id.len() == 9;
@@ -897,7 +916,7 @@ async fn gateway_call(
                 .client
                 .lookup_citizen(req)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner()))
+                .map(|r| shown(json, r, render::lookup))
         }
         GatewayCall::Verify { id, claims } => {
             let claims = claims
@@ -919,7 +938,7 @@ async fn gateway_call(
                 .client
                 .verify_citizen(req)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner()))
+                .map(|r| shown(json, r, render::verification))
         }
         GatewayCall::Autofill { id } => {
             let subject = if subject(&id) {
@@ -931,20 +950,11 @@ async fn gateway_call(
                 context: ctx(),
                 subject: Some(subject),
             });
-            caller.client.autofill_form(req).await.map(|r| {
-                let r = r.into_inner();
-                let mut out = format!("form {} for procedure {}\n", r.form_id, r.procedure_code);
-                for f in r.filled {
-                    out.push_str(&format!(
-                        "  {:<45} {}   [{}]\n",
-                        f.label, f.value, f.attribute
-                    ));
-                }
-                for u in r.unfilled {
-                    out.push_str(&format!("  {:<45} —   ({})\n", u.label, u.explanation_vi));
-                }
-                out
-            })
+            caller
+                .client
+                .autofill_form(req)
+                .await
+                .map(|r| shown(json, r, render::form))
         }
         GatewayCall::Household { id } => {
             let req = caller.request(gw::GetHouseholdRequest {
@@ -955,7 +965,7 @@ async fn gateway_call(
                 .client
                 .get_household(req)
                 .await
-                .map(|r| format!("{:#?}", r.into_inner()))
+                .map(|r| shown(json, r, render::household))
         }
         GatewayCall::Batch { file } => {
             let text = std::fs::read_to_string(&file)
@@ -967,16 +977,26 @@ async fn gateway_call(
                 Ok(reply) => {
                     let mut stream = reply.into_inner();
                     let mut out = String::new();
+                    let mut all = Vec::new();
                     loop {
                         match stream.message().await {
-                            Ok(Some(r)) => out.push_str(&batch_line(&r)),
-                            Ok(None) => break Ok(out),
+                            Ok(Some(r)) => {
+                                out.push_str(&batch_line(&r));
+                                all.push(r);
+                            }
+                            Ok(None) => break,
                             Err(s) => {
                                 out.push_str(&call::describe(&s));
-                                break Ok(out);
+                                break;
                             }
                         }
                     }
+                    if json {
+                        out = serde_json::to_string_pretty(&all).unwrap_or_default();
+                    } else if let Ok(Some(trailers)) = stream.trailers().await {
+                        out.push_str(&format!("  {}", render::receipt(&trailers)));
+                    }
+                    Ok(out)
                 }
             }
         }
@@ -984,20 +1004,11 @@ async fn gateway_call(
             let req = caller.request(gw::ListProceduresRequest {
                 include_unavailable: all,
             });
-            caller.client.list_procedures(req).await.map(|r| {
-                r.into_inner()
-                    .procedures
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "{:<12} {} {}\n",
-                            p.code,
-                            if p.available { " " } else { "✗" },
-                            p.name
-                        )
-                    })
-                    .collect()
-            })
+            caller
+                .client
+                .list_procedures(req)
+                .await
+                .map(|r| shown(json, r, render::procedures))
         }
     };
     use std::io::Write;
@@ -1006,7 +1017,10 @@ async fn gateway_call(
             let _ = writeln!(std::io::stdout(), "{text}");
             Ok(())
         }
-        Err(status) => Err(call::describe(&status).into()),
+        Err(status) => {
+            let receipt = render::receipt(status.metadata());
+            Err(format!("{}\n  {receipt}", call::describe(&status)).into())
+        }
     }
 }
 
