@@ -107,6 +107,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
         let health_listener = bind_optional(config.health_listen).await?;
         let admin_listener = bind_optional(config.admin_listen).await?;
         let http_listener = bind_optional(config.http_listen).await?;
+        crate::jwks::start(&config.auth).await;
         let authn = Authn::new(&config.auth).with_metrics(
             metrics.token_cache_hits.clone(),
             metrics.token_cache_misses.clone(),

@@ -113,15 +113,24 @@ pub enum AuditScope {
     Units(BTreeSet<UnitCode>),
 }
 
+/// Where an issuer's public keys come from.
+#[derive(Clone)]
+pub enum IssuerKey {
+    /// One key, from a PEM file.
+    Pem(DecodingKey),
+    /// A JWK Set from a file or a URL, refreshed; tokens name their key by `kid`.
+    Jwks(std::sync::Arc<crate::jwks::Jwks>),
+}
+
 /// A token issuer the gateway trusts.
 #[derive(Clone)]
 pub struct Issuer {
     pub issuer: String,
     /// The one algorithm this issuer signs with; tokens with any other `alg` are refused.
     pub algorithm: Algorithm,
-    pub key: DecodingKey,
-    /// SHA-256 of the public key's PEM, hex: which key this is, without the key (a reload
-    /// says when it changed).
+    pub key: IssuerKey,
+    /// SHA-256 of the public key's PEM (or of the JWK Set's source), hex: which key this is,
+    /// without the key (a reload says when it changed).
     pub key_digest: String,
     /// Whether tokens must carry `cnf.x5t#S256`, the thumbprint of the calling certificate.
     pub require_certificate_binding: bool,
@@ -577,13 +586,26 @@ fn default_cache() -> usize {
 struct RawIssuer {
     issuer: String,
     algorithm: String,
-    public_key: PathBuf,
+    #[serde(default)]
+    public_key: Option<PathBuf>,
+    /// A JWK Set: a file, or an `http://` / `https://` URL.
+    #[serde(default)]
+    jwks: Option<String>,
+    #[serde(default = "default_jwks_refresh")]
+    jwks_refresh_seconds: u64,
+    /// The CA bundle (PEM) that verifies an `https://` JWK Set's server.
+    #[serde(default)]
+    jwks_ca: Option<PathBuf>,
     #[serde(default = "yes")]
     require_certificate_binding: bool,
     #[serde(default = "default_max_lifetime")]
     max_lifetime_seconds: u64,
     #[serde(default)]
     refuse_replay: bool,
+}
+
+fn default_jwks_refresh() -> u64 {
+    300
 }
 
 fn default_max_lifetime() -> u64 {
@@ -1328,6 +1350,73 @@ fn validate_central(c: &mut Check<'_>, raw: RawCentral) -> Central {
     }
 }
 
+/// An issuer's JWK Set: a file is read now (it must hold a key for the algorithm); a URL is
+/// fetched when the gateway starts.
+fn jwks_issuer(
+    c: &mut Check<'_>,
+    key: &str,
+    algorithm: Algorithm,
+    jwks: &str,
+    r: &RawIssuer,
+) -> Option<(IssuerKey, String)> {
+    use crate::jwks::{Jwks, Source};
+    if r.jwks_refresh_seconds == 0 || r.jwks_refresh_seconds > 86_400 {
+        c.problems.push(format!(
+            "{key}.jwks_refresh_seconds: {} is outside 1 to 86400",
+            r.jwks_refresh_seconds
+        ));
+        return None;
+    }
+    let refresh = Duration::from_secs(r.jwks_refresh_seconds);
+    let digest = crate::audit::record::hex(&sha2::Sha256::digest(jwks.as_bytes()));
+    if jwks.starts_with("http://") || jwks.starts_with("https://") {
+        let uri: http::Uri = match jwks.parse() {
+            Ok(u) => u,
+            Err(e) => {
+                c.problems
+                    .push(format!("{key}.jwks: {jwks:?} is not a URL: {e}"));
+                return None;
+            }
+        };
+        let ca = match (&r.jwks_ca, uri.scheme_str()) {
+            (Some(path), _) => {
+                let pem = c.pem(&format!("{key}.jwks_ca"), path);
+                Some(pem.bytes)
+            }
+            (None, Some("https")) => {
+                c.problems.push(format!(
+                    "{key}.jwks_ca: an https JWK Set needs the CA bundle that verifies its server (e.g. /etc/ssl/certs/ca-certificates.crt)"
+                ));
+                return None;
+            }
+            (None, _) => None,
+        };
+        let set = Jwks::new(Source::Url(uri), algorithm, refresh, ca);
+        return Some((IssuerKey::Jwks(std::sync::Arc::new(set)), digest));
+    }
+    let path = c.base.join(jwks);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            c.problems
+                .push(format!("{key}.jwks: cannot read {}: {e}", path.display()));
+            return None;
+        }
+    };
+    match Jwks::parse(&text, algorithm) {
+        Ok(keys) => {
+            let set = Jwks::new(Source::File(path), algorithm, refresh, None);
+            set.set(keys);
+            Some((IssuerKey::Jwks(std::sync::Arc::new(set)), digest))
+        }
+        Err(e) => {
+            c.problems
+                .push(format!("{key}.jwks: {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
 fn validate_auth(c: &mut Check<'_>, raw: RawAuth) -> Auth {
     if raw.audience.trim().is_empty() {
         c.problems
@@ -1356,30 +1445,51 @@ fn validate_auth(c: &mut Check<'_>, raw: RawAuth) -> Auth {
                 continue;
             }
         };
-        let pem = c.pem(&format!("{key}.public_key"), &r.public_key);
-        if pem.bytes.is_empty() {
-            continue;
-        }
-        let decoded = match algorithm {
-            Algorithm::EdDSA => DecodingKey::from_ed_pem(&pem.bytes),
-            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(&pem.bytes),
-            _ => DecodingKey::from_rsa_pem(&pem.bytes),
+        let (issuer_key, digest) = match (&r.public_key, &r.jwks) {
+            (Some(path), None) => {
+                let pem = c.pem(&format!("{key}.public_key"), path);
+                if pem.bytes.is_empty() {
+                    continue;
+                }
+                let decoded = match algorithm {
+                    Algorithm::EdDSA => DecodingKey::from_ed_pem(&pem.bytes),
+                    Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(&pem.bytes),
+                    _ => DecodingKey::from_rsa_pem(&pem.bytes),
+                };
+                match decoded {
+                    Ok(k) => (
+                        IssuerKey::Pem(k),
+                        crate::audit::record::hex(&sha2::Sha256::digest(&pem.bytes)),
+                    ),
+                    Err(e) => {
+                        c.problems.push(format!(
+                            "{key}.public_key: {} is not a {algorithm:?} public key in PEM: {e}",
+                            pem.path.display()
+                        ));
+                        continue;
+                    }
+                }
+            }
+            (None, Some(jwks)) => match jwks_issuer(c, &key, algorithm, jwks, &r) {
+                Some(j) => j,
+                None => continue,
+            },
+            _ => {
+                c.problems.push(format!(
+                    "{key}: give exactly one of public_key (a PEM file) and jwks (a JWK Set file or URL)"
+                ));
+                continue;
+            }
         };
-        match decoded {
-            Ok(k) => issuers.push(Issuer {
-                issuer: r.issuer,
-                algorithm,
-                key: k,
-                key_digest: crate::audit::record::hex(&sha2::Sha256::digest(&pem.bytes)),
-                require_certificate_binding: r.require_certificate_binding,
-                max_lifetime: Duration::from_secs(r.max_lifetime_seconds),
-                refuse_replay: r.refuse_replay,
-            }),
-            Err(e) => c.problems.push(format!(
-                "{key}.public_key: {} is not a {algorithm:?} public key in PEM: {e}",
-                pem.path.display()
-            )),
-        }
+        issuers.push(Issuer {
+            issuer: r.issuer,
+            algorithm,
+            key: issuer_key,
+            key_digest: digest,
+            require_certificate_binding: r.require_certificate_binding,
+            max_lifetime: Duration::from_secs(r.max_lifetime_seconds),
+            refuse_replay: r.refuse_replay,
+        });
     }
     Auth {
         audience: raw.audience,

@@ -23,6 +23,7 @@ pub mod autofill;
 pub mod catalog;
 pub mod config;
 pub mod http_api;
+pub mod jwks;
 pub mod metrics;
 pub mod pipeline;
 pub mod reload;

@@ -109,7 +109,10 @@ impl<C: Clock + Clone + Send + Sync + 'static> Reloader<C> {
             ]),
         };
         let outcome = match loaded {
-            Ok(new) => self.apply(new),
+            Ok(new) => {
+                crate::jwks::start(&new.auth).await;
+                self.apply(new)
+            }
             Err(problems) => Outcome::Refused { problems },
         };
         let said = outcome.said("; ");

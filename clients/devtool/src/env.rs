@@ -47,6 +47,9 @@ pub struct DevPki {
     pub dev_client: CertFiles,
     /// The token issuer's key pair.
     pub issuer: IssuerFiles,
+    /// The token issuer's public key as a JWK Set (`jwks = "pki/issuer.jwks.json"`), the way an
+    /// identity provider publishes it.
+    pub issuer_jwks: PathBuf,
     /// The Ed25519 key pair signing the audit checkpoints (reviewers verify with the public key).
     pub audit_signing: IssuerFiles,
     /// The secret keying citizen pseudonyms in the audit trail (hex).
@@ -72,6 +75,7 @@ impl DevPki {
                 key: pki.join("issuer.key"),
                 public_key: pki.join("issuer.pub.pem"),
             },
+            issuer_jwks: pki.join("issuer.jwks.json"),
             audit_signing: IssuerFiles {
                 key: pki.join("audit-signing.key"),
                 public_key: pki.join("audit-signing.pub.pem"),
@@ -127,6 +131,9 @@ impl DevPki {
                 path: layout.pki.clone(),
                 source,
             })?;
+            if !layout.issuer_jwks.exists() {
+                layout.publish_issuer_jwks()?;
+            }
             return match hosts {
                 Some(wanted) if *wanted != layout.hosts()? => {
                     let ca = DevCa::open(&layout.pki)?;
@@ -155,12 +162,30 @@ impl DevPki {
             )?;
         }
         issuer_keys(&layout.pki, "issuer")?;
+        layout.publish_issuer_jwks()?;
         issuer_keys(&layout.pki, "audit-signing")?;
         let secret: String = (0..32)
             .map(|_| format!("{:02x}", rand::random::<u8>()))
             .collect();
         crate::pki::write_secret(&layout.audit_pseudonym, &(secret + "\n"))?;
         Ok((layout, Made::Created))
+    }
+
+    /// Writes the token issuer's public key as a JWK Set.
+    fn publish_issuer_jwks(&self) -> Result<(), PkiError> {
+        let private = std::fs::read(&self.issuer.key).map_err(|source| PkiError::Read {
+            path: self.issuer.key.clone(),
+            source,
+        })?;
+        let (_, jwk) = crate::tokens::issuer_jwk(&private).ok_or_else(|| PkiError::Write {
+            path: self.issuer_jwks.clone(),
+            source: std::io::Error::other("the issuer key is not an Ed25519 key in PKCS#8 PEM"),
+        })?;
+        let text = serde_json::json!({ "keys": [jwk] }).to_string();
+        std::fs::write(&self.issuer_jwks, text + "\n").map_err(|source| PkiError::Write {
+            path: self.issuer_jwks.clone(),
+            source,
+        })
     }
 
     fn issue_servers(&self, ca: &DevCa, hosts: &ServerHosts) -> Result<(), PkiError> {

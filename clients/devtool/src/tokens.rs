@@ -47,6 +47,8 @@ pub struct TokenSpec {
     pub issued_at_offset: i64,
     /// The certificate the token is bound to, if any.
     pub bound_to: Option<String>,
+    /// The key id (`kid`) in the header; `mint` sets the development issuer's.
+    pub kid: Option<String>,
 }
 
 impl TokenSpec {
@@ -62,6 +64,7 @@ impl TokenSpec {
             not_before_offset: 0,
             issued_at_offset: 0,
             bound_to: None,
+            kid: None,
         }
     }
 
@@ -115,7 +118,33 @@ pub fn mint(issuer_key: &Path, spec: &TokenSpec) -> Result<String, TokenError> {
         path: issuer_key.to_owned(),
         source,
     })?;
-    mint_with(&EncodingKey::from_ed_pem(&pem)?, Algorithm::EdDSA, spec)
+    let mut spec = spec.clone();
+    if spec.kid.is_none() {
+        spec.kid = issuer_jwk(&pem).map(|(kid, _)| kid);
+    }
+    mint_with(&EncodingKey::from_ed_pem(&pem)?, Algorithm::EdDSA, &spec)
+}
+
+/// The development issuer's public key as a JWK (RFC 7517, OKP Ed25519) and its key id (the
+/// RFC 7638 thumbprint), from its private key in PEM.
+pub fn issuer_jwk(private_pem: &[u8]) -> Option<(String, serde_json::Value)> {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let pem = std::str::from_utf8(private_pem).ok()?;
+    let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).ok()?;
+    Some(ed25519_jwk(key.verifying_key().as_bytes()))
+}
+
+/// An Ed25519 public key as a JWK, with its RFC 7638 thumbprint as key id.
+pub fn ed25519_jwk(public: &[u8]) -> (String, serde_json::Value) {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let x = b64(public);
+    // The thumbprint's input: the required members, in lexicographic order, no spaces.
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    let kid = b64(&Sha256::digest(canonical.as_bytes()));
+    let jwk = serde_json::json!({
+        "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig",
+    });
+    (kid, jwk)
 }
 
 /// Signs a token with any key and algorithm (tests use this to forge bad tokens).
@@ -138,5 +167,7 @@ pub fn mint_with(
         jti: format!("{:032x}", rand::random::<u128>()),
         cnf: spec.bound_to.as_deref().map(|t| Cnf { x5t_s256: t }),
     };
-    Ok(encode(&Header::new(algorithm), &claims, key)?)
+    let mut header = Header::new(algorithm);
+    header.kid = spec.kid.clone();
+    Ok(encode(&header, &claims, key)?)
 }

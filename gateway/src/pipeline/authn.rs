@@ -6,7 +6,7 @@
 use super::rescue::Refusal;
 use super::{Caller, Gate};
 use crate::catalog::Role;
-use crate::config::{Auth, Issuer};
+use crate::config::{Auth, Issuer, IssuerKey};
 use arc_swap::ArcSwap;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
@@ -163,7 +163,31 @@ impl Authn {
             v.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
             v.validate_nbf = true;
             v.leeway = keys.leeway;
-            match decode::<Claims>(token, &issuer.key, &v) {
+            let key = match &issuer.key {
+                IssuerKey::Pem(k) => std::borrow::Cow::Borrowed(k),
+                IssuerKey::Jwks(set) => match set.key(header.kid.as_deref()) {
+                    Some(k) => std::borrow::Cow::Owned((*k).clone()),
+                    None => {
+                        set.nudge();
+                        let kid = header
+                            .kid
+                            .as_deref()
+                            .map(|k| crate::audit::record::bound_str(k, 64));
+                        last = Refusal::BadToken(match kid {
+                            Some(kid) => format!(
+                                "its key id {kid:?} is not among the issuer's published keys ({})",
+                                set.kids().join(", ")
+                            ),
+                            None => {
+                                "it names no key id (kid) and the issuer publishes several keys"
+                                    .into()
+                            }
+                        });
+                        continue;
+                    }
+                },
+            };
+            match decode::<Claims>(token, &key, &v) {
                 Ok(data) => return self.claims(data.claims, issuer),
                 Err(e) => {
                     last = match e.kind() {
@@ -397,7 +421,7 @@ mod tests {
                 issuer: "https://sso.lienthong.dev".into(),
                 key_digest: String::new(),
                 algorithm: Algorithm::EdDSA,
-                key,
+                key: IssuerKey::Pem(key),
                 require_certificate_binding: false,
                 max_lifetime: Duration::from_secs(12 * 3600),
                 refuse_replay: false,

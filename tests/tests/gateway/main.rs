@@ -8,6 +8,7 @@ mod fairness;
 mod helpers;
 mod hostile;
 mod http_api;
+mod jwks;
 mod matrix;
 mod metrics;
 mod procedures;
