@@ -32,7 +32,7 @@ fn auth_with(key: DecodingKey, adjust: impl FnOnce(&mut Issuer)) -> Auth {
         issuer: "https://sso.lienthong.dev".into(),
         key_digest: String::new(),
         algorithm: Algorithm::EdDSA,
-        key,
+        key: lienthong_gateway::config::IssuerKey::Pem(key),
         require_certificate_binding: false,
         max_lifetime: Duration::from_secs(12 * 3600),
         refuse_replay: false,
