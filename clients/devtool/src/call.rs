@@ -142,6 +142,8 @@ pub fn batch_from_csv(
     procedure: &str,
     dossier: &str,
 ) -> Result<Vec<pb::VerifyBatchRequest>, String> {
+    // A spreadsheet's "CSV UTF-8" starts with a byte order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text
         .lines()
         .map(|l| l.trim_end_matches('\r'))
@@ -190,6 +192,18 @@ pub fn batch_from_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_csv_saved_by_a_spreadsheet_is_read() {
+        let items = batch_from_csv(
+            "\u{feff}item_id,personal_id,full_name\r\n1,042188999005,Trần Thị Minh Thư\r\n",
+            "1.004227",
+            "D",
+        )
+        .unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].claims[0].field, "full_name");
+    }
 
     #[test]
     fn a_batch_file_becomes_requests() {

@@ -16,11 +16,25 @@ pub enum ConnectError {
         "{endpoint:?} is not a usable endpoint (expected e.g. https://127.0.0.1:50061): {detail}"
     )]
     Endpoint { endpoint: String, detail: String },
-    #[error("cannot connect to {endpoint}: {}", chain(source))]
+    #[error("cannot connect to {endpoint}: {}{}", chain(source), hint(source))]
     Connect {
         endpoint: String,
         source: tonic::transport::Error,
     },
+}
+
+/// What to do about the usual causes.
+fn hint(error: &tonic::transport::Error) -> &'static str {
+    let said = chain(error);
+    if said.contains("Connection refused") {
+        "; nothing listens there: is the gateway running? (`lienthong-dev up` starts the development environment)"
+    } else if said.contains("UnknownIssuer") {
+        "; the server's certificate is not from the CA given (--ca): use the CA that issued it"
+    } else if said.contains("NotValidForName") {
+        "; the server's certificate does not name this host: connect by a name it carries, or give --server-name"
+    } else {
+        ""
+    }
 }
 
 /// An error with its causes ("transport error" alone does not say the certificate was refused).
@@ -64,6 +78,12 @@ pub async fn mtls_channel_as(
     ca: &Path,
     identity: Option<&CertFiles>,
 ) -> Result<Channel, ConnectError> {
+    if endpoint.starts_with("http://") {
+        return Err(ConnectError::Endpoint {
+            endpoint: endpoint.to_owned(),
+            detail: "the servers speak TLS only: use https://".into(),
+        });
+    }
     let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
     if let Some(name) = server_name {
         tls = tls.domain_name(name);

@@ -36,6 +36,12 @@ pub enum UnitError {
         .0.join("\n  ")
     )]
     Invalid(Vec<String>),
+    #[error("{0}")]
+    Config(lienthong_gateway::ConfigError),
+    #[error(
+        "no environment in {0}: start one with `lienthong-dev up` (or point --dir / LIENTHONG_DIR at it)"
+    )]
+    NoEnvironment(PathBuf),
 }
 
 /// A unit to register.
@@ -112,6 +118,9 @@ struct GatewayConfig {
 impl GatewayConfig {
     fn open(dir: &Path) -> Result<Self, UnitError> {
         let path = dir.join("gateway.toml");
+        if !path.exists() {
+            return Err(UnitError::NoEnvironment(dir.to_owned()));
+        }
         let text = std::fs::read_to_string(&path).map_err(|source| UnitError::Read {
             path: path.clone(),
             source,
@@ -266,7 +275,7 @@ pub fn list(dir: &Path) -> Result<Vec<Listed>, UnitError> {
     let pki = DevPki::layout(dir);
     let config = GatewayConfig::open(dir)?;
     let revoked = config.revoked();
-    let loaded = GatewayConfig::load(&config.path)?;
+    let loaded = gateway_config(dir)?;
     let mut out = Vec::new();
     for (code, u) in &loaded.units {
         let certificate = certificate_of(&pki, code.as_str());
@@ -503,5 +512,10 @@ pub fn token(dir: &Path, acting: &Acting, minutes: u64) -> Result<String, UnitEr
 
 /// The environment's gateway configuration, as the gateway loads it.
 pub fn gateway_config(dir: &Path) -> Result<Config, UnitError> {
-    GatewayConfig::load(&dir.join("gateway.toml"))
+    let path = dir.join("gateway.toml");
+    if !path.exists() {
+        return Err(UnitError::NoEnvironment(dir.to_owned()));
+    }
+    let env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX));
+    Config::load(&path, env).map_err(UnitError::Config)
 }
