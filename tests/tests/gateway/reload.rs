@@ -312,7 +312,13 @@ async fn a_certificate_revoked_by_a_reload_is_refused_on_its_next_call_and_recor
         .await
         .unwrap();
     // A fingerprint that is not one: the whole file is refused, naming the key.
-    edit(&env, |t| format!("revoked_certificates = [\"ab:cd\"]\n{t}"));
+    edit(&env, |t| {
+        t.replacen(
+            "revoked_certificates = []",
+            "revoked_certificates = [\"ab:cd\"]",
+            1,
+        )
+    });
     let (status, body) = reload(&env).await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("revoked_certificates[0]"), "{body}");
