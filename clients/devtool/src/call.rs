@@ -194,6 +194,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_shipped_sample_declarations_are_a_valid_batch() {
+        let items = batch_from_csv(
+            include_str!("../../examples/declarations.csv"),
+            "1.004227",
+            "D",
+        )
+        .unwrap();
+        assert_eq!(items.len(), 6);
+        assert!(items.iter().all(|i| i.claims.len() == 2));
+    }
+
+    #[test]
     fn a_csv_saved_by_a_spreadsheet_is_read() {
         let items = batch_from_csv(
             "\u{feff}item_id,personal_id,full_name\r\n1,042188999005,Trần Thị Minh Thư\r\n",

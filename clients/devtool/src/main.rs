@@ -810,13 +810,13 @@ fn print_connection_info(
     println!();
     println!("  Try it (in another terminal):");
     println!(
-        "    cargo run -q -p lienthong-devtool --bin lienthong-dev -- call lookup 042188999005 --procedure 1.004222"
+        "    cargo run -q --release -p lienthong-devtool --bin lienthong-dev -- call lookup 042188999005 --procedure 1.004222"
     );
     println!(
-        "    cargo run -q -p lienthong-devtool --bin lienthong-dev -- call verify 042092999014 --claim 'full_name=Nguyễn Văn Hà'"
+        "    cargo run -q --release -p lienthong-devtool --bin lienthong-dev -- call verify 042092999014 --claim 'full_name=Nguyễn Văn Hà'"
     );
     println!(
-        "    cargo run -q -p lienthong-devtool --bin lienthong-dev -- call autofill 042190999002 --procedure LT.KHAISINH"
+        "    cargo run -q --release -p lienthong-devtool --bin lienthong-dev -- call autofill 042190999002 --procedure LT.KHAISINH"
     );
     if let Some(h42) = &h42 {
         println!("  or with grpcurl:");
