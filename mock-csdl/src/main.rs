@@ -100,7 +100,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             let started = Instant::now();
             let db = Store::open(&store)?;
-            let bar = ProgressBar::new(population.citizens).with_style(
+            let bar = ProgressBar::new(population.spec().citizens).with_style(
                 ProgressStyle::with_template(
                     "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} citizens ({per_sec}, eta {eta})",
                 )?,

@@ -13,7 +13,6 @@ use lienthong_devtool::sample;
 use lienthong_devtool::units::{self, Acting};
 use lienthong_proto::csdl::v1 as pb;
 use lienthong_proto::gateway::v1 as gw;
-use mock_csdl::Spec;
 use mock_csdl::cli::SpecArgs;
 use mock_csdl::personas::PERSONAS;
 use std::net::SocketAddr;
@@ -389,14 +388,14 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             up(
                 &cli.dir,
-                (population.spec(), hosts.requested()),
+                (population, hosts.requested()),
                 (csdl_listen, csdl_admin_listen, csdl_metrics_listen),
                 (gateway_listen, admin_listen, http_listen),
             )
             .await
         }
         Command::Prepare { population, hosts } => {
-            prepare(&cli.dir, population.spec(), hosts.requested().as_ref()).await?;
+            prepare(&cli.dir, population, hosts.requested().as_ref()).await?;
             println!("prepared {}", cli.dir.display());
             Ok(())
         }
@@ -493,7 +492,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 /// missing.
 async fn prepare(
     dir: &std::path::Path,
-    spec: Spec,
+    population: SpecArgs,
     hosts: Option<&ServerHosts>,
 ) -> Result<(DevPki, mock_csdl::store::Store, std::path::PathBuf), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
@@ -508,6 +507,7 @@ async fn prepare(
         Made::Present => {}
     }
     let store_dir = dir.to_owned();
+    let spec = population.spec();
     eprintln!(
         "opening the population store (generating {} citizens on first run)...",
         spec.citizens
@@ -515,6 +515,14 @@ async fn prepare(
     let (store, generated) =
         tokio::task::spawn_blocking(move || ensure_store(&store_dir, spec, |_| {})).await??;
     let meta = store.meta()?;
+    if !generated && let Some(differ) = population.conflicts_with(&meta) {
+        return Err(format!(
+            "the environment in {} already holds a population, so {differ} cannot apply to it: leave the option out to use it, delete {} to generate another, or start another environment with --dir",
+            dir.display(),
+            dir.join("csdl.sled").display()
+        )
+        .into());
+    }
     if generated {
         eprintln!("generated {} citizens, seed {}", meta.citizens, meta.seed);
     }
@@ -524,7 +532,7 @@ async fn prepare(
 
 async fn up(
     dir: &std::path::Path,
-    (spec, hosts): (Spec, Option<ServerHosts>),
+    (population, hosts): (SpecArgs, Option<ServerHosts>),
     (csdl_listen, csdl_admin_listen, csdl_metrics_listen): (SocketAddr, SocketAddr, SocketAddr),
     (gateway_listen, admin_listen, http_listen): (SocketAddr, SocketAddr, SocketAddr),
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -538,7 +546,7 @@ async fn up(
         )
         .into());
     }
-    let (pki, store, config_file) = prepare(dir, spec, hosts.as_ref()).await?;
+    let (pki, store, config_file) = prepare(dir, population, hosts.as_ref()).await?;
     let names = pki.hosts()?;
     if gateway_listen.ip().is_loopback() && names.extra().iter().any(|h| !is_loopback(h)) {
         eprintln!(

@@ -380,6 +380,41 @@ fn the_conformance_check_passes_against_the_sandbox_and_reports_for_ci() {
     up.child.wait().unwrap();
 }
 
+/// Options that cannot apply to an environment that already holds a population are refused
+/// with the reason instead of being ignored; an absurd population is refused before anything.
+#[test]
+fn population_options_that_cannot_apply_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let absurd = dev(dir.path(), &["prepare", "--citizens", "99999999999"])
+        .output()
+        .unwrap();
+    assert!(!absurd.status.success());
+    assert!(
+        String::from_utf8_lossy(&absurd.stderr).contains("10000000"),
+        "{absurd:?}"
+    );
+    let first = dev(dir.path(), &["prepare", "--citizens", "40", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{first:?}");
+    // The same options, or none: the environment is used as it is.
+    for args in [&["prepare", "--citizens", "40"][..], &["prepare"][..]] {
+        let again = dev(dir.path(), args).output().unwrap();
+        assert!(again.status.success(), "{args:?}: {again:?}");
+    }
+    let other = dev(dir.path(), &["prepare", "--citizens", "60", "--seed", "4"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&other.stderr);
+    assert!(!other.status.success());
+    assert!(
+        said.contains("--citizens 60 (it holds 40)")
+            && said.contains("--seed 4 (it was generated with 3)")
+            && said.contains("csdl.sled"),
+        "{said}"
+    );
+}
+
 /// `lienthong-dev up` serving a small environment on random local ports.
 struct Up {
     child: std::process::Child,
