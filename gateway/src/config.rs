@@ -760,13 +760,60 @@ impl Config {
         base: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, Vec<String>> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
         let mut value: toml::Table = text.parse().map_err(|e| vec![format!("{e}")])?;
-        apply_overrides(&mut value, env).map_err(|p| vec![p])?;
+        apply_overrides(&mut value, env.clone()).map_err(|p| vec![p])?;
         let raw: RawConfig = toml::Value::Table(value)
             .try_into()
-            .map_err(|e: toml::de::Error| vec![e.message().to_owned()])?;
-        validate(raw, base)
+            .map_err(|e: toml::de::Error| vec![e.message().to_owned()])
+            .map_err(|p| with_sources(p, &env))?;
+        validate(raw, base).map_err(|p| with_sources(p, &env))
     }
+}
+
+/// Says of each problem whether its key was set in the file or by an environment variable.
+fn with_sources(problems: Vec<String>, env: &[(String, String)]) -> Vec<String> {
+    let overridden: Vec<(String, &str)> = env
+        .iter()
+        .filter_map(|(name, _)| {
+            let path = name.strip_prefix(ENV_PREFIX)?;
+            Some((
+                path.split("__")
+                    .map(str::to_lowercase)
+                    .collect::<Vec<_>>()
+                    .join("."),
+                name.as_str(),
+            ))
+        })
+        .collect();
+    problems
+        .into_iter()
+        .map(|p| {
+            let Some((key, _)) = p.split_once(':') else {
+                return p;
+            };
+            // `units[0] (000.00.00.H42).rate` → `units.0.rate`.
+            let mut dotted = String::new();
+            let mut skip = false;
+            for c in key.chars() {
+                match c {
+                    '(' => skip = true,
+                    ')' => skip = false,
+                    _ if skip || c == ' ' || c == ']' => {}
+                    '[' => dotted.push('.'),
+                    c => dotted.push(c),
+                }
+            }
+            match overridden
+                .iter()
+                .find(|(k, _)| dotted == *k || dotted.starts_with(&format!("{k}.")))
+            {
+                Some((_, name)) => format!("{p} (set by {name} in the environment)"),
+                None if key.contains(' ') && !key.contains('(') => p,
+                None => format!("{p} (in the file)"),
+            }
+        })
+        .collect()
 }
 
 /// Applies `LIENTHONG_GATEWAY__A__B=value` as `a.b = value` (a TOML value when it parses as one,
@@ -1630,6 +1677,25 @@ officer_rate = { per_second = 1, burst = 1 }
         ] {
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
+        assert!(
+            all.contains("units[0].code: \"H42\" is not a valid unit code")
+                && all.contains("(in the file)"),
+            "{all}"
+        );
+        // A value from the environment says so.
+        let e = Config::load(
+            &path,
+            [(
+                "LIENTHONG_GATEWAY__UNITS__1__RATE__BURST".to_owned(),
+                "0".to_owned(),
+            )],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("units[1] (000.00.00.H42).rate.burst: must be at least 1 (set by LIENTHONG_GATEWAY__UNITS__1__RATE__BURST in the environment)"),
+            "{e}"
+        );
     }
 
     #[test]
