@@ -415,6 +415,79 @@ fn population_options_that_cannot_apply_are_refused_with_the_reason() {
     );
 }
 
+/// A team's system on another machine, as a second address on this one (127.0.0.2) and a host
+/// name its resolver would give: the environment serves there under that name; the team
+/// registers its unit, mints its officer's token, calls over gRPC by address and passes the
+/// conformance check by name, all with the commands the README gives.
+#[cfg(unix)]
+#[test]
+fn a_team_on_another_machine_name_registers_calls_and_passes_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = Up::start_on(
+        dir.path(),
+        "127.0.0.2",
+        &["--host", "lienthong.sandbox.tinh.test,127.0.0.2"],
+    );
+    assert!(
+        up.endpoint.starts_with("https://127.0.0.2:"),
+        "{}",
+        up.endpoint
+    );
+    let add = dev(dir.path(), &["unit", "add", "--code", "000.00.00.H48"])
+        .args([
+            "--name",
+            "Hệ thống một cửa tỉnh Quảng Ngãi",
+            "--procedures",
+            "*",
+        ])
+        .output()
+        .unwrap();
+    assert!(add.status.success(), "{add:?}");
+    let token = dev(
+        dir.path(),
+        &[
+            "token",
+            "--officer",
+            "CB.H48.0001",
+            "--unit",
+            "000.00.00.H48",
+        ],
+    )
+    .args(["--roles", "receiver", "--minutes", "60"])
+    .output()
+    .unwrap();
+    assert!(token.status.success(), "{token:?}");
+    let token_file = dir.path().join("officer.jwt");
+    std::fs::write(&token_file, &token.stdout).unwrap();
+    let units = dir.path().join("pki/units");
+    let call = dev(
+        dir.path(),
+        &["call", "lookup", "042188999005", "--procedure", "1.004222"],
+    )
+    .args(["--endpoint", &up.endpoint, "--officer", "CB.H48.0001"])
+    .args(["--unit", "000.00.00.H48", "--roles", "receiver"])
+    .output()
+    .unwrap();
+    assert!(call.status.success(), "{call:?}");
+    // The check, as the team runs it: its own files, the gateway by the name it was given.
+    let check = dev(dir.path(), &["check", "--endpoint", &up.endpoint])
+        .args(["--server-name", "lienthong.sandbox.tinh.test"])
+        .arg("--ca")
+        .arg(dir.path().join("pki/ca.pem"))
+        .arg("--cert")
+        .arg(units.join("000.00.00.H48.pem"))
+        .arg("--key")
+        .arg(units.join("000.00.00.H48.key"))
+        .arg("--token-file")
+        .arg(&token_file)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{table}\n{check:?}");
+    up.child.kill().unwrap();
+    up.child.wait().unwrap();
+}
+
 /// `lienthong-dev up` serving a small environment on random local ports.
 struct Up {
     child: std::process::Child,
@@ -426,15 +499,16 @@ struct Up {
 
 impl Up {
     fn start(dir: &std::path::Path) -> Self {
+        Self::start_on(dir, "127.0.0.1", &[])
+    }
+
+    /// `up` with its gateway (gRPC and HTTP/JSON) on `address`, and more arguments.
+    fn start_on(dir: &std::path::Path, address: &str, more: &[&str]) -> Self {
+        let any = format!("{address}:0");
         let mut child = dev(dir, &["up", "--citizens", "50"])
-            .args([
-                "--gateway-listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--gateway-listen", &any, "--http-listen", &any])
+            .args(["--admin-listen", "127.0.0.1:0"])
+            .args(more)
             .args([
                 "--csdl-listen",
                 "127.0.0.1:0",
@@ -463,6 +537,7 @@ impl Up {
         let endpoint = printed
             .lines()
             .find_map(|l| l.split_whitespace().find(|w| w.starts_with("https://")))
+            .map(|e| e.trim_end_matches(|c: char| !c.is_ascii_digit()))
             .unwrap_or_else(|| panic!("no endpoint in {printed}"))
             .to_owned();
         Self {
