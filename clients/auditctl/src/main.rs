@@ -225,13 +225,34 @@ fn refused(s: tonic::Status) -> Error {
 
 /// "2026-11-23" or "2026-11-23T08:00", local time (UTC+7) → microseconds since the epoch.
 fn parse_local(s: &str) -> Result<lienthong_proto::Timestamp, Error> {
-    let (date, time) = s.split_once('T').unwrap_or((s, "00:00"));
-    let d: Vec<i64> = date.split('-').map(str::parse).collect::<Result<_, _>>()?;
-    let t: Vec<i64> = time.split(':').map(str::parse).collect::<Result<_, _>>()?;
-    let ([y, m, dd], [h, min]) = (d.as_slice(), t.as_slice()) else {
-        return Err(format!("{s:?}: use 2026-11-23 or 2026-11-23T08:00").into());
+    let bad = || -> Error {
+        format!("{s:?} is not a date and time: use 2026-11-23, 2026-11-23T08:00 or 23/11/2026 (Vietnam time)").into()
     };
-    let days = lienthong_domain::date::days_from_civil(*y as i32, *m as u32, *dd as u32);
+    let (date, time) = s
+        .split_once('T')
+        .or_else(|| s.split_once(' '))
+        .unwrap_or((s, "00:00"));
+    let numbers = |text: &str, sep: char| -> Option<Vec<i64>> {
+        text.split(sep).map(|p| p.trim().parse().ok()).collect()
+    };
+    let (y, m, d) = match (numbers(date, '-'), numbers(date, '/')) {
+        (Some(p), _) if p.len() == 3 => (p[0], p[1], p[2]),
+        (_, Some(p)) if p.len() == 3 => (p[2], p[1], p[0]),
+        _ => return Err(bad()),
+    };
+    let t = numbers(time, ':')
+        .filter(|t| t.len() == 2)
+        .ok_or_else(bad)?;
+    let (h, min) = (t[0], t[1]);
+    let valid = (1..=9999).contains(&y)
+        && (1..=12).contains(&m)
+        && (1..=i64::from(lienthong_domain::date::days_in_month(y as i32, m as u32))).contains(&d)
+        && (0..24).contains(&h)
+        && (0..60).contains(&min);
+    if !valid {
+        return Err(bad());
+    }
+    let days = lienthong_domain::date::days_from_civil(y as i32, m as u32, d as u32);
     Ok(lienthong_proto::Timestamp {
         seconds: days * 86_400 + h * 3600 + min * 60 - 7 * 3600,
         nanos: 0,
@@ -691,4 +712,36 @@ async fn verify_central(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_flags_are_read_as_written_and_impossible_ones_refused() {
+        let at = |s: &str| parse_local(s).map(|t| t.seconds);
+        // 23/11/2026 00:00 in Vietnam is 22/11/2026 17:00 UTC.
+        assert_eq!(at("2026-11-23").unwrap(), at("23/11/2026").unwrap());
+        assert_eq!(
+            at("2026-11-23T08:00").unwrap() - at("2026-11-23").unwrap(),
+            8 * 3600
+        );
+        assert_eq!(
+            at("2026-11-23 08:00").unwrap(),
+            at("2026-11-23T08:00").unwrap()
+        );
+        assert_eq!(at("2026-11-23").unwrap() % 86_400, 17 * 3600);
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "31/04/2026",
+            "2026-11-23T24:00",
+            "yesterday",
+            "2026-11",
+        ] {
+            let e = at(bad).unwrap_err().to_string();
+            assert!(e.contains("use 2026-11-23"), "{bad}: {e}");
+        }
+    }
 }
