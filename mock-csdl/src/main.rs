@@ -60,6 +60,10 @@ enum Command {
         /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this address.
         #[arg(long, env = "MOCK_CSDL_METRICS_LISTEN")]
         metrics_listen: Option<SocketAddr>,
+        /// Serve gRPC health checking in plaintext on this address (for probes that cannot
+        /// speak TLS, such as Kubernetes `grpc` probes).
+        #[arg(long, env = "MOCK_CSDL_HEALTH_LISTEN")]
+        health_listen: Option<SocketAddr>,
         /// A unit whose certificate may read citizens (repeat for more).
         #[arg(long = "data-client", default_value = mock_csdl::server::GATEWAY_UNIT)]
         data_clients: Vec<String>,
@@ -126,6 +130,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             client_ca,
             admin_listen,
             metrics_listen,
+            health_listen,
             data_clients,
             admin_clients,
         } => {
@@ -146,6 +151,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         data_clients,
                         admin_clients,
                         metrics_listen,
+                        health_listen,
                         ..Settings::new(listen, tls.clone(), Some(admin_listen))
                     },
                 )

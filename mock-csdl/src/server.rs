@@ -42,6 +42,9 @@ pub struct Settings {
     pub admin_listen: Option<SocketAddr>,
     /// A plain-HTTP listener serving `GET /metrics` (Prometheus); None serves none.
     pub metrics_listen: Option<SocketAddr>,
+    /// A plaintext listener serving gRPC health (`grpc.health.v1`) only, for probes that cannot
+    /// speak TLS (Kubernetes `grpc` probes); None serves none.
+    pub health_listen: Option<SocketAddr>,
     /// The units whose client certificates may read citizens (the gateway).
     pub data_clients: Vec<String>,
     /// The units whose client certificates may use the admin service.
@@ -66,6 +69,7 @@ impl Settings {
             tls,
             admin_listen,
             metrics_listen: None,
+            health_listen: None,
             data_clients: vec![GATEWAY_UNIT.to_owned()],
             admin_clients: vec![DEV_ADMIN_UNIT.to_owned()],
         }
@@ -165,6 +169,7 @@ pub struct MockCsdl {
     listener: TcpListener,
     admin_listener: Option<TcpListener>,
     metrics_listener: Option<TcpListener>,
+    health_listener: Option<TcpListener>,
     metrics: Arc<Metrics>,
     registry: Registry,
     tls: Option<ServerTlsConfig>,
@@ -192,6 +197,10 @@ impl MockCsdl {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let health_listener = match settings.health_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         let metrics = Arc::new(Metrics::default());
         let enforce = settings.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
         if !enforce {
@@ -208,6 +217,7 @@ impl MockCsdl {
             listener,
             admin_listener,
             metrics_listener,
+            health_listener,
             metrics,
             registry: Registry::new(store, faults.clone()),
             tls,
@@ -246,6 +256,13 @@ impl MockCsdl {
             .and_then(|l| l.local_addr().ok())
     }
 
+    /// The plaintext health listener's address, when it has one.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// The fault rules, for in-process control (tests, the dev environment).
     pub fn faults(&self) -> Arc<Faults> {
         self.faults.clone()
@@ -275,6 +292,14 @@ impl MockCsdl {
         let metrics_task = self
             .metrics_listener
             .map(|l| tokio::spawn(crate::metrics::serve(l, self.metrics.clone())));
+        // Probes that cannot speak TLS read the same health states on a plaintext port.
+        let plain_health = self.health_listener.map(|listener| {
+            tokio::spawn(
+                Server::builder()
+                    .add_service(health_service.clone())
+                    .serve_with_incoming(TcpIncoming::from(listener)),
+            )
+        });
         let counted = MetricsLayer(self.metrics.clone());
         let builder = || -> Result<_, ServeError> {
             let mut builder = Server::builder();
@@ -325,6 +350,9 @@ impl MockCsdl {
         }
         if let Some(m) = metrics_task {
             m.abort();
+        }
+        if let Some(h) = plain_health {
+            h.abort();
         }
         served?;
         Ok(())

@@ -18,6 +18,8 @@ struct TestMock {
     admin_addr: SocketAddr,
     metrics_addr: SocketAddr,
     ca: CertFiles,
+    /// The plaintext gRPC health listener.
+    health_addr: SocketAddr,
     /// The gateway's certificate (unit 000.00.00.LTG): the one reader of citizen data.
     client: CertFiles,
     /// The admin certificate (unit 000.00.00.DEV).
@@ -73,7 +75,9 @@ async fn spawn_mock() -> TestMock {
         Some(any),
     );
     settings.metrics_listen = Some(any);
+    settings.health_listen = Some(any);
     let server = mock_csdl::MockCsdl::build(store, &settings).await.unwrap();
+    let health_addr = server.health_addr().unwrap();
     let addr = server.local_addr();
     let admin_addr = server.admin_addr().unwrap();
     let metrics_addr = server.metrics_addr().unwrap();
@@ -85,6 +89,7 @@ async fn spawn_mock() -> TestMock {
         addr,
         admin_addr,
         metrics_addr,
+        health_addr,
         admin,
         unit,
         ca: CertFiles {
@@ -344,6 +349,28 @@ async fn health_and_reflection_are_served() {
         status.status,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
+    // The same states in plaintext, for probes that cannot speak TLS (and nothing else there).
+    let plain = tonic::transport::Channel::from_shared(format!("http://{}", mock.health_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = tonic_health::pb::health_client::HealthClient::new(plain.clone())
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let data = pb::population_registry_client::PopulationRegistryClient::new(plain)
+        .get_citizen(pb::GetCitizenRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(data.code(), tonic::Code::Unimplemented, "{data:?}");
 
     // Reflection v1 and v1alpha on each port: exactly what that port serves.
     let names = |v1alpha: bool, addr, admin: bool| {
