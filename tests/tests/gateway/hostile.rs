@@ -186,13 +186,23 @@ async fn a_call_that_ends_early_still_leaves_its_record() {
         );
     }
     env.shutdown().await;
+    // The gateway's own timer for the caller's deadline usually ends the call first
+    // (CLIENT_DEADLINE); on a loaded machine the caller's reset of the stream can come first
+    // (CLIENT_CANCELLED). Either way, one record per call.
     let ended: Vec<_> = records(&env)
         .into_iter()
-        .filter(|r| r.entry.outcome_reason == "CLIENT_DEADLINE")
+        .filter(|r| {
+            ["CLIENT_DEADLINE", "CLIENT_CANCELLED"].contains(&r.entry.outcome_reason.as_str())
+        })
         .collect();
     assert_eq!(ended.len(), 3, "one record per call the client gave up on");
     for r in &ended {
-        assert_eq!(r.entry.outcome_code, Code::DeadlineExceeded as i32);
+        let code = if r.entry.outcome_reason == "CLIENT_DEADLINE" {
+            Code::DeadlineExceeded
+        } else {
+            Code::Cancelled
+        };
+        assert_eq!(r.entry.outcome_code, code as i32);
         assert_eq!(r.entry.officer_code, "CB.H42.0001");
         assert!(
             !r.entry.citizen_pseudonym.is_empty(),
