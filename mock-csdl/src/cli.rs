@@ -11,7 +11,8 @@ pub struct SpecArgs {
     /// Generator seed: the same seed and size give the same citizens [default: 6].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Generate one province's population (pre-2025 code: 42 Hà Tĩnh, 38 Thanh Hóa, 1 Hà Nội).
+    /// Centre the population on one province (pre-2025 code: 42 Hà Tĩnh, 38 Thanh Hóa, 1 Hà
+    /// Nội): nine households in ten from it, the rest from other provinces.
     #[arg(long)]
     pub province: Option<u16>,
 }
