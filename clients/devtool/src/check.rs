@@ -86,6 +86,17 @@ struct Session {
 }
 
 impl Session {
+    fn new(channel: Channel, token: &str) -> Self {
+        Self {
+            client: CitizenGatewayClient::new(channel),
+            token: token.to_owned(),
+            calls: 0,
+            without_receipt: Vec::new(),
+            retries: 0,
+            dossier: 0,
+        }
+    }
+
     fn request<T>(&mut self, message: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(message);
         if !self.token.is_empty()
@@ -315,14 +326,7 @@ pub async fn run(target: &Target) -> Result<Vec<Case>, String> {
     )
     .await
     .map_err(|e| e.to_string())?;
-    let mut s = Session {
-        client: CitizenGatewayClient::new(channel),
-        token: target.token.clone(),
-        calls: 0,
-        without_receipt: Vec::new(),
-        retries: 0,
-        dossier: 0,
-    };
+    let mut s = Session::new(channel, &target.token);
     let mut suite = Suite { cases: Vec::new() };
 
     // TLS and identity.
@@ -384,14 +388,7 @@ async fn identity_checks(target: &Target, s: &mut Session, suite: &mut Suite) {
     .await
     {
         Ok(channel) => {
-            let mut anonymous = Session {
-                client: CitizenGatewayClient::new(channel),
-                token: target.token.clone(),
-                calls: 0,
-                without_receipt: Vec::new(),
-                retries: 0,
-                dossier: 0,
-            };
+            let mut anonymous = Session::new(channel, &target.token);
             match anonymous.list(false).await {
                 Ok(_) => Err("served without a client certificate".into()),
                 Err(e) => refused_as(&e, Code::Unauthenticated, &["NO_CLIENT_CERTIFICATE"]),
@@ -441,14 +438,7 @@ async fn identity_checks(target: &Target, s: &mut Session, suite: &mut Suite) {
             .await
             {
                 Ok(channel) => {
-                    let mut elsewhere = Session {
-                        client: CitizenGatewayClient::new(channel),
-                        token: target.token.clone(),
-                        calls: 0,
-                        without_receipt: Vec::new(),
-                        retries: 0,
-                        dossier: 0,
-                    };
+                    let mut elsewhere = Session::new(channel, &target.token);
                     match elsewhere.list(false).await {
                         Ok(_) => {
                             Err("the token was accepted over another unit's certificate".into())
