@@ -20,7 +20,9 @@ pub enum DateError {
     },
     #[error("a day was given without a month")]
     DayWithoutMonth,
-    #[error("{0:?} is not a date: use dd/mm/yyyy, mm/yyyy, yyyy or yyyy-mm-dd (e.g. 17/05/1990)")]
+    #[error(
+        "{0:?} is not a date: use dd/mm/yyyy, mm/yyyy, yyyy, yyyy-mm-dd, dd-mm-yyyy, dd.mm.yyyy or ddmmyyyy (e.g. 17/05/1990)"
+    )]
     Format(String),
 }
 
@@ -67,7 +69,9 @@ impl PartialDate {
         }
     }
 
-    /// Parses "dd/mm/yyyy", "mm/yyyy", "yyyy" or "yyyy-mm-dd" (surrounding spaces ignored).
+    /// Parses "dd/mm/yyyy", "mm/yyyy", "yyyy" or "yyyy-mm-dd", and as provincial systems also
+    /// write them "dd-mm-yyyy", "dd.mm.yyyy", "mm.yyyy" and the card QR's "ddmmyyyy"
+    /// (surrounding spaces ignored).
     pub fn parse(s: &str) -> Result<Self, DateError> {
         let t = s.trim();
         let bad = || DateError::Format(s.to_owned());
@@ -80,10 +84,15 @@ impl PartialDate {
         };
         let parts: Vec<&str> = if t.contains('-') {
             let p: Vec<&str> = t.split('-').collect();
-            if p.len() != 3 || p[0].len() != 4 {
-                return Err(bad());
+            match p.as_slice() {
+                [y, m, d] if y.len() == 4 => vec![d, m, y],
+                [d, m, y] if y.len() == 4 && d.len() <= 2 => vec![d, m, y],
+                _ => return Err(bad()),
             }
-            vec![p[2], p[1], p[0]]
+        } else if t.contains('.') {
+            t.split('.').collect()
+        } else if t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit()) {
+            vec![&t[0..2], &t[2..4], &t[4..8]]
         } else {
             t.split('/').collect()
         };
@@ -236,7 +245,15 @@ mod tests {
         );
         check("17/13/1990", Err(DateError::Month(13)));
         check("1700", Err(DateError::Year(1700)));
-        check("17.05.1990", Err(DateError::Format("17.05.1990".into())));
+        // As provincial systems write them: dd-mm-yyyy, dd.mm.yyyy, mm.yyyy, the card QR's ddmmyyyy.
+        check("17-05-1990", Ok(PartialDate::Full(1990, 5, 17)));
+        check("17.05.1990", Ok(PartialDate::Full(1990, 5, 17)));
+        check("05.1990", Ok(PartialDate::YearMonth(1990, 5)));
+        check("17051990", Ok(PartialDate::Full(1990, 5, 17)));
+        check("17-05-90", Err(DateError::Format("17-05-90".into())));
+        check("1705199", Err(DateError::Format("1705199".into())));
+        check("17991990", Err(DateError::Month(99)));
+        check("1990-05", Err(DateError::Format("1990-05".into())));
         check("", Err(DateError::Format("".into())));
         check("90", Err(DateError::Format("90".into())));
         check("+1/05/1990", Err(DateError::Format("+1/05/1990".into())));

@@ -70,7 +70,9 @@ pub enum Overall {
 pub enum ClaimError {
     #[error("{field:?} cannot be verified by value; verifiable fields: {VERIFIABLE_LIST}")]
     NotVerifiable { field: String },
-    #[error("{value:?} is not a date: use dd/mm/yyyy, mm/yyyy, yyyy or yyyy-mm-dd")]
+    #[error(
+        "{value:?} is not a date: use dd/mm/yyyy, mm/yyyy, yyyy, yyyy-mm-dd, dd-mm-yyyy, dd.mm.yyyy or ddmmyyyy"
+    )]
     BadDate { value: String },
     #[error("{value:?} is not a gender: use \"Nam\" or \"Nữ\"")]
     BadGender { value: String },
@@ -379,7 +381,17 @@ fn check_date(
         ..verdict(name.clone(), Outcome::Mismatch, vec![])
     }
     };
-    Ok(if !agree_on_common || precision(d) < precision(on_record) {
+    // Many registers hold 01/01 where the day and month were never known: a full date
+    // declared against that placeholder, in the same year, needs an officer's eye.
+    let placeholder = matches!(on_record, PartialDate::Full(y, 1, 1) if y == d.year())
+        && matches!(d, PartialDate::Full(_, m, day) if (m, day) != (1, 1));
+    Ok(if placeholder {
+        FieldCheck {
+            explanation: "the record holds 01/01, the placeholder many registers keep for an unknown day and month; the year agrees, the day and month cannot be confirmed: check the citizen's documents".into(),
+            explanation_vi: "CSDL ghi 01/01, là giá trị thay thế nhiều sổ hộ tịch dùng khi không rõ ngày, tháng; năm khớp, ngày và tháng không thể xác nhận: đề nghị kiểm tra giấy tờ của công dân".into(),
+            ..verdict(name, Outcome::NotOnRecord, norms)
+        }
+    } else if !agree_on_common || precision(d) < precision(on_record) {
         mismatch()
     } else if precision(d) == precision(on_record) {
         verdict(name, Outcome::Match, norms)
@@ -587,7 +599,15 @@ mod tests {
             |r: &CitizenRecord, s: &str| check(r, CitizenField::DateOfBirth, s).unwrap().outcome;
         assert_eq!(c(&r, "01/01/1970"), Outcome::Match);
         assert_eq!(c(&r, "1970-01-01"), Outcome::Match);
-        assert_eq!(c(&r, "12/08/1970"), Outcome::Mismatch);
+        // 01/01 is the placeholder of an unknown day and month: another day of that year cannot
+        // be confirmed; another year is a mismatch.
+        assert_eq!(c(&r, "12/08/1970"), Outcome::NotOnRecord);
+        assert_eq!(c(&r, "12.08.1970"), Outcome::NotOnRecord);
+        assert_eq!(c(&r, "12081971"), Outcome::Mismatch);
+        r.date_of_birth = PartialDate::ymd(1970, 3, 1).unwrap();
+        assert_eq!(c(&r, "12/08/1970"), Outcome::Mismatch, "not a placeholder");
+        assert_eq!(c(&r, "01-03-1970"), Outcome::Match);
+        r.date_of_birth = PartialDate::ymd(1970, 1, 1).unwrap();
         assert_eq!(
             c(&r, "1970"),
             Outcome::Mismatch,

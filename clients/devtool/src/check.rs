@@ -619,7 +619,7 @@ async fn verification_checks(available: &[&pb::Procedure], s: &mut Session, suit
         return;
     };
     let code = p.code.clone();
-    let cases: [(&str, &str, (&str, &str), pb::FieldResult); 5] = [
+    let cases: [(&str, &str, (&str, &str), pb::FieldResult); 6] = [
         (
             "the exact name matches",
             persona::COMPLETE_ADULT,
@@ -645,9 +645,15 @@ async fn verification_checks(available: &[&pb::Procedure], s: &mut Session, suit
             pb::FieldResult::NotOnRecord,
         ),
         (
-            "a date that differs is a mismatch",
+            "a full date against the 01/01 placeholder needs review",
             persona::RECORD_MISMATCH,
-            ("date_of_birth", "12/08/1970"),
+            ("date_of_birth", "12.08.1970"),
+            pb::FieldResult::NotOnRecord,
+        ),
+        (
+            "a date that differs is a mismatch",
+            persona::COMPLETE_ADULT,
+            ("date_of_birth", "15-03-1988"),
             pb::FieldResult::Mismatch,
         ),
     ];

@@ -116,16 +116,31 @@ async fn a_record_that_differs_from_the_declaration() {
     let (overall, fields) = result(&r);
     assert_eq!(overall, O::Mismatch);
     let outcomes: Vec<R> = fields.iter().map(|(r, _)| *r).collect();
+    // Her record's 01/01/1970 is the placeholder of an unknown day and month: her declared
+    // 12/08/1970 cannot be confirmed, and is not a mismatch either.
     assert_eq!(
         outcomes,
         [
             R::Mismatch,
-            R::Mismatch,
+            R::NotOnRecord,
             R::Mismatch,
             R::Match,
             R::NotProvided
         ]
     );
+    assert!(
+        r.fields[1].explanation.contains("placeholder"),
+        "{:?}",
+        r.fields[1]
+    );
+    // A full date in another year is a mismatch, placeholder or not.
+    let r = check(
+        &mut s,
+        "record-mismatch",
+        &[("date_of_birth", "12/08/1971")],
+    )
+    .await;
+    assert_eq!(result(&r).0, O::Mismatch);
     for f in &r.fields {
         assert!(!f.explanation.contains("01/01/1970"));
         assert!(!f.explanation.contains("Xã Cẩm Xuyên"));
