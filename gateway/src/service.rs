@@ -170,6 +170,7 @@ fn verdicts(checks: &[FieldCheck]) -> Vec<String> {
                 Outcome::NotOnRecord => "NOT_ON_RECORD",
                 Outcome::NotProvided => "NOT_PROVIDED",
                 Outcome::MatchIgnoringDiacritics => "MATCH_IGNORING_DIACRITICS",
+                Outcome::LegacyEncoding => "LEGACY_ENCODING",
             };
             format!("{}:{verdict}", c.field)
         })
@@ -390,6 +391,7 @@ fn verification_to_pb(
                     Outcome::NotOnRecord => pb::FieldResult::NotOnRecord,
                     Outcome::NotProvided => pb::FieldResult::NotProvided,
                     Outcome::MatchIgnoringDiacritics => pb::FieldResult::MatchIgnoringDiacritics,
+                    Outcome::LegacyEncoding => pb::FieldResult::LegacyEncoding,
                 } as i32,
                 normalizations: c
                     .normalizations

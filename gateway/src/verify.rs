@@ -13,6 +13,8 @@ pub enum Outcome {
     NotOnRecord,
     NotProvided,
     MatchIgnoringDiacritics,
+    /// The declared text is in a legacy Vietnamese font encoding read as Unicode: not compared.
+    LegacyEncoding,
 }
 
 /// A normalisation applied to both sides before comparing.
@@ -114,6 +116,29 @@ pub fn overall(checks: &[FieldCheck]) -> Overall {
     }
 }
 
+/// Which legacy Vietnamese font encoding a text seems to be in, read as Unicode (Windows-1252 /
+/// Latin-1): TCVN3 (ABC) puts its accented letters on Latin-1 symbols ("NguyÔn V¨n Hµ"),
+/// VNI-Windows writes a base letter then a Latin-1 mark ("Nguyeãn Vaên Haø"). Unicode
+/// Vietnamese uses none of the Latin-1 characters these produce.
+pub fn legacy_encoding(text: &str) -> Option<&'static str> {
+    // Latin-1 letters Vietnamese itself uses (in precomposed Unicode).
+    const VIETNAMESE: &str = "àáâãèéêìíòóôõùúýÀÁÂÃÈÉÊÌÍÒÓÔÕÙÚÝ";
+    // Marks VNI-Windows writes after a base letter.
+    const VNI_MARKS: &str = "øûïöäåëØÛÏÖÄÅË";
+    let foreign: Vec<char> = text
+        .chars()
+        .filter(|c| ('\u{a0}'..='\u{ff}').contains(c) && !VIETNAMESE.contains(*c))
+        .collect();
+    if foreign.is_empty() {
+        return None;
+    }
+    let vni = text
+        .chars()
+        .zip(text.chars().skip(1))
+        .any(|(a, b)| a.is_ascii_alphabetic() && VNI_MARKS.contains(b));
+    Some(if vni { "VNI-Windows" } else { "TCVN3 (ABC)" })
+}
+
 /// Checks one declared value against the record.
 pub fn check(
     record: &CitizenRecord,
@@ -124,6 +149,17 @@ pub fn check(
     let name = field.as_str().to_owned();
     if declared.trim().is_empty() {
         return Ok(verdict(name, Outcome::NotProvided, vec![]));
+    }
+    if let Some(encoding) = legacy_encoding(declared) {
+        return Ok(FieldCheck {
+            explanation: format!(
+                "the declared text looks like Vietnamese in the legacy {encoding} encoding read as Unicode; it was not compared: convert the source system's text to Unicode and declare again"
+            ),
+            explanation_vi: format!(
+                "giá trị khai có vẻ là tiếng Việt mã {encoding} cũ bị đọc như Unicode nên không được đối chiếu: đề nghị chuyển dữ liệu của hệ thống nguồn sang Unicode rồi khai lại"
+            ),
+            ..verdict(name, Outcome::LegacyEncoding, vec![])
+        });
     }
     let on_record: Option<String> = match field {
         F::PersonalId => Some(record.personal_id.as_str().to_owned()),
@@ -485,6 +521,10 @@ fn verdict(field: String, outcome: Outcome, normalizations: Vec<Normalization>) 
             "no value was declared".into(),
             "công dân chưa khai giá trị".into(),
         ),
+        Outcome::LegacyEncoding => (
+            "the declared text is in a legacy encoding; it was not compared".into(),
+            "giá trị khai ở mã cũ; không được đối chiếu".into(),
+        ),
         Outcome::MatchIgnoringDiacritics => (
             "agrees with the record only once diacritics are removed: not a match, an officer must check the source document".into(),
             "chỉ giống dữ liệu trong CSDL khi bỏ dấu: không được coi là khớp, cán bộ cần đối chiếu giấy tờ gốc".into(),
@@ -589,6 +629,28 @@ mod tests {
             let got = check_name(on_record, declared);
             assert_eq!(got, (outcome, norms), "{on_record:?} vs {declared:?}");
         }
+    }
+
+    #[test]
+    fn legacy_encodings_are_recognised_and_never_compared() {
+        assert_eq!(legacy_encoding("NguyÔn V¨n Hµ"), Some("TCVN3 (ABC)"));
+        assert_eq!(legacy_encoding("Traàn Thò Minh Thö"), Some("VNI-Windows"));
+        assert_eq!(legacy_encoding("Nguyeãn Vaên Haø"), Some("VNI-Windows"));
+        for unicode in [
+            "Nguyễn Thị Thùy Linh",
+            "Đặng Quốc Việt",
+            "Số 24 phố Hàng Bạc, Phường Hoàn Kiếm, Thành phố Hà Nội",
+            "ÀÁÂÃÈÉÊÌÍÒÓÔÕÙÚÝ àáâãèéêìíòóôõùúý Ơ Ư ă đ",
+            "Lê Văn Hùng",
+        ] {
+            assert_eq!(legacy_encoding(unicode), None, "{unicode}");
+        }
+        let mut r = record();
+        r.full_name = "Nguyễn Văn Hà".into();
+        let got = check(&r, CitizenField::FullName, "NguyÔn V¨n Hµ").unwrap();
+        assert_eq!(got.outcome, Outcome::LegacyEncoding);
+        assert!(got.explanation.contains("TCVN3"), "{}", got.explanation);
+        assert_eq!(overall(&[got]), Overall::NeedsReview);
     }
 
     #[test]

@@ -229,3 +229,15 @@ async fn a_deceased_subject_is_flagged_where_the_procedure_sees_life_status() {
         "residence registration does not see life status"
     );
 }
+
+#[tokio::test]
+async fn text_in_a_legacy_encoding_is_reported_and_never_compared() {
+    let env = spawn_verification_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    // "Nguyễn Văn Hạ" typed in TCVN3 and read as Unicode.
+    let r = check(&mut s, "similar-name", &[("full_name", "NguyÔn V¨n H¹")]).await;
+    assert_eq!(result(&r).0, O::NeedsReview, "{r:?}");
+    assert_eq!(R::try_from(r.fields[0].result).unwrap(), R::LegacyEncoding);
+    assert!(r.fields[0].explanation.contains("TCVN3"), "{r:?}");
+    assert!(r.fields[0].explanation_vi.contains("Unicode"), "{r:?}");
+}
