@@ -24,7 +24,9 @@ static AUTHN: LazyLock<Authn> = LazyLock::new(|| {
             issuer: "https://sso.lienthong.dev".into(),
             key_digest: String::new(),
             algorithm: Algorithm::EdDSA,
-            key: DecodingKey::from_ed_pem(key.public_key_pem().as_bytes()).unwrap(),
+            key: lienthong_gateway::config::IssuerKey::Pem(
+                DecodingKey::from_ed_pem(key.public_key_pem().as_bytes()).unwrap(),
+            ),
             require_certificate_binding: true,
             max_lifetime: Duration::from_secs(12 * 3600),
             refuse_replay: true,
