@@ -17,8 +17,8 @@ pub struct SpecArgs {
     pub province: Option<u16>,
 }
 
-/// The most citizens one store is generated with (about a large province; 10 million take
-/// some 10 GB and an hour here).
+/// The most citizens one store is generated with (about a large province; at the 1.4 GiB per
+/// million measured in BENCHMARKS.md, some 14 GiB on disk).
 pub const MAX_CITIZENS: u64 = 10_000_000;
 
 impl SpecArgs {

@@ -16,17 +16,17 @@ pub enum ConnectError {
         "{endpoint:?} is not a usable endpoint (expected e.g. https://127.0.0.1:50061): {detail}"
     )]
     Endpoint { endpoint: String, detail: String },
-    #[error("cannot connect to {endpoint}: {}{}", chain(source), hint(source))]
+    #[error("cannot connect to {endpoint}: {}", explained(source))]
     Connect {
         endpoint: String,
         source: tonic::transport::Error,
     },
 }
 
-/// What to do about the usual causes.
-fn hint(error: &tonic::transport::Error) -> &'static str {
+/// The error with its causes, and what to do about the usual ones.
+fn explained(error: &tonic::transport::Error) -> String {
     let said = chain(error);
-    if said.contains("Connection refused") {
+    let hint = if said.contains("Connection refused") {
         "; nothing listens there: is the gateway running? (`lienthong-dev up` starts the development environment)"
     } else if said.contains("UnknownIssuer") {
         "; the server's certificate is not from the CA given (--ca): use the CA that issued it"
@@ -34,7 +34,8 @@ fn hint(error: &tonic::transport::Error) -> &'static str {
         "; the server's certificate does not name this host: connect by a name it carries, or give --server-name"
     } else {
         ""
-    }
+    };
+    said + hint
 }
 
 /// An error with its causes ("transport error" alone does not say the certificate was refused).

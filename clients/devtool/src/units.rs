@@ -131,12 +131,6 @@ impl GatewayConfig {
         Ok(Self { path, doc })
     }
 
-    /// The configuration as the gateway would load it (with this process's overrides).
-    fn load(path: &Path) -> Result<Config, UnitError> {
-        let env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX));
-        Config::load(path, env).map_err(|e| UnitError::Invalid(e.problems))
-    }
-
     fn units(&self) -> Vec<&Table> {
         self.doc
             .get("units")
@@ -157,26 +151,54 @@ impl GatewayConfig {
             .unwrap_or_default()
     }
 
-    /// Validates the edited configuration as the gateway would, then puts it in place
-    /// (atomically: a file beside it, renamed over it).
-    fn save(&self) -> Result<(), UnitError> {
+    /// Writes the edited configuration beside the file and validates it as the gateway would;
+    /// nothing is in place until the result is committed.
+    fn stage(&self) -> Result<Staged, UnitError> {
         let next = self.path.with_extension("toml.next");
-        let write = |path: &Path, text: &str| {
-            std::fs::write(path, text).map_err(|source| UnitError::Write {
-                path: path.to_owned(),
-                source,
-            })
-        };
-        write(&next, &self.doc.to_string())?;
-        if let Err(e) = Self::load(&next) {
+        std::fs::write(&next, self.doc.to_string()).map_err(|source| UnitError::Write {
+            path: next.clone(),
+            source,
+        })?;
+        if let Err(e) = load(&next) {
             let _ = std::fs::remove_file(&next);
-            return Err(e);
+            return Err(UnitError::Invalid(e.problems));
         }
-        std::fs::rename(&next, &self.path).map_err(|source| UnitError::Write {
+        Ok(Staged {
+            next,
+            path: self.path.clone(),
+        })
+    }
+}
+
+/// A validated configuration written beside the one in force.
+struct Staged {
+    next: PathBuf,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// Puts it in place, atomically (renamed over the file).
+    fn commit(self) -> Result<(), UnitError> {
+        std::fs::rename(&self.next, &self.path).map_err(|source| UnitError::Write {
             path: self.path.clone(),
             source,
         })
     }
+}
+
+impl Drop for Staged {
+    /// Not committed (a later step failed): the staged file goes.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.next);
+    }
+}
+
+/// A configuration file as the gateway would load it (with this process's overrides).
+fn load(path: &Path) -> Result<Config, lienthong_gateway::ConfigError> {
+    Config::load(
+        path,
+        std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)),
+    )
 }
 
 /// Registers `unit`: issues its certificate and bundle, adds it to the gateway configuration
@@ -219,14 +241,7 @@ pub fn add(dir: &Path, unit: &NewUnit) -> Result<Registered, UnitError> {
     }
     // The configuration is checked with the new entry before any file is made: the certificate
     // is issued only for a unit the gateway accepts.
-    let next = config.path.with_extension("toml.check");
-    std::fs::write(&next, config.doc.to_string()).map_err(|source| UnitError::Write {
-        path: next.clone(),
-        source,
-    })?;
-    let checked = GatewayConfig::load(&next);
-    let _ = std::fs::remove_file(&next);
-    checked?;
+    let staged = config.stage()?;
     let ca = DevCa::open(pki.ca.parent().unwrap_or(dir))?;
     let stem = format!("units/{code}");
     let certificate = ca.unit_client(&stem, code, &unit.name, Validity::Days(825))?;
@@ -236,7 +251,7 @@ pub fn add(dir: &Path, unit: &NewUnit) -> Result<Registered, UnitError> {
         &bundle,
         &pkcs12(&certificate, &pki.ca, code, &bundle_password)?,
     )?;
-    config.save()?;
+    staged.commit()?;
     Ok(Registered {
         fingerprint: fingerprint(&certificate.cert)?,
         certificate,
@@ -321,12 +336,12 @@ pub fn revoke(dir: &Path, code: &UnitCode) -> Result<String, UnitError> {
             UnitError::Refused("`revoked_certificates` in gateway.toml is not an array".into())
         })?
         .push(fingerprint.as_str());
-    config.save()?;
+    config.stage()?.commit()?;
     Ok(fingerprint)
 }
 
 /// A PKCS#12 bundle of the unit's key, its certificate and the CA (AES-256-CBC with PBKDF2,
-/// HMAC-SHA-256: read by Java 8u301+ keytool, .NET and OpenSSL 1.1+).
+/// HMAC-SHA-256: Java 17's keytool and OpenSSL read it in the tests).
 fn pkcs12(files: &CertFiles, ca: &Path, alias: &str, password: &str) -> Result<Vec<u8>, UnitError> {
     let read_cert = |path: &Path| -> Result<p12_keystore::Certificate, UnitError> {
         let der = CertificateDer::from_pem_file(path).map_err(|e| UnitError::Read {
@@ -516,6 +531,5 @@ pub fn gateway_config(dir: &Path) -> Result<Config, UnitError> {
     if !path.exists() {
         return Err(UnitError::NoEnvironment(dir.to_owned()));
     }
-    let env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX));
-    Config::load(&path, env).map_err(UnitError::Config)
+    load(&path).map_err(UnitError::Config)
 }

@@ -235,8 +235,7 @@ impl Problem {
             .error_info()
             .map(|i| i.domain.clone())
             .unwrap_or_default();
-        let code = format!("{:?}", status.code());
-        let code = code_name(status.code()).unwrap_or(&code).to_owned();
+        let code = code_name(status.code()).to_owned();
         let title = if reason.is_empty() {
             code.clone()
         } else {
@@ -289,8 +288,8 @@ impl Problem {
 }
 
 /// The canonical name of a gRPC code, as the contract writes it.
-pub fn code_name(code: Code) -> Option<&'static str> {
-    Some(match code {
+pub fn code_name(code: Code) -> &'static str {
+    match code {
         Code::Ok => "OK",
         Code::Cancelled => "CANCELLED",
         Code::Unknown => "UNKNOWN",
@@ -308,7 +307,7 @@ pub fn code_name(code: Code) -> Option<&'static str> {
         Code::Unavailable => "UNAVAILABLE",
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
-    })
+    }
 }
 
 #[cfg(test)]

@@ -163,10 +163,15 @@ impl Authn {
             v.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
             v.validate_nbf = true;
             v.leeway = keys.leeway;
+            // A set's key is held for the call, not copied.
+            let held;
             let key = match &issuer.key {
-                IssuerKey::Pem(k) => std::borrow::Cow::Borrowed(k),
+                IssuerKey::Pem(k) => k,
                 IssuerKey::Jwks(set) => match set.key(header.kid.as_deref()) {
-                    Some(k) => std::borrow::Cow::Owned((*k).clone()),
+                    Some(k) => {
+                        held = k;
+                        &*held
+                    }
                     None => {
                         set.nudge();
                         let kid = header
@@ -187,7 +192,7 @@ impl Authn {
                     }
                 },
             };
-            match decode::<Claims>(token, &key, &v) {
+            match decode::<Claims>(token, key, &v) {
                 Ok(data) => return self.claims(data.claims, issuer),
                 Err(e) => {
                     last = match e.kind() {
