@@ -5,7 +5,7 @@
 
 use crate::audit::central::CentralReader;
 use crate::audit::frame::Item;
-use crate::audit::index::Filter;
+use crate::audit::index::{Cursor, Filter};
 use crate::audit::record::{Checkpoint, Record};
 use crate::audit::verify::{self, Options};
 use crate::catalog::Role;
@@ -117,6 +117,7 @@ pub fn record_to_pb(r: &Record) -> pb::AuditRecord {
         latency_us: e.latency_us,
         prev_hash: r.prev_hash.to_vec(),
         hash: r.hash.to_vec(),
+        page_cursor: String::new(),
     }
 }
 
@@ -234,6 +235,28 @@ impl AuditService for Audits {
             to_us: q.to.as_ref().map(us),
             ..Filter::default()
         };
+        if !q.page_after.is_empty() {
+            if q.all_replicas {
+                return Err(refuse(
+                    &slot,
+                    Refusal::invalid(
+                        "page_after",
+                        "pages are for this gateway's own trail; ask every replica's chain with \
+                         a narrower time range instead",
+                    ),
+                ));
+            }
+            let cursor = Cursor::parse(&q.page_after).ok_or_else(|| {
+                refuse(
+                    &slot,
+                    Refusal::invalid(
+                        "page_after",
+                        "not a page cursor: give the page_cursor of the last record received",
+                    ),
+                )
+            })?;
+            filter.after = Some(cursor);
+        }
         if !q.personal_id.is_empty() {
             let id = PersonalId::parse(&q.personal_id)
                 .map_err(|e| refuse(&slot, Refusal::invalid("personal_id", e)))?;
@@ -274,7 +297,9 @@ impl AuditService for Audits {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tokio::task::spawn_blocking(move || {
             let sent = log.query_each(&filter, limit, |r| {
-                tx.blocking_send(Ok(record_to_pb(&r))).is_ok()
+                let mut record = record_to_pb(&r);
+                record.page_cursor = Cursor::of(&r).token();
+                tx.blocking_send(Ok(record)).is_ok()
             });
             if let Err(e) = sent {
                 let _ = tx.blocking_send(Err(internal(e)));

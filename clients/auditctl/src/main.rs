@@ -99,6 +99,9 @@ enum Command {
         to: Option<String>,
         #[arg(long, default_value_t = 1000)]
         limit: u32,
+        /// The next page: the cursor printed after a full page.
+        #[arg(long)]
+        after: Option<String>,
         /// Search every replica's chain in the fleet's central store (through this gateway).
         #[arg(long)]
         all_replicas: bool,
@@ -392,6 +395,7 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
             from,
             to,
             limit,
+            after,
             all_replicas,
             format,
         } => {
@@ -411,6 +415,7 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                 to: to.as_deref().map(parse_local).transpose()?,
                 limit,
                 all_replicas,
+                page_after: after.unwrap_or_default(),
             };
             let mut stream = client
                 .query(authed(&token, req)?)
@@ -418,10 +423,17 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                 .map_err(refused)?
                 .into_inner();
             let mut records = Vec::new();
+            let mut cursor = String::new();
             while let Some(r) = stream.message().await.map_err(refused)? {
                 records.push(record_from_pb(&r).ok_or("the gateway sent a malformed record")?);
+                cursor = r.page_cursor;
             }
             print_records(&records, format);
+            // A full page may have more after it; the hint goes to stderr, so the output stays
+            // one format.
+            if records.len() == limit as usize && !cursor.is_empty() {
+                eprintln!("more records may follow: add --after {cursor}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {

@@ -41,6 +41,42 @@ pub struct Filter {
     pub units_in: Option<Vec<String>>,
     /// When set, only records before this sequence (what the trail held when a query began).
     pub before: Option<u64>,
+    /// When set, only records after this one in the query's order: the next page.
+    pub after: Option<Cursor>,
+}
+
+/// A record's place in a query's order, to continue after it. A query answered from a value
+/// index (officer, unit, citizen, procedure) is in sequence order; one answered from the time
+/// index alone is in (time, sequence) order. Both are "oldest first", and each is stable, so a
+/// page that ends at a record continues exactly after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub time_us: i64,
+    pub sequence: u64,
+}
+
+impl Cursor {
+    /// The cursor of a record.
+    pub fn of(r: &Record) -> Self {
+        Self {
+            time_us: r.entry.time_us,
+            sequence: r.sequence,
+        }
+    }
+
+    /// Its text form, `<time µs>.<sequence>`, opaque to callers.
+    pub fn token(&self) -> String {
+        format!("{}.{}", self.time_us, self.sequence)
+    }
+
+    /// Reads a token made by [`Cursor::token`].
+    pub fn parse(token: &str) -> Option<Self> {
+        let (time, seq) = token.split_once('.')?;
+        Some(Self {
+            time_us: time.parse().ok()?,
+            sequence: seq.parse().ok()?,
+        })
+    }
 }
 
 impl Filter {
@@ -157,18 +193,53 @@ impl Selector {
         }
     }
 
-    /// The section, the key its entries start from, and whether an entry's key is still in
-    /// range.
-    fn section(&self) -> (usize, [u8; 8], impl Fn(&[u8]) -> bool + use<>) {
-        let (s, lo, hi, exact) = match *self {
-            Self::Value(i, p) => (VALUES + i, p, p, true),
-            Self::Time(from, to) => (TIME, time_key(from), time_key(to), false),
+    /// The section, the key and sequence its entries start from (after the cursor, when there
+    /// is one), and whether an entry's key is still in range.
+    fn section(&self, after: Option<Cursor>) -> (usize, [u8; 16], KeyRange) {
+        let (s, key, seq, hi, exact) = match *self {
+            Self::Value(i, p) => {
+                let seq = after.map_or(0, |c| c.sequence.saturating_add(1));
+                (VALUES + i, p, seq, p, true)
+            }
+            Self::Time(from, to) => {
+                let (time, seq) = match after {
+                    Some(c) if c.time_us >= from => (c.time_us, c.sequence.saturating_add(1)),
+                    _ => (from, 0),
+                };
+                (TIME, time_key(time), seq, time_key(to), false)
+            }
         };
-        (
-            s,
-            lo,
-            move |k: &[u8]| if exact { k == hi } else { k < &hi[..] },
-        )
+        let mut lo = [0u8; 16];
+        lo[..8].copy_from_slice(&key);
+        lo[8..].copy_from_slice(&seq.to_be_bytes());
+        (s, lo, KeyRange { hi, exact })
+    }
+
+    /// A pending record's entry in this selector's section.
+    fn entry(&self, k: &IndexKeys) -> run::Entry {
+        let key = match self {
+            Self::Value(i, _) => k.values[*i].unwrap_or_default(),
+            Self::Time(..) => time_key(k.time_us),
+        };
+        run::entry(key, k.sequence, k.offset)
+    }
+}
+
+/// Where a selector's entries end: at another key (a value), or at the range's end (time).
+#[derive(Clone, Copy)]
+struct KeyRange {
+    hi: [u8; 8],
+    exact: bool,
+}
+
+impl KeyRange {
+    fn contains(&self, e: &io::Result<run::Entry>) -> bool {
+        let Ok(e) = e else { return true };
+        if self.exact {
+            e[..8] == self.hi
+        } else {
+            e[..8] < self.hi[..]
+        }
     }
 }
 
@@ -475,33 +546,83 @@ impl Index {
         pending: &Pending,
     ) -> impl Iterator<Item = io::Result<(u64, u64)>> + use<> {
         let selector = Selector::of(f);
+        let (section, lo, range) = selector.section(f.after);
         // Read the pending keys first: a key leaves them only once its run is in place, so
         // each record is in a run (before the first pending sequence) or among these.
         let (tail, first_pending) = {
             let keys = pending.lock();
             let first = keys.first().map_or(u64::MAX, |k| k.sequence);
-            let tail: Vec<io::Result<(u64, u64)>> = keys
+            let mut tail: Vec<run::Entry> = keys
                 .iter()
                 .filter(|k| selector.admits(k))
-                .map(|k| Ok((k.sequence, k.offset)))
+                .map(|k| selector.entry(k))
+                .filter(|e| e[..16] >= lo[..])
                 .collect();
+            // Runs keep their entries sorted by key and sequence; so do these.
+            tail.sort_unstable();
             (tail, first)
         };
-        let indexed = self.runs().into_iter().flat_map(move |run| {
-            let (section, from, in_range) = selector.section();
-            let start = match run.lower_bound(section, &from) {
+        let walks = self.runs().into_iter().map(move |run| {
+            let start = match run.lower_bound(section, &lo) {
                 Ok(i) => i,
-                Err(e) => return Box::new(std::iter::once(Err(e))) as Box<dyn Iterator<Item = _>>,
+                Err(e) => return Box::new(std::iter::once(Err(e))) as Walk,
             };
             Box::new(
                 run.walk(section, start)
-                    .take_while(move |e| e.as_ref().map_or(true, |e| in_range(&e[..8])))
-                    .map(|e| e.map(|e| run::seq_offset(&e))),
-            )
+                    .take_while(move |e| range.contains(e))
+                    .filter(move |e| e.as_ref().map_or(true, |e| seq_of(e) < first_pending)),
+            ) as Walk
         });
-        indexed
-            .filter(move |c| c.as_ref().map_or(true, |(seq, _)| *seq < first_pending))
-            .chain(tail)
+        let tail = Box::new(tail.into_iter().map(Ok)) as Walk;
+        let walks = walks.chain(std::iter::once(tail));
+        // A value section is in sequence order across runs, oldest run first: one walk after
+        // the other. The time section is in time order within each run only: the walks are
+        // merged.
+        let entries: Walk = match selector {
+            Selector::Value(..) => Box::new(walks.flatten()),
+            Selector::Time(..) => Box::new(Merge::new(walks.collect())),
+        };
+        entries.map(|e| e.map(|e| run::seq_offset(&e)))
+    }
+}
+
+type Walk = Box<dyn Iterator<Item = io::Result<run::Entry>> + Send>;
+
+fn seq_of(e: &run::Entry) -> u64 {
+    run::seq_offset(e).0
+}
+
+/// Sorted walks merged into one sorted walk (by key, then sequence); an error comes first.
+struct Merge {
+    walks: Vec<std::iter::Peekable<Walk>>,
+}
+
+impl Merge {
+    fn new(walks: Vec<Walk>) -> Self {
+        Self {
+            walks: walks.into_iter().map(Iterator::peekable).collect(),
+        }
+    }
+}
+
+impl Iterator for Merge {
+    type Item = io::Result<run::Entry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut best: Option<(usize, [u8; 16])> = None;
+        for i in 0..self.walks.len() {
+            match self.walks[i].peek() {
+                None => {}
+                Some(Err(_)) => return self.walks[i].next(),
+                Some(Ok(e)) => {
+                    let key: [u8; 16] = e[..16].try_into().unwrap_or_default();
+                    if best.is_none_or(|(_, b)| key < b) {
+                        best = Some((i, key));
+                    }
+                }
+            }
+        }
+        self.walks[best?.0].next()
     }
 }
 
@@ -598,6 +719,83 @@ mod tests {
         assert_eq!(found(&index, &unit, &pending), (0..40).collect::<Vec<_>>());
         assert_eq!(pending.offset(33), Some(33_000));
         assert_eq!(pending.offset(3), None);
+    }
+
+    /// Every page of a query, `size` candidates at a time, each continuing after the last.
+    fn paged(index: &Index, f: &Filter, pending: &Pending, size: usize) -> Vec<u64> {
+        let mut all = Vec::new();
+        let mut f = f.clone();
+        loop {
+            let page: Vec<(u64, u64)> = index
+                .candidates(&f, pending)
+                .take(size)
+                .map(|c| c.unwrap())
+                .collect();
+            let Some(&(seq, _)) = page.last() else {
+                return all;
+            };
+            all.extend(page.iter().map(|c| c.0));
+            // The record's time, as the cursor of a real page carries it.
+            f.after = Some(Cursor {
+                time_us: time_of(seq),
+                sequence: seq,
+            });
+        }
+    }
+
+    /// Arrival times that disagree with the write order, as under load (a slow call is written
+    /// after a quick one that arrived later): every third record arrived 5 µs before the two
+    /// written ahead of it.
+    fn time_of(seq: u64) -> i64 {
+        1_000_000 + seq as i64 * 2 - if seq % 3 == 2 { 5 } else { 0 }
+    }
+
+    #[test]
+    fn pages_continue_after_their_last_record_without_loss_or_repeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path()).unwrap();
+        let mut all = keys(0..100);
+        for k in &mut all {
+            k.time_us = time_of(k.sequence);
+        }
+        // Several runs, and the newest keys pending.
+        for batch in all[..80].chunks(16) {
+            index.add_keys(batch).unwrap();
+        }
+        let pending = Pending::default();
+        pending.push(all[70..].iter().cloned());
+        let officer = Filter {
+            officer: "officer 3".into(),
+            ..Default::default()
+        };
+        let whole = found(&index, &officer, &pending);
+        assert_eq!(whole, (0..100).filter(|s| s % 7 == 3).collect::<Vec<_>>());
+        for size in [1, 2, 5] {
+            assert_eq!(
+                paged(&index, &officer, &pending, size),
+                whole,
+                "page of {size}"
+            );
+        }
+        // The time index alone: (time, sequence) order across runs and pending keys.
+        let time = Filter {
+            from_us: Some(time_of(10)),
+            to_us: Some(time_of(90)),
+            ..Default::default()
+        };
+        let whole = found(&index, &time, &pending);
+        let mut expected: Vec<u64> = (0..100)
+            .filter(|s| (time_of(10)..time_of(90)).contains(&time_of(*s)))
+            .collect();
+        expected.sort_by_key(|s| (time_of(*s), *s));
+        assert_eq!(whole, expected);
+        for size in [1, 3, 7] {
+            assert_eq!(
+                paged(&index, &time, &pending, size),
+                whole,
+                "page of {size}"
+            );
+        }
     }
 
     #[test]

@@ -544,3 +544,69 @@ async fn a_query_of_every_replica_needs_a_central_store_that_answers() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_search_is_read_in_pages_each_continuing_after_the_last() {
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    for _ in 0..7 {
+        s.lookup("1.004222", persona("complete-adult"))
+            .await
+            .unwrap();
+    }
+    let (mut client, token) = auditor(&env).await;
+    let filters = audit::QueryRequest {
+        officer_code: "CB.H42.0001".into(),
+        ..Default::default()
+    };
+    let whole = query(&mut client, &token, filters.clone()).await;
+    assert_eq!(whole.len(), 7);
+    let mut paged = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = query(
+            &mut client,
+            &token,
+            audit::QueryRequest {
+                limit: 3,
+                page_after: after.clone(),
+                ..filters.clone()
+            },
+        )
+        .await;
+        let Some(last) = page.last() else { break };
+        after = last.page_cursor.clone();
+        assert!(
+            !after.is_empty(),
+            "each record of a page carries its cursor"
+        );
+        let full = page.len() == 3;
+        paged.extend(page.iter().map(|r| r.sequence));
+        if !full {
+            break;
+        }
+    }
+    let whole: Vec<u64> = whole.iter().map(|r| r.sequence).collect();
+    assert_eq!(
+        paged, whole,
+        "three pages: 3 + 3 + 1, nothing lost or repeated"
+    );
+
+    // A cursor that is not one is refused, saying what to give.
+    let status = client
+        .query(authed(
+            &token,
+            audit::QueryRequest {
+                page_after: "page 2".into(),
+                ..filters
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("page_after"),
+        "{}",
+        status.message()
+    );
+}
