@@ -233,8 +233,19 @@ impl AuditService for Audits {
             },
             from_us: q.from.as_ref().map(us),
             to_us: q.to.as_ref().map(us),
+            sequence: q.sequence,
             ..Filter::default()
         };
+        if q.all_replicas && q.sequence.is_some() {
+            return Err(refuse(
+                &slot,
+                Refusal::invalid(
+                    "sequence",
+                    "a sequence names a record of this gateway's own chain; search every \
+                     replica's chain by the other filters instead",
+                ),
+            ));
+        }
         if !q.page_after.is_empty() {
             if q.all_replicas {
                 return Err(refuse(

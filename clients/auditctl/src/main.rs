@@ -102,6 +102,9 @@ enum Command {
         /// The next page: the cursor printed after a full page.
         #[arg(long)]
         after: Option<String>,
+        /// Only the record at this sequence of the gateway's chain.
+        #[arg(long)]
+        sequence: Option<u64>,
         /// Search every replica's chain in the fleet's central store (through this gateway).
         #[arg(long)]
         all_replicas: bool,
@@ -396,6 +399,7 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
             to,
             limit,
             after,
+            sequence,
             all_replicas,
             format,
         } => {
@@ -416,6 +420,7 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                 limit,
                 all_replicas,
                 page_after: after.unwrap_or_default(),
+                sequence,
             };
             let mut stream = client
                 .query(authed(&token, req)?)

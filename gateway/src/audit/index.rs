@@ -43,6 +43,8 @@ pub struct Filter {
     pub before: Option<u64>,
     /// When set, only records after this one in the query's order: the next page.
     pub after: Option<Cursor>,
+    /// When set, only the record at this sequence.
+    pub sequence: Option<u64>,
 }
 
 /// A record's place in a query's order, to continue after it. A query answered from a value
@@ -96,6 +98,7 @@ impl Filter {
                 .as_ref()
                 .is_none_or(|units| units.contains(&e.unit_code))
             && self.before.is_none_or(|b| r.sequence < b)
+            && self.sequence.is_none_or(|s| r.sequence == s)
     }
 }
 

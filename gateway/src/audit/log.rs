@@ -449,6 +449,15 @@ impl AuditLog {
         limit: usize,
         mut each: impl FnMut(Record) -> bool,
     ) -> Result<(), AuditError> {
+        if let Some(seq) = filter.sequence {
+            if limit > 0
+                && let Some(r) = self.record(seq)?
+                && filter.matches(&r)
+            {
+                each(r);
+            }
+            return Ok(());
+        }
         let file = File::open(&self.path).map_err(|e| AuditError::Io {
             path: self.path.clone(),
             problem: e.to_string(),

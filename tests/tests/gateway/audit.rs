@@ -299,6 +299,22 @@ async fn auditors_read_their_own_province_and_the_decision_is_recorded() {
         .map(|r| r.unit_code.as_str())
         .collect();
     assert_eq!(units, BTreeSet::from(["000.00.00.H42", "001.01.42.H42"]));
+    // A record asked for by its sequence: one in scope comes back; Thanh Hóa's (the access
+    // written after the two in scope) does not.
+    let own_seq = found[0].sequence;
+    let by_sequence = |seq| audit::QueryRequest {
+        sequence: Some(seq),
+        ..Default::default()
+    };
+    let one = query(&mut client, &token, by_sequence(own_seq)).await;
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].hash, found[0].hash);
+    let other_seq = found.iter().map(|r| r.sequence).max().unwrap() + 1;
+    assert!(
+        query(&mut client, &token, by_sequence(other_seq))
+            .await
+            .is_empty()
+    );
     // Another province by name: refused, and so is an export (it carries every unit).
     let s = client
         .query(authed(
