@@ -2,6 +2,8 @@
 //! gateway's AuditService (auditor role); `verify` and `report` work offline on trail files or
 //! exports, with only the public key.
 
+mod console;
+mod csv;
 mod json;
 mod report;
 
@@ -134,6 +136,17 @@ enum Command {
         #[arg(long)]
         anchor: Option<PathBuf>,
     },
+    /// Serve the reviewer's console: the trail in a browser (search, records and their place in
+    /// the chain, verification, the misuse report, exports), every page read through the
+    /// gateway with the signed-in auditor's own token. With --dev-dir, the sign-in page also
+    /// offers the unit's sample officers.
+    Serve {
+        #[command(flatten)]
+        connect: Connect,
+        /// Where the console listens (HTTP; keep it on loopback or behind a TLS proxy).
+        #[arg(long, default_value = "127.0.0.1:50480")]
+        listen: std::net::SocketAddr,
+    },
     /// Export a range with the checkpoint that covers it, as JSON lines.
     Export {
         #[command(flatten)]
@@ -186,6 +199,38 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The console's channel to the gateway (its unit's certificate), its unit, and in the
+/// development environment the sample officers it may sign in as.
+async fn console_for(c: &Connect) -> Result<console::Console, Error> {
+    if let Some(dir) = &c.dev_dir {
+        let pki = DevPki::layout(dir);
+        let officer =
+            sample::officer(&c.as_officer).ok_or("--as-officer is not a sample officer")?;
+        let unit = sample::unit(officer.unit).ok_or("sample table inconsistent")?;
+        let cert = pki.unit(unit);
+        let channel = mtls_channel(&c.endpoint, &pki.ca, Some(&cert)).await?;
+        let dev = console::DevLogin {
+            issuer_key: pki.issuer.key.clone(),
+            cert: cert.cert.clone(),
+            officers: sample::OFFICERS
+                .iter()
+                .filter(|o| o.unit == unit.key)
+                .collect(),
+        };
+        return Ok(console::Console::new(channel, unit.code.into(), Some(dev)));
+    }
+    let need = |o: &Option<PathBuf>, what: &str| {
+        o.clone()
+            .ok_or_else(|| format!("give --{what} (or --dev-dir for a development environment)"))
+    };
+    let identity = CertFiles {
+        cert: need(&c.cert, "cert")?,
+        key: need(&c.key, "key")?,
+    };
+    let channel = mtls_channel(&c.endpoint, &need(&c.ca, "ca")?, Some(&identity)).await?;
+    Ok(console::Console::new(channel, String::new(), None))
 }
 
 async fn connect(c: &Connect) -> Result<(AuditServiceClient<Channel>, String), Error> {
@@ -274,30 +319,7 @@ fn print_records(records: &[Record], format: Format) {
             }
         }
         Format::Csv => {
-            let _ = writeln!(
-                out,
-                "sequence,time,officer,unit,peer,method,procedure,dossier,citizen,outcome,reason,fields"
-            );
-            let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-            for r in records {
-                let e = &r.entry;
-                let _ = writeln!(
-                    out,
-                    "{},{},{},{},{},{},{},{},{},{},{},{}",
-                    r.sequence,
-                    q(&report::local_time(e.time_us)),
-                    q(&e.officer_code),
-                    q(&e.unit_code),
-                    q(&e.peer_address),
-                    q(&e.method),
-                    q(&e.procedure_code),
-                    q(&e.dossier_id),
-                    q(&e.citizen_masked_id),
-                    e.outcome_code,
-                    q(&e.outcome_reason),
-                    q(&e.fields_disclosed.join(";"))
-                );
-            }
+            let _ = csv::write(&mut out, records);
         }
         Format::Table => {
             // Records of several chains (a query of every replica): each place is chain#seq.
@@ -518,6 +540,26 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        Command::Serve { connect: c, listen } => {
+            let console = console_for(&c).await?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let address = listener.local_addr()?;
+            println!("console: http://{address}/");
+            if !address.ip().is_loopback() {
+                eprintln!(
+                    "auditctl: the console serves plain HTTP on {address}: put a TLS proxy in \
+                     front of it, or listen on 127.0.0.1"
+                );
+            }
+            axum::serve(listener, console.router())
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Export {
             connect: c,

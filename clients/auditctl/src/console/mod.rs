@@ -1,0 +1,742 @@
+//! `auditctl serve`: the reviewer's console, the audit trail in a browser. It holds no data and
+//! decides nothing: every page is one or more calls to the gateway's AuditService, made over the
+//! console's unit certificate with the signed-in auditor's own token, so the gateway's rules
+//! (auditors only, each unit's scope) apply to every page and every page is itself audited.
+//! Pages are rendered on the server (maud); charts are SVG drawn here; no page needs script.
+
+mod chart;
+mod pages;
+mod text;
+
+use crate::report::{self, Signal, Thresholds};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Form, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use lienthong_devtool::sample::SampleOfficer;
+use lienthong_devtool::tokens::{TokenSpec, mint};
+use lienthong_gateway::audit::record::{Checkpoint, Record};
+use lienthong_gateway::audit_service::{checkpoint_from_pb, record_from_pb};
+use lienthong_proto::audit::v1 as pb;
+use maud::Markup;
+use pb::audit_service_client::AuditServiceClient;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+pub use text::Lang;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+/// Records on a page of search results, unless the reader chooses (up to `PAGE_MAX`).
+const PAGE: u32 = 50;
+const PAGE_MAX: u32 = 500;
+/// At most this many records in a CSV download (the gateway's own bound on one query).
+const CSV_MAX: u32 = 100_000;
+/// At most this many records examined by the misuse report.
+const REPORT_MAX: u32 = 50_000;
+/// A token longer than this is not one (the gateway's own bound is lower).
+const TOKEN_MAX: usize = 8 * 1024;
+
+/// Signing in as a sample officer, in the development environment only: tokens minted with the
+/// development issuer's key, bound to the console's certificate.
+pub struct DevLogin {
+    pub issuer_key: PathBuf,
+    pub cert: PathBuf,
+    pub officers: Vec<&'static SampleOfficer>,
+}
+
+/// What every page shares.
+struct Inner {
+    client: AuditServiceClient<Channel>,
+    unit_code: String,
+    dev: Option<DevLogin>,
+}
+
+#[derive(Clone)]
+pub struct Console(Arc<Inner>);
+
+impl Console {
+    pub fn new(channel: Channel, unit_code: String, dev: Option<DevLogin>) -> Self {
+        Self(Arc::new(Inner {
+            client: AuditServiceClient::new(channel),
+            unit_code,
+            dev,
+        }))
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/", get(search_form))
+            .route("/search", post(search))
+            .route("/search.csv", post(search_csv))
+            .route("/record/{sequence}", get(record))
+            .route("/verify", get(verify))
+            .route("/report", get(misuse_report))
+            .route("/export", get(export_form).post(export))
+            .route("/login", get(login_form).post(login))
+            .route("/login/dev", post(login_dev))
+            .route("/logout", post(logout))
+            .route("/lang/{code}", get(language))
+            .layer(DefaultBodyLimit::max(64 * 1024))
+            .with_state(self)
+    }
+
+    fn client(&self) -> AuditServiceClient<Channel> {
+        self.0.client.clone()
+    }
+}
+
+/// Who is reading, from the request's cookies: the token (none before signing in) and the
+/// language.
+pub struct Session {
+    token: Option<String>,
+    lang: Lang,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let mut session = Session {
+            token: None,
+            lang: Lang::Vi,
+        };
+        for value in parts.headers.get_all(header::COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            for pair in value.split(';') {
+                match pair.trim().split_once('=') {
+                    Some(("lt_token", t)) if !t.is_empty() && t.len() <= TOKEN_MAX => {
+                        session.token = Some(t.to_owned());
+                    }
+                    Some(("lt_lang", l)) => session.lang = Lang::parse(l).unwrap_or(Lang::Vi),
+                    _ => {}
+                }
+            }
+        }
+        Ok(session)
+    }
+}
+
+impl Session {
+    /// The officer code a token names, for the page header only (the gateway checks the token).
+    fn officer(&self) -> String {
+        use base64::Engine;
+        let claims = self
+            .token
+            .as_deref()
+            .and_then(|t| t.split('.').nth(1))
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        claims
+            .as_ref()
+            .and_then(|c| c.get("sub"))
+            .and_then(|s| s.as_str())
+            .map(|s| s.chars().take(64).collect())
+            .unwrap_or_default()
+    }
+
+    /// A call to the gateway carrying this session's token.
+    fn call<T>(&self, message: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(message);
+        if let Some(Ok(v)) = self.token.as_deref().map(|t| format!("Bearer {t}").parse()) {
+            r.metadata_mut().insert("authorization", v);
+        }
+        r
+    }
+}
+
+/// What a page could not show: the gateway's refusal, or the reader's own mistake.
+enum Problem {
+    Refused(tonic::Status),
+    Input(String),
+}
+
+impl From<tonic::Status> for Problem {
+    fn from(s: tonic::Status) -> Self {
+        Problem::Refused(s)
+    }
+}
+
+/// A page, or the page saying why not; the reader signs in first.
+fn respond(
+    console: &Console,
+    session: &Session,
+    title: &str,
+    body: Result<Markup, Problem>,
+) -> Response {
+    if session.token.is_none() {
+        return Redirect::to("/login").into_response();
+    }
+    let (status, body) = match body {
+        Ok(body) => (StatusCode::OK, body),
+        Err(Problem::Refused(s)) => {
+            let status = match s.code() {
+                tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+                tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+                tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+                tonic::Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            (status, pages::refused(session.lang, &s))
+        }
+        Err(Problem::Input(message)) => (StatusCode::BAD_REQUEST, pages::mistake(&message)),
+    };
+    let header = pages::Header {
+        lang: session.lang,
+        unit: &console.0.unit_code,
+        officer: session.officer(),
+    };
+    (status, pages::layout(&header, title, body)).into_response()
+}
+
+/// The search filters, as the form sends them (every field optional).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct SearchForm {
+    pub personal_id: String,
+    pub officer: String,
+    pub unit: String,
+    pub procedure: String,
+    pub outcome: String,
+    pub reason: String,
+    pub from: String,
+    pub to: String,
+    pub after: String,
+    /// Records per page.
+    pub size: Option<u32>,
+}
+
+impl SearchForm {
+    pub fn page_size(&self) -> u32 {
+        self.size.unwrap_or(PAGE).clamp(1, PAGE_MAX)
+    }
+
+    fn request(&self, limit: u32) -> Result<pb::QueryRequest, Problem> {
+        let time = |s: &str, what: &str| {
+            if s.trim().is_empty() {
+                return Ok(None);
+            }
+            crate::parse_local(s.trim())
+                .map(Some)
+                .map_err(|e| Problem::Input(format!("{what}: {e}")))
+        };
+        let bounded = |s: &str| s.trim().chars().take(128).collect::<String>();
+        Ok(pb::QueryRequest {
+            personal_id: bounded(&self.personal_id),
+            officer_code: bounded(&self.officer),
+            unit_code: bounded(&self.unit),
+            procedure_code: bounded(&self.procedure),
+            reason: bounded(&self.reason),
+            outcome: match self.outcome.as_str() {
+                "served" => pb::OutcomeFilter::Served,
+                "refused" => pb::OutcomeFilter::Refused,
+                _ => pb::OutcomeFilter::Any,
+            } as i32,
+            from: time(&self.from, "from")?,
+            to: time(&self.to, "to")?,
+            limit,
+            page_after: bounded(&self.after),
+            ..Default::default()
+        })
+    }
+}
+
+/// Records of a query with each one's page cursor, gathered (a page, or the report's bound).
+async fn gather(
+    console: &Console,
+    session: &Session,
+    q: pb::QueryRequest,
+) -> Result<Vec<(Record, String)>, Problem> {
+    let mut stream = console.client().query(session.call(q)).await?.into_inner();
+    let mut out = Vec::new();
+    while let Some(r) = stream.message().await? {
+        let record = record_from_pb(&r)
+            .ok_or_else(|| Problem::Input("the gateway sent a malformed record".into()))?;
+        out.push((record, r.page_cursor));
+    }
+    Ok(out)
+}
+
+async fn search_form(State(console): State<Console>, session: Session) -> Response {
+    let body = pages::search(session.lang, &SearchForm::default(), None);
+    respond(&console, &session, session.lang.t("search.title"), Ok(body))
+}
+
+async fn search(
+    State(console): State<Console>,
+    session: Session,
+    Form(form): Form<SearchForm>,
+) -> Response {
+    let body = async {
+        let size = form.page_size();
+        let found = gather(&console, &session, form.request(size)?).await?;
+        let next = (found.len() == size as usize)
+            .then(|| found.last().map(|(_, c)| c.clone()))
+            .flatten();
+        let records: Vec<Record> = found.into_iter().map(|(r, _)| r).collect();
+        Ok(pages::search(
+            session.lang,
+            &form,
+            Some(pages::Results {
+                records: &records,
+                next,
+            }),
+        ))
+    }
+    .await;
+    respond(&console, &session, session.lang.t("search.title"), body)
+}
+
+/// Every record of a search (up to the bound) as CSV, streamed as the gateway sends them.
+async fn search_csv(
+    State(console): State<Console>,
+    session: Session,
+    Form(form): Form<SearchForm>,
+) -> Response {
+    if session.token.is_none() {
+        return Redirect::to("/login").into_response();
+    }
+    let started = async {
+        let q = SearchForm {
+            after: String::new(),
+            ..form
+        }
+        .request(CSV_MAX)?;
+        Ok::<_, Problem>(console.client().query(session.call(q)).await?.into_inner())
+    }
+    .await;
+    let stream = match started {
+        Ok(s) => s,
+        Err(p) => return respond(&console, &session, "CSV", Err(p)),
+    };
+    let header = futures_once(format!("{}\n", crate::csv::HEADER));
+    let lines = stream.map(|r| match r {
+        Ok(r) => record_from_pb(&r)
+            .map(|r| format!("{}\n", crate::csv::line(&r)))
+            .ok_or_else(|| std::io::Error::other("malformed record")),
+        Err(s) => Err(std::io::Error::other(s.message().to_owned())),
+    });
+    let body = Body::from_stream(header.chain(lines));
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"audit-search.csv\""),
+    );
+    (headers, body).into_response()
+}
+
+fn futures_once(
+    line: String,
+) -> impl tokio_stream::Stream<Item = Result<String, std::io::Error>> + Send {
+    tokio_stream::once(Ok(line))
+}
+
+/// How a record stands in its chain: the covering checkpoint and what verification found up
+/// to it.
+pub struct Standing {
+    pub cover: Option<Checkpoint>,
+    pub verified: pb::VerifyResponse,
+}
+
+async fn standing(console: &Console, session: &Session, seq: u64) -> Result<Standing, Problem> {
+    let checkpoints = console
+        .client()
+        .list_checkpoints(session.call(pb::ListCheckpointsRequest { from_sequence: seq }))
+        .await?
+        .into_inner()
+        .checkpoints;
+    let cover = checkpoints.first().and_then(checkpoint_from_pb);
+    let verified = console
+        .client()
+        .verify(session.call(pb::VerifyRequest {
+            from_sequence: 0,
+            to_sequence: cover.as_ref().map_or(0, |c| c.sequence),
+        }))
+        .await?
+        .into_inner();
+    Ok(Standing { cover, verified })
+}
+
+async fn record(
+    State(console): State<Console>,
+    session: Session,
+    Path(sequence): Path<String>,
+) -> Response {
+    let body = async {
+        let seq: u64 = sequence.parse().map_err(|_| {
+            Problem::Input("a record is named by its sequence number, e.g. /record/42".into())
+        })?;
+        let found = gather(
+            &console,
+            &session,
+            pb::QueryRequest {
+                sequence: Some(seq),
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let Some((r, _)) = found.into_iter().next() else {
+            return Ok(pages::missing(session.lang, seq));
+        };
+        let standing = standing(&console, &session, seq).await?;
+        Ok(pages::record(session.lang, &r, &standing))
+    }
+    .await;
+    let title = format!("{} #{sequence}", session.lang.t("record.title"));
+    respond(&console, &session, &title, body)
+}
+
+async fn verify(State(console): State<Console>, session: Session) -> Response {
+    let body = async {
+        let verified = console
+            .client()
+            .verify(session.call(pb::VerifyRequest::default()))
+            .await?
+            .into_inner();
+        let checkpoints: Vec<Checkpoint> = console
+            .client()
+            .list_checkpoints(session.call(pb::ListCheckpointsRequest::default()))
+            .await?
+            .into_inner()
+            .checkpoints
+            .iter()
+            .filter_map(checkpoint_from_pb)
+            .collect();
+        Ok(pages::verification(session.lang, &verified, &checkpoints))
+    }
+    .await;
+    respond(&console, &session, session.lang.t("verify.title"), body)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReportQuery {
+    pub days: Option<u32>,
+    pub officer: String,
+}
+
+/// What the misuse report page shows.
+pub struct ReportView {
+    pub days: u32,
+    pub examined: usize,
+    pub truncated: bool,
+    pub signals: Vec<Signal>,
+    pub per_hour: Vec<(String, [f64; 24])>,
+    pub by_reason: Vec<chart::Bar>,
+    pub officer: Option<(String, [f64; 24], [f64; 24])>,
+}
+
+fn local_hour(time_us: i64) -> usize {
+    ((time_us + 7 * 3_600_000_000).rem_euclid(86_400_000_000) / 3_600_000_000) as usize
+}
+
+/// The report over what the trail holds of the last `days` days in the auditor's scope.
+fn report_view(records: &[Record], days: u32, officer: &str, truncated: bool) -> ReportView {
+    use std::collections::{BTreeMap, BTreeSet};
+    let signals = report::signals(records, &Thresholds::default());
+    let mut per_unit: BTreeMap<&str, [f64; 24]> = BTreeMap::new();
+    let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in records {
+        let e = &r.entry;
+        let unit = if e.unit_code.is_empty() {
+            "—"
+        } else {
+            &e.unit_code
+        };
+        per_unit.entry(unit).or_insert([0.0; 24])[local_hour(e.time_us)] += 1.0;
+        if e.outcome_code != 0 {
+            *reasons.entry(e.outcome_reason.as_str()).or_default() += 1;
+        }
+    }
+    let mut by_reason: Vec<chart::Bar> = reasons
+        .into_iter()
+        .map(|(label, value)| chart::Bar {
+            label: if label.is_empty() {
+                "—".into()
+            } else {
+                label.into()
+            },
+            value,
+        })
+        .collect();
+    by_reason.sort_by_key(|b| std::cmp::Reverse(b.value));
+    // The officer against their unit: their requests per hour, and the unit's per officer.
+    let officer = records
+        .iter()
+        .find(|r| !officer.is_empty() && r.entry.officer_code == officer)
+        .map(|r| r.entry.unit_code.clone())
+        .map(|unit| {
+            let mut own = [0.0; 24];
+            let mut all = [0.0; 24];
+            let mut officers = BTreeSet::new();
+            for r in records.iter().filter(|r| r.entry.unit_code == unit) {
+                let h = local_hour(r.entry.time_us);
+                all[h] += 1.0;
+                officers.insert(r.entry.officer_code.as_str());
+                if r.entry.officer_code == officer {
+                    own[h] += 1.0;
+                }
+            }
+            let n = officers.len().max(1) as f64;
+            (officer.to_owned(), own, all.map(|v| v / n))
+        });
+    ReportView {
+        days,
+        examined: records.len(),
+        truncated,
+        signals,
+        per_hour: per_unit
+            .into_iter()
+            .map(|(u, v)| (u.to_owned(), v))
+            .collect(),
+        by_reason,
+        officer,
+    }
+}
+
+async fn misuse_report(
+    State(console): State<Console>,
+    session: Session,
+    Query(q): Query<ReportQuery>,
+) -> Response {
+    let days = q.days.unwrap_or(7).clamp(1, 366);
+    let body = async {
+        let now = lienthong_gateway::audit::log::timestamp_us();
+        let from = now - i64::from(days) * 86_400_000_000;
+        let found = gather(
+            &console,
+            &session,
+            pb::QueryRequest {
+                from: Some(lienthong_proto::Timestamp {
+                    seconds: from.div_euclid(1_000_000),
+                    nanos: 0,
+                }),
+                limit: REPORT_MAX,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let truncated = found.len() == REPORT_MAX as usize;
+        let records: Vec<Record> = found.into_iter().map(|(r, _)| r).collect();
+        let officer: String = q.officer.trim().chars().take(64).collect();
+        let view = report_view(&records, days, &officer, truncated);
+        Ok(pages::report(session.lang, &view))
+    }
+    .await;
+    respond(&console, &session, session.lang.t("report.title"), body)
+}
+
+async fn export_form(State(console): State<Console>, session: Session) -> Response {
+    let body = pages::export_form(session.lang);
+    respond(&console, &session, session.lang.t("export.title"), Ok(body))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ExportForm {
+    pub from: String,
+    pub to: String,
+}
+
+/// A signed range as JSON lines (the format `auditctl export` writes and `auditctl verify
+/// --export` reads), streamed.
+async fn export(
+    State(console): State<Console>,
+    session: Session,
+    Form(form): Form<ExportForm>,
+) -> Response {
+    if session.token.is_none() {
+        return Redirect::to("/login").into_response();
+    }
+    let number = |s: &str, what: &str| -> Result<u64, Problem> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(0);
+        }
+        s.parse()
+            .map_err(|_| Problem::Input(format!("{what}: {s:?} is not a sequence number")))
+    };
+    let started = async {
+        let q = pb::ExportRequest {
+            from_sequence: number(&form.from, "from")?,
+            to_sequence: number(&form.to, "to")?,
+        };
+        let mut stream = console.client().export(session.call(q)).await?.into_inner();
+        // The first item says whether the range can be read; the rest are streamed.
+        let first = stream.message().await?;
+        Ok::<_, Problem>((first, stream))
+    }
+    .await;
+    let (first, stream) = match started {
+        Ok(s) => s,
+        Err(p) => {
+            let title = session.lang.t("export.title");
+            return respond(&console, &session, title, Err(p));
+        }
+    };
+    let line = |chunk: pb::ExportChunk| -> Result<String, std::io::Error> {
+        let item = match chunk.item {
+            Some(pb::export_chunk::Item::Record(r)) => record_from_pb(&r)
+                .map(lienthong_gateway::audit::frame::Item::Record)
+                .ok_or_else(|| std::io::Error::other("malformed record"))?,
+            Some(pb::export_chunk::Item::Checkpoint(c)) => checkpoint_from_pb(&c)
+                .map(lienthong_gateway::audit::frame::Item::Checkpoint)
+                .ok_or_else(|| std::io::Error::other("malformed checkpoint"))?,
+            None => return Ok(String::new()),
+        };
+        Ok(format!("{}\n", crate::json::export_line(&item)))
+    };
+    let rest = stream.map(move |c| match c {
+        Ok(c) => line(c),
+        Err(s) => Err(std::io::Error::other(s.message().to_owned())),
+    });
+    let body = Body::from_stream(tokio_stream::iter(first.map(line)).chain(rest));
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jsonl"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"audit-export.jsonl\""),
+    );
+    (headers, body).into_response()
+}
+
+async fn login_form(State(console): State<Console>, session: Session) -> Response {
+    let officers: Vec<&SampleOfficer> = console
+        .0
+        .dev
+        .as_ref()
+        .map(|d| d.officers.clone())
+        .unwrap_or_default();
+    let header = pages::Header {
+        lang: session.lang,
+        unit: &console.0.unit_code,
+        officer: String::new(),
+    };
+    let title = session.lang.t("login.title");
+    pages::layout(&header, title, pages::login(session.lang, &officers)).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LoginForm {
+    pub token: String,
+    pub officer: String,
+}
+
+/// The session cookie: kept from scripts, sent only to this site, gone when the browser closes.
+fn signed_in(token: &str) -> Response {
+    let cookie = format!("lt_token={token}; HttpOnly; SameSite=Strict; Path=/");
+    match HeaderValue::from_str(&cookie) {
+        Ok(v) => ([(header::SET_COOKIE, v)], Redirect::to("/")).into_response(),
+        Err(_) => (
+            StatusCode::BAD_REQUEST,
+            "a token is letters, digits, '-', '_' and '.': paste it again",
+        )
+            .into_response(),
+    }
+}
+
+async fn login(Form(form): Form<LoginForm>) -> Response {
+    let token = form.token.trim();
+    let shaped = !token.is_empty()
+        && token.len() <= TOKEN_MAX
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !shaped {
+        return (
+            StatusCode::BAD_REQUEST,
+            "not a token: paste the JWT your identity provider issued (three parts joined by dots)",
+        )
+            .into_response();
+    }
+    signed_in(token)
+}
+
+async fn login_dev(State(console): State<Console>, Form(form): Form<LoginForm>) -> Response {
+    let Some(dev) = &console.0.dev else {
+        return (StatusCode::NOT_FOUND, "not a development console").into_response();
+    };
+    let Some(officer) = dev.officers.iter().find(|o| o.code == form.officer) else {
+        return (StatusCode::BAD_REQUEST, "not a sample officer of this unit").into_response();
+    };
+    let minted = TokenSpec::new(officer.code, &console.0.unit_code, officer.roles)
+        .bound_to_file(&dev.cert)
+        .map_err(|e| e.to_string())
+        .and_then(|spec| mint(&dev.issuer_key, &spec).map_err(|e| e.to_string()));
+    match minted {
+        Ok(token) => signed_in(&token),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+async fn logout() -> Response {
+    (
+        [(
+            header::SET_COOKIE,
+            HeaderValue::from_static("lt_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        )],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+async fn language(Path(code): Path<String>, headers: HeaderMap) -> Response {
+    let lang = Lang::parse(&code).unwrap_or(Lang::Vi);
+    // Back to the page the reader came from, on this site only.
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
+        .and_then(|rest| rest.find('/').map(|i| rest[i..].to_owned()))
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .unwrap_or_else(|| "/".into());
+    let cookie = format!("lt_lang={}; SameSite=Strict; Path=/", lang.code());
+    let cookie = HeaderValue::from_str(&cookie).unwrap_or(HeaderValue::from_static("lt_lang=vi"));
+    ([(header::SET_COOKIE, cookie)], Redirect::to(&back)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_signal_kind_has_words_in_both_languages() {
+        for kind in [
+            "shared-account",
+            "dormant-account",
+            "no-dossier",
+            "off-hours",
+            "high-volume",
+            "refusal-burst",
+            "verification-probing",
+        ] {
+            let key = format!("kind.{kind}");
+            for lang in [Lang::Vi, Lang::En] {
+                assert_ne!(lang.t(&key), key, "{key} in {lang:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_local_hour_is_vietnam_time() {
+        // 2026-11-23 01:30 UTC is 08:30 in Hà Nội.
+        let t = (lienthong_domain::date::days_from_civil(2026, 11, 23) * 86_400 + 5400) * 1_000_000;
+        assert_eq!(local_hour(t), 8);
+    }
+}
