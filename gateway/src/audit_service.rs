@@ -175,6 +175,31 @@ pub fn checkpoint_from_pb(c: &pb::Checkpoint) -> Option<Checkpoint> {
 }
 
 type RecordStream = Pin<Box<dyn Stream<Item = Result<pb::AuditRecord, Status>> + Send>>;
+type AccessStream = Pin<Box<dyn Stream<Item = Result<pb::CitizenAccess, Status>> + Send>>;
+
+/// An access as its citizen may see it.
+fn access_to_pb(r: &Record, catalog: &crate::catalog::Catalog) -> pb::CitizenAccess {
+    let e = &r.entry;
+    let procedure_name = lienthong_domain::ProcedureCode::parse(&e.procedure_code)
+        .ok()
+        .and_then(|p| catalog.get(&p).map(|p| p.name.clone()))
+        .unwrap_or_default();
+    pb::CitizenAccess {
+        time: Some(ts(e.time_us)),
+        unit_code: e.unit_code.clone(),
+        officer_code: e.officer_code.clone(),
+        operation: e.method.rsplit('/').next().unwrap_or_default().to_owned(),
+        procedure_code: e.procedure_code.clone(),
+        procedure_name,
+        dossier_id: e.dossier_id.clone(),
+        fields_disclosed: e.fields_disclosed.clone(),
+        served: e.outcome_code == 0,
+        refusal_reason: e.outcome_reason.clone(),
+        page_cursor: Cursor::of(r).token(),
+        chain_id: r.chain_id.clone(),
+        sequence: r.sequence,
+    }
+}
 type ExportStream = Pin<Box<dyn Stream<Item = Result<pb::ExportChunk, Status>> + Send>>;
 
 /// Notes a refusal for the audit record and turns it into the caller's status.
@@ -362,6 +387,78 @@ impl AuditService for Audits {
                 .map(checkpoint_to_pb)
                 .collect(),
         }))
+    }
+
+    type ListMyAccessesStream = AccessStream;
+
+    async fn list_my_accesses(
+        &self,
+        request: Request<pb::ListMyAccessesRequest>,
+    ) -> Result<Response<AccessStream>, Status> {
+        let slot = request
+            .extensions()
+            .get::<AuditSlot>()
+            .cloned()
+            .unwrap_or_default();
+        let caller = request.extensions().get::<Caller>().cloned();
+        let officer = request.extensions().get::<Officer>().cloned();
+        let (Some(caller), Some(officer)) = (caller, officer) else {
+            return Err(refuse(
+                &slot,
+                Refusal::Internal("audit call without the pipeline".into()),
+            ));
+        };
+        policy::unit_approved(self.environment, &caller.unit).map_err(|r| refuse(&slot, r))?;
+        let Some(citizen) = officer.citizen.clone() else {
+            return Err(refuse(
+                &slot,
+                Refusal::RoleNotAllowed {
+                    procedure: "a citizen's access history".into(),
+                    roles: "citizen".into(),
+                },
+            ));
+        };
+        slot.note(|f| {
+            f.purpose = "citizen_access_history".into();
+            f.subject = Some(Subject::Personal(citizen.clone()));
+        });
+        let q = request.into_inner();
+        let mut filter = Filter {
+            citizen_pseudonym: self.auditor.pseudonyms.of(&citizen),
+            before: Some(self.auditor.log.acknowledged()),
+            from_us: q.from.as_ref().map(us),
+            to_us: q.to.as_ref().map(us),
+            // The citizen's own reads of this history are not accesses by an agency.
+            without_role: Some(crate::catalog::Role::Citizen.as_str().into()),
+            ..Filter::default()
+        };
+        if !q.page_after.is_empty() {
+            filter.after = Some(Cursor::parse(&q.page_after).ok_or_else(|| {
+                refuse(
+                    &slot,
+                    Refusal::invalid(
+                        "page_after",
+                        "not a page cursor: give the page_cursor of the last access received",
+                    ),
+                )
+            })?);
+        }
+        let limit = match q.limit {
+            0 => 1000,
+            n => n.min(100_000) as usize,
+        };
+        let log = self.auditor.log.clone();
+        let catalog = caller.catalog.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::task::spawn_blocking(move || {
+            let sent = log.query_each(&filter, limit, |r| {
+                tx.blocking_send(Ok(access_to_pb(&r, &catalog))).is_ok()
+            });
+            if let Err(e) = sent {
+                let _ = tx.blocking_send(Err(internal(e)));
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
     type ExportStream = ExportStream;

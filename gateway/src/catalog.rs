@@ -43,6 +43,9 @@ pub enum Role {
     Auditor,
     /// Administers the gateway; never citizen data.
     Admin,
+    /// A citizen, vouched for by an identity provider (as VNeID does): reads only the history
+    /// of accesses to their own data; no procedure.
+    Citizen,
 }
 
 impl Role {
@@ -53,6 +56,7 @@ impl Role {
             "approver" => Role::Approver,
             "auditor" => Role::Auditor,
             "admin" => Role::Admin,
+            "citizen" => Role::Citizen,
             _ => return None,
         })
     }
@@ -64,6 +68,7 @@ impl Role {
             Role::Approver => "approver",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Citizen => "citizen",
         }
     }
 }
@@ -316,10 +321,10 @@ impl Catalog {
         }
         if p.roles
             .iter()
-            .any(|r| matches!(r, Role::Auditor | Role::Admin))
+            .any(|r| matches!(r, Role::Auditor | Role::Admin | Role::Citizen))
         {
             errors.push(format!(
-                "{at}.roles: auditor and admin never see citizen data; use receiver, processor or approver"
+                "{at}.roles: auditor, admin and citizen never use a procedure; use receiver, processor or approver"
             ));
         }
         if p.household_access && !fields.contains(&CitizenField::Household) {

@@ -80,6 +80,11 @@ enum Command {
     Token {
         #[command(flatten)]
         who: OfficerArgs,
+        /// A citizen token instead, as VNeID would vouch for this citizen (their personal ID) to
+        /// the portal of --unit (Hà Tĩnh's by default): it reads only the citizen's own access
+        /// history (AuditService/ListMyAccesses).
+        #[arg(long, conflicts_with = "roles")]
+        citizen: Option<String>,
         /// Validity in minutes (at most the issuer's max_lifetime_seconds, 12 h by default).
         #[arg(long, default_value_t = 480)]
         minutes: u64,
@@ -399,11 +404,16 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             println!("prepared {}", cli.dir.display());
             Ok(())
         }
-        Command::Token { who, minutes } => {
-            println!(
-                "{}",
-                units::token(&cli.dir, &who.acting(&cli.dir)?, minutes)?
-            );
+        Command::Token {
+            who,
+            citizen,
+            minutes,
+        } => {
+            let acting = match citizen {
+                Some(id) => units::citizen(&cli.dir, &id, who.unit.as_deref())?,
+                None => who.acting(&cli.dir)?,
+            };
+            println!("{}", units::token(&cli.dir, &acting, minutes)?);
             Ok(())
         }
         Command::Unit { action } => unit(&cli.dir, action).await,

@@ -439,7 +439,6 @@ pub fn acting(
 ) -> Result<Acting, UnitError> {
     lienthong_domain::OfficerCode::parse(officer)
         .map_err(|e| UnitError::Refused(format!("--officer {officer:?}: {e}")))?;
-    let pki = DevPki::layout(dir);
     let sample = sample::officer(officer);
     let unit = match (unit, sample) {
         (Some(unit), _) => unit.to_owned(),
@@ -472,22 +471,42 @@ pub fn acting(
             )));
         }
     }
+    Ok(Acting {
+        officer: officer.to_owned(),
+        certificate: unit_certificate(dir, &unit)?,
+        unit,
+        roles,
+    })
+}
+
+/// A citizen, as an identity provider vouches for them to a unit's portal: the subject is
+/// their personal ID, the only role `citizen`, and the token is bound to the portal unit's
+/// certificate (Hà Tĩnh's by default).
+pub fn citizen(dir: &Path, personal_id: &str, unit: Option<&str>) -> Result<Acting, UnitError> {
+    let id = lienthong_domain::PersonalId::parse(personal_id)
+        .map_err(|e| UnitError::Refused(format!("--citizen: {e}")))?;
+    let unit = unit.unwrap_or("000.00.00.H42").to_owned();
+    Ok(Acting {
+        officer: id.as_str().to_owned(),
+        certificate: unit_certificate(dir, &unit)?,
+        unit,
+        roles: vec!["citizen".into()],
+    })
+}
+
+/// The certificate of a unit the environment's gateway knows.
+fn unit_certificate(dir: &Path, unit: &str) -> Result<CertFiles, UnitError> {
+    let pki = DevPki::layout(dir);
     let config = gateway_config(dir)?;
     if !config.units.keys().any(|u| u.as_str() == unit) {
         return Err(UnitError::Refused(format!(
             "unit {unit} is not in the gateway configuration; register it with `lienthong-dev unit add --code {unit} …` (see `lienthong-dev unit list`)"
         )));
     }
-    let certificate = certificate_of(&pki, &unit).ok_or_else(|| {
+    certificate_of(&pki, unit).ok_or_else(|| {
         UnitError::Refused(format!(
             "this environment holds no certificate of unit {unit}; register it with `lienthong-dev unit add`"
         ))
-    })?;
-    Ok(Acting {
-        officer: officer.to_owned(),
-        unit,
-        roles,
-        certificate,
     })
 }
 

@@ -45,6 +45,8 @@ pub struct Filter {
     pub after: Option<Cursor>,
     /// When set, only the record at this sequence.
     pub sequence: Option<u64>,
+    /// When set, only records of callers without this role.
+    pub without_role: Option<String>,
 }
 
 /// A record's place in a query's order, to continue after it. A query answered from a value
@@ -99,6 +101,10 @@ impl Filter {
                 .is_none_or(|units| units.contains(&e.unit_code))
             && self.before.is_none_or(|b| r.sequence < b)
             && self.sequence.is_none_or(|s| r.sequence == s)
+            && self
+                .without_role
+                .as_ref()
+                .is_none_or(|role| !e.roles.contains(role))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::config::{Auth, Issuer, IssuerKey};
 use arc_swap::ArcSwap;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
-use lienthong_domain::{OfficerCode, UnitCode};
+use lienthong_domain::{OfficerCode, PersonalId, UnitCode};
 use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -27,7 +27,14 @@ pub struct Officer {
     /// The token's `jti`, for the audit trail.
     pub token_id: String,
     pub issuer: String,
+    /// For a citizen token: the citizen (the token's subject). The officer code is then
+    /// [`CITIZEN_CODE`].
+    pub citizen: Option<PersonalId>,
 }
+
+/// The officer code a citizen's own requests are recorded and limited under: their personal ID
+/// is the subject of the record, never an officer code. No officer token may carry it.
+pub const CITIZEN_CODE: &str = "CONGDAN";
 
 /// The claims the gateway reads; `iss`, `aud`, `exp`, `nbf` and `iat` are checked by the
 /// validation itself.
@@ -223,17 +230,40 @@ impl Authn {
     }
 
     fn claims(&self, c: Claims, issuer: &Issuer) -> Result<Verified, Refusal> {
-        let code =
-            OfficerCode::parse(&c.sub).map_err(|e| Refusal::BadToken(format!("sub: {e}")))?;
         let unit = UnitCode::parse(&c.unit).map_err(|e| Refusal::BadToken(format!("unit: {e}")))?;
         let mut roles = BTreeSet::new();
         for r in &c.roles {
             roles.insert(Role::parse(r).ok_or_else(|| {
                 Refusal::BadToken(format!(
-                    "role {r:?} is unknown (receiver, processor, approver, auditor, admin)"
+                    "role {r:?} is unknown (receiver, processor, approver, auditor, admin, citizen)"
                 ))
             })?);
         }
+        // A citizen token's subject is the citizen's personal ID, and it carries no other role.
+        let citizen = if roles.contains(&Role::Citizen) {
+            if roles.len() > 1 {
+                return Err(Refusal::BadToken(
+                    "a citizen token carries the citizen role only".into(),
+                ));
+            }
+            Some(PersonalId::parse(&c.sub).map_err(|e| {
+                Refusal::BadToken(format!(
+                    "sub: a citizen token's subject is a personal ID ({e})"
+                ))
+            })?)
+        } else {
+            None
+        };
+        let code = match citizen {
+            Some(_) => OfficerCode::parse(CITIZEN_CODE),
+            None if c.sub == CITIZEN_CODE => {
+                return Err(Refusal::BadToken(format!(
+                    "sub: {CITIZEN_CODE} is reserved for citizens' own requests"
+                )));
+            }
+            None => OfficerCode::parse(&c.sub),
+        }
+        .map_err(|e| Refusal::BadToken(format!("sub: {e}")))?;
         if c.jti.is_empty() {
             return Err(Refusal::BadToken("claim \"jti\" is empty".into()));
         }
@@ -257,6 +287,7 @@ impl Authn {
                 roles,
                 token_id: c.jti,
                 issuer: c.iss,
+                citizen,
             },
             exp: c.exp,
             nbf: c.nbf,

@@ -626,3 +626,150 @@ async fn a_search_is_read_in_pages_each_continuing_after_the_last() {
         status.message()
     );
 }
+
+/// A citizen's token, as VNeID would vouch for them to Hà Tĩnh's portal.
+fn citizen_token(env: &TestEnv, personal_id: &str) -> String {
+    env.token_with("CB.H42.0001", |t| TokenSpec {
+        officer: personal_id.into(),
+        roles: vec!["citizen".into()],
+        ..t
+    })
+}
+
+async fn my_accesses(
+    client: &mut AuditServiceClient<Channel>,
+    token: &str,
+) -> Result<Vec<audit::CitizenAccess>, tonic::Status> {
+    let mut stream = client
+        .list_my_accesses(authed(token, audit::ListMyAccessesRequest::default()))
+        .await?
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(a) = stream.message().await? {
+        out.push(a);
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn a_citizen_sees_every_access_to_their_own_data_and_nothing_else() {
+    let env = spawn_env().await;
+    let (adult, spouse) = (persona("complete-adult"), persona("complete-adult-spouse"));
+    // Hà Tĩnh and Thanh Hóa look up the adult; Hà Tĩnh looks up her husband; a refused lookup.
+    env.officer("CB.H42.0001")
+        .await
+        .lookup("1.004222", adult)
+        .await
+        .unwrap();
+    env.officer("CB.H56.0001")
+        .await
+        .lookup("1.004222", adult)
+        .await
+        .unwrap();
+    env.officer("CB.H42.0001")
+        .await
+        .lookup("1.004222", spouse)
+        .await
+        .unwrap();
+    let refused = env
+        .officer("CB.P01.0001")
+        .await
+        .lookup("1.004222", adult)
+        .await
+        .unwrap_err();
+    let reason = tonic_types::StatusExt::get_error_details(&refused)
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap();
+
+    let mut client = AuditServiceClient::new(env.channel(Some(&env.unit_cert("ha-tinh"))).await);
+    let mine = my_accesses(&mut client, &citizen_token(&env, adult))
+        .await
+        .unwrap();
+    let seen: Vec<(&str, &str, bool)> = mine
+        .iter()
+        .map(|a| (a.unit_code.as_str(), a.officer_code.as_str(), a.served))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("000.00.00.H42", "CB.H42.0001", true),
+            ("000.00.00.H56", "CB.H56.0001", true),
+            ("000.00.00.P01", "CB.P01.0001", false),
+        ],
+        "every unit's accesses to her, none to her husband"
+    );
+    assert_eq!(mine[0].operation, "LookupCitizen");
+    assert!(mine[0].fields_disclosed.contains(&"full_name".to_owned()));
+    assert!(!mine[0].procedure_name.is_empty());
+    assert_eq!(mine[2].refusal_reason, reason);
+    assert!(mine[2].fields_disclosed.is_empty());
+    // Asking again: her own reads are not listed as accesses.
+    let again = my_accesses(&mut client, &citizen_token(&env, adult))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 3);
+    // Her husband sees his own, one access.
+    let his = my_accesses(&mut client, &citizen_token(&env, spouse))
+        .await
+        .unwrap();
+    assert_eq!(his.len(), 1);
+    assert_eq!(his[0].sequence, 2);
+
+    // Officers and auditors have no history of their own to read here.
+    for officer in ["CB.H42.0001", "CB.H42.KT01"] {
+        let s = my_accesses(&mut client, &env.token(officer))
+            .await
+            .unwrap_err();
+        assert_refused(&s, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    }
+    // A citizen token reads nothing else: not the trail, not anyone's record.
+    let s = client
+        .query(authed(
+            &citizen_token(&env, adult),
+            audit::QueryRequest::default(),
+        ))
+        .await
+        .unwrap_err();
+    assert_refused(&s, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    let mut as_portal = Session {
+        client: env.client_for_unit("ha-tinh").await,
+        token: citizen_token(&env, adult),
+    };
+    let s = as_portal.lookup("1.004222", adult).await.unwrap_err();
+    assert_refused(&s, Code::PermissionDenied, "ROLE_NOT_ALLOWED");
+    // A citizen token is the citizen role alone, with a personal ID; the citizens' code is
+    // no officer's.
+    let mixed = env.token_with("CB.H42.0001", |t| TokenSpec {
+        officer: adult.into(),
+        roles: vec!["citizen".into(), "auditor".into()],
+        ..t
+    });
+    let not_an_id = env.token_with("CB.H42.0001", |t| TokenSpec {
+        roles: vec!["citizen".into()],
+        ..t
+    });
+    let reserved = env.token_with("CB.H42.0001", |t| TokenSpec {
+        officer: "CONGDAN".into(),
+        ..t
+    });
+    for token in [mixed, not_an_id, reserved] {
+        let s = my_accesses(&mut client, &token).await.unwrap_err();
+        assert_refused(&s, Code::Unauthenticated, "BAD_TOKEN");
+    }
+    // Each reading of her history is on the trail, with her as its subject.
+    let (mut auditor, token) = auditor(&env).await;
+    let reads = query(
+        &mut auditor,
+        &token,
+        audit::QueryRequest {
+            officer_code: "CONGDAN".into(),
+            outcome: audit::OutcomeFilter::Served as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(reads.len(), 3, "two by her, one by her husband");
+    assert!(reads[0].method.ends_with("/ListMyAccesses"));
+    assert_eq!(reads[0].citizen_masked_id, "042•••••••005");
+}
