@@ -183,6 +183,8 @@ async fn a_reviewer_uses_the_console_and_sees_only_their_scope() {
     for _ in 0..12 {
         assert!(lookup(&mut ha_tinh, "04218899900X").await.is_err());
     }
+    let spouse = "042087999006";
+    lookup(&mut ha_tinh, spouse).await.unwrap();
     let dev = d.to_str().unwrap();
     let console = serve(&endpoint, dev, "CB.H42.KT01");
     let c = &console.addr;
@@ -328,6 +330,62 @@ async fn a_reviewer_uses_the_console_and_sees_only_their_scope() {
     for method in ["Query", "Verify", "ListCheckpoints", "Export"] {
         assert!(r.body.contains(&format!("<td>{method}</td>")), "{method}");
     }
+
+    // A citizen's own page: every unit's accesses to her, no one else's; her token reads no
+    // auditor's page, and an auditor's token reads no citizen's history.
+    let r = http(c, "GET", "/citizen", "", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("action=\"/citizen/login/dev\""));
+    let r = http(
+        c,
+        "POST",
+        "/citizen/login/dev",
+        "",
+        &[("personal_id", citizen)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let her = r.cookie();
+    assert!(her.starts_with("lt_citizen=ey"));
+    let r = http(c, "GET", "/citizen", &her, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rows = r.body.matches("<td>LookupCitizen</td>").count();
+    assert_eq!(rows, 3, "Thanh Hóa's access and Hà Tĩnh's two");
+    assert!(
+        r.body.contains("<td>Query</td>"),
+        "the auditor's search for her is listed too"
+    );
+    assert!(r.body.contains("000.00.00.H56") && r.body.contains("CB.H56.0001"));
+    assert!(
+        !r.body.contains("127.0.0.1"),
+        "no peer address, no certificate"
+    );
+    let r = http(
+        c,
+        "POST",
+        "/citizen/login/dev",
+        "",
+        &[("personal_id", spouse)],
+    );
+    let his = r.cookie();
+    let r = http(c, "GET", "/citizen", &his, &[]);
+    assert_eq!(r.body.matches("<td>LookupCitizen</td>").count(), 1);
+    assert!(!r.body.contains("000.00.00.H56"));
+    let as_auditor = her.replace("lt_citizen=", "lt_token=");
+    let r = http(c, "GET", "/verify", &as_auditor, &[]);
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("ROLE_NOT_ALLOWED"));
+    let as_citizen = auditor.replace("lt_token=", "lt_citizen=");
+    let r = http(c, "GET", "/citizen", &as_citizen, &[]);
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("ROLE_NOT_ALLOWED"));
+    let r = http(
+        c,
+        "POST",
+        "/citizen/login/dev",
+        "",
+        &[("personal_id", "12345")],
+    );
+    assert_eq!(r.status, 400, "not a personal ID");
 
     // The national auditor's console exports a signed range.
     let national = serve(&endpoint, dev, "CB.C06.KT01");

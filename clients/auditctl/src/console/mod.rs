@@ -80,6 +80,10 @@ impl Console {
             .route("/login/dev", post(login_dev))
             .route("/logout", post(logout))
             .route("/lang/{code}", get(language))
+            .route("/citizen", get(citizen_history))
+            .route("/citizen/login", post(citizen_login))
+            .route("/citizen/login/dev", post(citizen_login_dev))
+            .route("/citizen/logout", post(citizen_logout))
             .layer(DefaultBodyLimit::max(64 * 1024))
             .with_state(self)
     }
@@ -93,6 +97,8 @@ impl Console {
 /// language.
 pub struct Session {
     token: Option<String>,
+    /// A citizen's token, for their own access history (a cookie of its own).
+    citizen: Option<String>,
     lang: Lang,
 }
 
@@ -102,6 +108,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let mut session = Session {
             token: None,
+            citizen: None,
             lang: Lang::Vi,
         };
         for value in parts.headers.get_all(header::COOKIE) {
@@ -110,6 +117,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
                 match pair.trim().split_once('=') {
                     Some(("lt_token", t)) if !t.is_empty() && t.len() <= TOKEN_MAX => {
                         session.token = Some(t.to_owned());
+                    }
+                    Some(("lt_citizen", t)) if !t.is_empty() && t.len() <= TOKEN_MAX => {
+                        session.citizen = Some(t.to_owned());
                     }
                     Some(("lt_lang", l)) => session.lang = Lang::parse(l).unwrap_or(Lang::Vi),
                     _ => {}
@@ -144,12 +154,17 @@ impl Session {
 
     /// A call to the gateway carrying this session's token.
     fn call<T>(&self, message: T) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(message);
-        if let Some(Ok(v)) = self.token.as_deref().map(|t| format!("Bearer {t}").parse()) {
-            r.metadata_mut().insert("authorization", v);
-        }
-        r
+        bearer(self.token.as_deref(), message)
     }
+}
+
+/// A call to the gateway carrying a token.
+fn bearer<T>(token: Option<&str>, message: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    if let Some(Ok(v)) = token.map(|t| format!("Bearer {t}").parse()) {
+        r.metadata_mut().insert("authorization", v);
+    }
+    r
 }
 
 /// What a page could not show: the gateway's refusal, or the reader's own mistake.
@@ -640,9 +655,13 @@ pub struct LoginForm {
 
 /// The session cookie: kept from scripts, sent only to this site, gone when the browser closes.
 fn signed_in(token: &str) -> Response {
-    let cookie = format!("lt_token={token}; HttpOnly; SameSite=Strict; Path=/");
+    session_cookie("lt_token", token, "/")
+}
+
+fn session_cookie(name: &str, token: &str, then: &str) -> Response {
+    let cookie = format!("{name}={token}; HttpOnly; SameSite=Strict; Path=/");
     match HeaderValue::from_str(&cookie) {
-        Ok(v) => ([(header::SET_COOKIE, v)], Redirect::to("/")).into_response(),
+        Ok(v) => ([(header::SET_COOKIE, v)], Redirect::to(then)).into_response(),
         Err(_) => (
             StatusCode::BAD_REQUEST,
             "a token is letters, digits, '-', '_' and '.': paste it again",
@@ -651,19 +670,27 @@ fn signed_in(token: &str) -> Response {
     }
 }
 
-async fn login(Form(form): Form<LoginForm>) -> Response {
-    let token = form.token.trim();
+/// Whether pasted text has the shape of a JWT (the gateway checks the rest).
+fn token_shaped(token: &str) -> Result<(), Response> {
     let shaped = !token.is_empty()
         && token.len() <= TOKEN_MAX
         && token
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !shaped {
-        return (
-            StatusCode::BAD_REQUEST,
-            "not a token: paste the JWT your identity provider issued (three parts joined by dots)",
-        )
-            .into_response();
+    if shaped {
+        return Ok(());
+    }
+    Err((
+        StatusCode::BAD_REQUEST,
+        "not a token: paste the JWT your identity provider issued (three parts joined by dots)",
+    )
+        .into_response())
+}
+
+async fn login(Form(form): Form<LoginForm>) -> Response {
+    let token = form.token.trim();
+    if let Err(r) = token_shaped(token) {
+        return r;
     }
     signed_in(token)
 }
@@ -675,14 +702,116 @@ async fn login_dev(State(console): State<Console>, Form(form): Form<LoginForm>) 
     let Some(officer) = dev.officers.iter().find(|o| o.code == form.officer) else {
         return (StatusCode::BAD_REQUEST, "not a sample officer of this unit").into_response();
     };
-    let minted = TokenSpec::new(officer.code, &console.0.unit_code, officer.roles)
-        .bound_to_file(&dev.cert)
-        .map_err(|e| e.to_string())
-        .and_then(|spec| mint(&dev.issuer_key, &spec).map_err(|e| e.to_string()));
-    match minted {
+    match dev.mint(officer.code, &console.0.unit_code, officer.roles) {
         Ok(token) => signed_in(&token),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     }
+}
+
+impl DevLogin {
+    /// A development token bound to the console's certificate.
+    fn mint(&self, subject: &str, unit: &str, roles: &[&str]) -> Result<String, String> {
+        TokenSpec::new(subject, unit, roles)
+            .bound_to_file(&self.cert)
+            .map_err(|e| e.to_string())
+            .and_then(|spec| mint(&self.issuer_key, &spec).map_err(|e| e.to_string()))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct HistoryQuery {
+    pub after: String,
+}
+
+/// A citizen's own access history: every access to their data, from their own token.
+async fn citizen_history(
+    State(console): State<Console>,
+    session: Session,
+    Query(q): Query<HistoryQuery>,
+) -> Response {
+    let lang = session.lang;
+    let header = pages::Header {
+        lang,
+        unit: &console.0.unit_code,
+        officer: String::new(),
+    };
+    let title = lang.t("citizen.title");
+    let Some(token) = session.citizen.as_deref() else {
+        let dev = console.0.dev.is_some();
+        return pages::layout(&header, title, pages::citizen_login(lang, dev)).into_response();
+    };
+    let body = async {
+        let request = pb::ListMyAccessesRequest {
+            limit: PAGE,
+            page_after: q.after.chars().take(64).collect(),
+            ..Default::default()
+        };
+        let mut stream = console
+            .client()
+            .list_my_accesses(bearer(Some(token), request))
+            .await?
+            .into_inner();
+        let mut accesses = Vec::new();
+        while let Some(a) = stream.message().await? {
+            accesses.push(a);
+        }
+        let next = (accesses.len() == PAGE as usize)
+            .then(|| accesses.last().map(|a| a.page_cursor.clone()))
+            .flatten();
+        Ok::<_, Problem>(pages::citizen_history(lang, &accesses, next))
+    }
+    .await;
+    let (status, body) = match body {
+        Ok(b) => (StatusCode::OK, b),
+        Err(Problem::Refused(s)) => (StatusCode::FORBIDDEN, pages::refused(lang, &s)),
+        Err(Problem::Input(m)) => (StatusCode::BAD_REQUEST, pages::mistake(&m)),
+    };
+    (status, pages::layout(&header, title, body)).into_response()
+}
+
+async fn citizen_login(Form(form): Form<LoginForm>) -> Response {
+    let token = form.token.trim();
+    if let Err(r) = token_shaped(token) {
+        return r;
+    }
+    session_cookie("lt_citizen", token, "/citizen")
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CitizenDevForm {
+    pub personal_id: String,
+}
+
+/// Development: a citizen token for a personal ID, as VNeID would issue it after the citizen
+/// proved who they are.
+async fn citizen_login_dev(
+    State(console): State<Console>,
+    Form(form): Form<CitizenDevForm>,
+) -> Response {
+    let Some(dev) = &console.0.dev else {
+        return (StatusCode::NOT_FOUND, "not a development console").into_response();
+    };
+    let id = match lienthong_domain::PersonalId::parse(form.personal_id.trim()) {
+        Ok(id) => id,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    match dev.mint(id.as_str(), &console.0.unit_code, &["citizen"]) {
+        Ok(token) => session_cookie("lt_citizen", &token, "/citizen"),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+async fn citizen_logout() -> Response {
+    (
+        [(
+            header::SET_COOKIE,
+            HeaderValue::from_static("lt_citizen=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        )],
+        Redirect::to("/citizen"),
+    )
+        .into_response()
 }
 
 async fn logout() -> Response {

@@ -58,6 +58,7 @@ pub fn layout(h: &Header, title: &str, body: Markup) -> Markup {
                     a href="/report" { (t("nav.report")) }
                     a href="/verify" { (t("nav.verify")) }
                     a href="/export" { (t("export.title")) }
+                    a href="/citizen" { (t("citizen.title")) }
                     span.who {
                         (t("unit")) " " code { (h.unit) }
                         @if !h.officer.is_empty() {
@@ -489,4 +490,76 @@ pub fn refused(lang: Lang, s: &tonic::Status) -> Markup {
 
 pub fn mistake(message: &str) -> Markup {
     html! { p.status.broken #mistake { (message) } }
+}
+
+pub fn citizen_login(lang: Lang, dev: bool) -> Markup {
+    let t = |k| lang.t(k);
+    html! {
+        p { (t("citizen.login")) }
+        form method="post" action="/citizen/login" {
+            label { (t("login.token")) textarea name="token" rows="4" cols="80" required {} }
+            p { button type="submit" { (t("login.submit")) } }
+        }
+        @if dev {
+            h2 { (t("citizen.dev")) }
+            form method="post" action="/citizen/login/dev" {
+                label {
+                    (t("search.personal_id"))
+                    input type="text" name="personal_id" inputmode="numeric" maxlength="12"
+                        autocomplete="off" required;
+                }
+                p { button type="submit" { (t("login.submit")) } }
+            }
+        }
+    }
+}
+
+pub fn citizen_history(lang: Lang, accesses: &[pb::CitizenAccess], next: Option<String>) -> Markup {
+    let t = |k| lang.t(k);
+    let when = |a: &pb::CitizenAccess| {
+        a.time
+            .as_ref()
+            .map(|t| local_time(t.seconds * 1_000_000 + i64::from(t.nanos) / 1000))
+            .unwrap_or_default()
+    };
+    html! {
+        p { (t("citizen.intro")) }
+        form.noprint method="post" action="/citizen/logout" {
+            button type="submit" { (t("citizen.logout")) }
+        }
+        @if accesses.is_empty() {
+            p #accesses { (t("citizen.none")) }
+        } @else {
+            table #accesses {
+                thead { tr {
+                    th { (t("col.time")) } th { (t("citizen.agency")) } th { (t("col.officer")) }
+                    th { (t("col.method")) } th { (t("col.procedure")) } th { (t("col.fields")) }
+                    th { (t("col.outcome")) } th { (t("citizen.receipt")) }
+                } }
+                tbody {
+                    @for a in accesses {
+                        tr {
+                            td { (when(a)) }
+                            td { (a.unit_code) }
+                            td { (a.officer_code) }
+                            td { (a.operation) }
+                            td { (a.procedure_code) @if !a.procedure_name.is_empty() { br; span.note { (a.procedure_name) } } }
+                            td { (a.fields_disclosed.join(", ")) }
+                            td {
+                                @if a.served {
+                                    span.ok { (t("citizen.served")) }
+                                } @else {
+                                    span.bad { (t("citizen.refused")) " " (a.refusal_reason) }
+                                }
+                            }
+                            td { code { (a.chain_id) "#" (a.sequence) } }
+                        }
+                    }
+                }
+            }
+            @if let Some(cursor) = next {
+                p { a #next href=(format!("/citizen?after={cursor}")) { (t("search.next")) " →" } }
+            }
+        }
+    }
 }

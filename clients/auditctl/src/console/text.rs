@@ -201,4 +201,34 @@ const WORDS: &[(&str, &str, &str)] = &[
         "To sequence (0: the end)",
     ),
     ("export.submit", "Xuất", "Export"),
+    (
+        "citizen.title",
+        "Lịch sử truy cập dữ liệu của tôi",
+        "Who accessed my data",
+    ),
+    (
+        "citizen.intro",
+        "Mọi lần một cơ quan tra cứu, xác thực hoặc dùng dữ liệu của bạn qua cổng kết nối: khi nào, cơ quan nào, thủ tục nào, những trường nào, được phục vụ hay bị từ chối.",
+        "Every time an agency looked up, verified or used your data through the gateway: when, which agency, which procedure, which fields, served or refused.",
+    ),
+    (
+        "citizen.login",
+        "Đăng nhập bằng mã truy cập công dân (do VNeID cấp sau khi xác thực bạn).",
+        "Sign in with your citizen token (issued by VNeID once it has identified you).",
+    ),
+    (
+        "citizen.dev",
+        "Môi trường phát triển: nhận mã công dân cho số định danh",
+        "Development environment: get a citizen token for a personal ID",
+    ),
+    (
+        "citizen.none",
+        "Chưa có cơ quan nào truy cập dữ liệu của bạn.",
+        "No agency has accessed your data.",
+    ),
+    ("citizen.agency", "Cơ quan", "Agency"),
+    ("citizen.receipt", "Biên nhận", "Receipt"),
+    ("citizen.served", "Đã cung cấp", "Served"),
+    ("citizen.refused", "Bị từ chối", "Refused"),
+    ("citizen.logout", "Thoát", "Sign out"),
 ];
