@@ -671,26 +671,26 @@ fn session_cookie(name: &str, token: &str, then: &str) -> Response {
 }
 
 /// Whether pasted text has the shape of a JWT (the gateway checks the rest).
-fn token_shaped(token: &str) -> Result<(), Response> {
-    let shaped = !token.is_empty()
+fn token_shaped(token: &str) -> bool {
+    !token.is_empty()
         && token.len() <= TOKEN_MAX
         && token
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if shaped {
-        return Ok(());
-    }
-    Err((
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+fn not_a_token() -> Response {
+    (
         StatusCode::BAD_REQUEST,
         "not a token: paste the JWT your identity provider issued (three parts joined by dots)",
     )
-        .into_response())
+        .into_response()
 }
 
 async fn login(Form(form): Form<LoginForm>) -> Response {
     let token = form.token.trim();
-    if let Err(r) = token_shaped(token) {
-        return r;
+    if !token_shaped(token) {
+        return not_a_token();
     }
     signed_in(token)
 }
@@ -772,8 +772,8 @@ async fn citizen_history(
 
 async fn citizen_login(Form(form): Form<LoginForm>) -> Response {
     let token = form.token.trim();
-    if let Err(r) = token_shaped(token) {
-        return r;
+    if !token_shaped(token) {
+        return not_a_token();
     }
     session_cookie("lt_citizen", token, "/citizen")
 }
