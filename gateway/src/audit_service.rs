@@ -192,7 +192,14 @@ fn access_to_pb(r: &Record, catalog: &crate::catalog::Catalog) -> pb::CitizenAcc
         procedure_code: e.procedure_code.clone(),
         procedure_name,
         dossier_id: e.dossier_id.clone(),
-        fields_disclosed: e.fields_disclosed.clone(),
+        // An auditor's search for the citizen records the auditor's scope there: not the
+        // citizen's data.
+        fields_disclosed: e
+            .fields_disclosed
+            .iter()
+            .filter(|f| !f.starts_with("audit_"))
+            .cloned()
+            .collect(),
         served: e.outcome_code == 0,
         refusal_reason: e.outcome_reason.clone(),
         page_cursor: Cursor::of(r).token(),

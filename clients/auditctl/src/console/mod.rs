@@ -70,7 +70,7 @@ impl Console {
     pub fn router(self) -> Router {
         Router::new()
             .route("/", get(search_form))
-            .route("/search", post(search))
+            .route("/search", get(search_form).post(search))
             .route("/search.csv", post(search_csv))
             .route("/record/{sequence}", get(record))
             .route("/verify", get(verify))
@@ -207,6 +207,7 @@ fn respond(
         lang: session.lang,
         unit: &console.0.unit_code,
         officer: session.officer(),
+        citizen: false,
     };
     (status, pages::layout(&header, title, body)).into_response()
 }
@@ -641,6 +642,7 @@ async fn login_form(State(console): State<Console>, session: Session) -> Respons
         lang: session.lang,
         unit: &console.0.unit_code,
         officer: String::new(),
+        citizen: false,
     };
     let title = session.lang.t("login.title");
     pages::layout(&header, title, pages::login(session.lang, &officers)).into_response()
@@ -735,6 +737,7 @@ async fn citizen_history(
         lang,
         unit: &console.0.unit_code,
         officer: String::new(),
+        citizen: true,
     };
     let title = lang.t("citizen.title");
     let Some(token) = session.citizen.as_deref() else {

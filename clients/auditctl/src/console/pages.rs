@@ -38,6 +38,8 @@ pub struct Header<'a> {
     pub lang: Lang,
     pub unit: &'a str,
     pub officer: String,
+    /// A citizen's page: none of the reviewers' links.
+    pub citizen: bool,
 }
 
 pub fn layout(h: &Header, title: &str, body: Markup) -> Markup {
@@ -53,16 +55,20 @@ pub fn layout(h: &Header, title: &str, body: Markup) -> Markup {
             }
             body {
                 header {
-                    strong { "Liên Thông · " (t("title")) }
-                    a href="/" { (t("nav.search")) }
-                    a href="/report" { (t("nav.report")) }
-                    a href="/verify" { (t("nav.verify")) }
-                    a href="/export" { (t("export.title")) }
-                    a href="/citizen" { (t("citizen.title")) }
-                    span.who {
-                        (t("unit")) " " code { (h.unit) }
-                        @if !h.officer.is_empty() {
-                            " · " (t("signed_in")) " " code #officer { (h.officer) }
+                    @if h.citizen {
+                        strong { "Liên Thông · " (t("citizen.title")) }
+                        span.who {}
+                    } @else {
+                        strong { "Liên Thông · " (t("title")) }
+                        a href="/" { (t("nav.search")) }
+                        a href="/report" { (t("nav.report")) }
+                        a href="/verify" { (t("nav.verify")) }
+                        a href="/export" { (t("export.title")) }
+                        span.who {
+                            (t("unit")) " " code { (h.unit) }
+                            @if !h.officer.is_empty() {
+                                " · " (t("signed_in")) " " code #officer { (h.officer) }
+                            }
                         }
                     }
                     a href="/lang/vi" lang="vi" { "Tiếng Việt" }
@@ -90,6 +96,7 @@ pub fn login(lang: Lang, dev_officers: &[&SampleOfficer]) -> Markup {
             label { (t("login.token")) textarea name="token" rows="4" cols="80" required {} }
             p { button type="submit" { (t("login.submit")) } }
         }
+        p { a href="/citizen" { (t("citizen.title")) } }
         @if !dev_officers.is_empty() {
             h2 { (t("login.dev")) }
             @for o in dev_officers {
@@ -431,10 +438,10 @@ pub fn report(lang: Lang, v: &ReportView) -> Markup {
     let t = |k| lang.t(k);
     html! {
         p { (t("report.intro")) }
-        form.noprint method="get" action="/report" {
+        form.search.noprint method="get" action="/report" {
             label { (t("report.days")) input type="number" name="days" min="1" max="366" value=(v.days); }
             label { (t("report.officer")) input type="text" name="officer" value=(v.officer.as_ref().map(|o| o.0.as_str()).unwrap_or_default()); }
-            button type="submit" { (t("search.submit")) }
+            div { button type="submit" { (t("search.submit")) } }
         }
         p.note { (v.examined) " " (t("report.records")) }
         @if v.truncated { p.bad { (t("report.truncated")) } }
@@ -460,7 +467,7 @@ pub fn report(lang: Lang, v: &ReportView) -> Markup {
             (chart::bars(t("report.by_reason"), &v.by_reason))
         }
         @if let Some((officer, own, unit)) = &v.officer {
-            (chart::hours(t("report.officer_vs_unit"), &[(officer.clone(), *own), ("∅ unit".to_owned(), *unit)]))
+            (chart::hours(t("report.officer_vs_unit"), &[(officer.clone(), *own), (t("report.unit_mean").to_owned(), *unit)]))
         }
     }
 }
@@ -561,5 +568,52 @@ pub fn citizen_history(lang: Lang, accesses: &[pb::CitizenAccess], next: Option<
                 p { a #next href=(format!("/citizen?after={cursor}")) { (t("search.next")) " →" } }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn standing(ok: bool, first_bad: u64, cover: Option<u64>) -> Standing {
+        Standing {
+            cover: cover.map(|sequence| Checkpoint {
+                chain_id: "gw-1".into(),
+                sequence,
+                record_hash: [0; 32],
+                time_us: 0,
+                key_id: "k1".into(),
+                signature: [0; 64],
+            }),
+            verified: pb::VerifyResponse {
+                ok,
+                records_checked: 10,
+                checkpoints_checked: 1,
+                first_bad_sequence: first_bad,
+                problem: "hash mismatch: record edited".into(),
+            },
+        }
+    }
+
+    fn words(seq: u64, s: &Standing) -> String {
+        standing_words(Lang::En, seq, s).into_string()
+    }
+
+    #[test]
+    fn a_records_standing_is_said_in_words() {
+        let covered = words(4, &standing(true, 0, Some(9)));
+        assert!(covered.contains("Intact and signed") && covered.contains("checkpoint at #9"));
+        let pending = words(4, &standing(true, 0, None));
+        assert!(
+            pending.contains("no checkpoint covers this record yet"),
+            "{pending}"
+        );
+        let broken_before = words(4, &standing(false, 3, Some(9)));
+        assert!(broken_before.contains("cannot vouch") && broken_before.contains("#3"));
+        let broken_after = words(4, &standing(false, 7, Some(9)));
+        assert!(
+            broken_after.contains("broken after it, at #7"),
+            "{broken_after}"
+        );
     }
 }

@@ -152,6 +152,7 @@ const WORDS: &[(&str, &str, &str)] = &[
         "The officer's activity against their unit's usual pattern (mean per officer)",
     ),
     ("report.officer", "Xem cán bộ", "Show officer"),
+    ("report.unit_mean", "trung bình đơn vị", "unit mean"),
     (
         "kind.shared-account",
         "Dùng chung tài khoản",
