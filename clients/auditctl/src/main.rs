@@ -2,6 +2,7 @@
 //! gateway's AuditService (auditor role); `verify` and `report` work offline on trail files or
 //! exports, with only the public key.
 
+mod chains;
 mod console;
 mod csv;
 mod json;
@@ -146,6 +147,17 @@ enum Command {
         /// Where the console listens (HTTP; keep it on loopback or behind a TLS proxy).
         #[arg(long, default_value = "127.0.0.1:50480")]
         listen: std::net::SocketAddr,
+        /// The fleet's central store (`postgres://…`, read access is enough): the verification
+        /// page also verifies every chain in it, for readers the gateway accepts as auditors.
+        #[arg(long)]
+        central: Option<String>,
+        /// The central store's schema.
+        #[arg(long, default_value = "lienthong_audit", requires = "central")]
+        schema: String,
+        /// The gateway's checkpoint public key (PEM), to verify the central store's chains;
+        /// repeat it for keys retired by a rotation.
+        #[arg(long = "public-key", requires = "central")]
+        public_keys: Vec<PathBuf>,
     },
     /// Export a range with the checkpoint that covers it, as JSON lines.
     Export {
@@ -203,7 +215,10 @@ fn main() -> ExitCode {
 
 /// The console's channel to the gateway (its unit's certificate), its unit, and in the
 /// development environment the sample officers it may sign in as.
-async fn console_for(c: &Connect) -> Result<console::Console, Error> {
+async fn console_for(
+    c: &Connect,
+    central: Option<console::Central>,
+) -> Result<console::Console, Error> {
     if let Some(dir) = &c.dev_dir {
         let pki = DevPki::layout(dir);
         let officer =
@@ -219,7 +234,12 @@ async fn console_for(c: &Connect) -> Result<console::Console, Error> {
                 .filter(|o| o.unit == unit.key)
                 .collect(),
         };
-        return Ok(console::Console::new(channel, unit.code.into(), Some(dev)));
+        return Ok(console::Console::new(
+            channel,
+            unit.code.into(),
+            Some(dev),
+            central,
+        ));
     }
     let need = |o: &Option<PathBuf>, what: &str| {
         o.clone()
@@ -230,7 +250,7 @@ async fn console_for(c: &Connect) -> Result<console::Console, Error> {
         key: need(&c.key, "key")?,
     };
     let channel = mtls_channel(&c.endpoint, &need(&c.ca, "ca")?, Some(&identity)).await?;
-    Ok(console::Console::new(channel, String::new(), None))
+    Ok(console::Console::new(channel, String::new(), None, central))
 }
 
 async fn connect(c: &Connect) -> Result<(AuditServiceClient<Channel>, String), Error> {
@@ -471,14 +491,7 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
             public_keys,
             anchor,
         } => {
-            let mut keys = Vec::new();
-            for path in &public_keys {
-                let pem = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                keys.push(
-                    public_key_from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
-                );
-            }
+            let keys = read_public_keys(&public_keys)?;
             let anchor = match anchor {
                 Some(p) => {
                     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p)?)?;
@@ -541,8 +554,27 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
                 }
             }
         }
-        Command::Serve { connect: c, listen } => {
-            let console = console_for(&c).await?;
+        Command::Serve {
+            connect: c,
+            listen,
+            central,
+            schema,
+            public_keys,
+        } => {
+            let central = match central {
+                Some(_) if public_keys.is_empty() => {
+                    return Err(
+                        "--central needs --public-key (the gateway's checkpoint key)".into(),
+                    );
+                }
+                Some(url) => Some(console::Central {
+                    url,
+                    schema,
+                    keys: read_public_keys(&public_keys)?,
+                }),
+                None => None,
+            };
+            let console = console_for(&c, central).await?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -703,57 +735,53 @@ async fn run(command: Command) -> Result<ExitCode, Error> {
 /// to which sequence it is complete and verified, what waits past a gap, what was kept aside.
 /// Exit 0: every chain verifies and is complete; 1: a chain fails; 4: every chain verifies but
 /// one has a gap or quarantined items.
+fn read_public_keys(paths: &[PathBuf]) -> Result<Vec<ed25519_dalek::VerifyingKey>, Error> {
+    let mut keys = Vec::new();
+    for path in paths {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        keys.push(public_key_from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    Ok(keys)
+}
+
 async fn verify_central(
     url: &str,
     schema: &str,
     keys: Vec<ed25519_dalek::VerifyingKey>,
 ) -> Result<ExitCode, Error> {
-    use lienthong_gateway::audit::central;
-    let settings = lienthong_gateway::config::Central {
-        url: url.to_owned(),
-        schema: schema.to_owned(),
-        batch: 1,
-        max_retry: std::time::Duration::from_secs(1),
-    };
-    let pool = central::lazy_pool(&settings).map_err(|e| format!("--central: {e}"))?;
-    let chains = central::chains(&pool)
-        .await
-        .map_err(|e| format!("cannot read the central store (schema {schema}): {e}"))?;
+    let chains = chains::verify(url, schema, keys).await?;
     if chains.is_empty() {
         println!("the central store (schema {schema}) holds no chain");
         return Ok(ExitCode::SUCCESS);
     }
     let (mut bad, mut incomplete) = (false, false);
-    for chain in chains {
-        let report =
-            central::verify_chain(&pool, &chain.chain_id, chain.verified_next, keys.clone())
-                .await
-                .map_err(|e| format!("cannot read chain {}: {e}", chain.chain_id))?;
+    for chain in &chains {
         let id = &chain.chain_id;
-        match (&report.first_bad, report.head) {
-            (Some((seq, problem)), _) => {
+        match &chain.state {
+            chains::State::Bad { sequence, problem } => {
                 bad = true;
-                println!("{id}: BAD at sequence {seq}: {problem}");
+                println!("{id}: BAD at sequence {sequence}: {problem}");
             }
-            (None, Some((head, _))) => {
-                let signed = if report.uncovered > head {
-                    "no signed checkpoint yet".to_owned()
-                } else {
-                    format!("signed up to {}", head - report.uncovered)
+            chains::State::Verified {
+                head,
+                records,
+                checkpoints,
+                signed_to,
+            } => {
+                let signed = match signed_to {
+                    Some(s) => format!("signed up to {s}"),
+                    None => "no signed checkpoint yet".to_owned(),
                 };
                 println!(
-                    "{id}: complete and verified to sequence {head} ({} records, {} checkpoint signatures; {signed})",
-                    report.records_checked, report.checkpoints_checked
+                    "{id}: complete and verified to sequence {head} ({records} records, {checkpoints} checkpoint signatures; {signed})"
                 );
             }
-            (None, None) => println!("{id}: no records yet"),
+            chains::State::Empty => println!("{id}: no records yet"),
         }
-        if chain.waiting_past_gap > 0 {
+        if let Some((next, waiting)) = chain.gap {
             incomplete = true;
-            println!(
-                "{id}: GAP at sequence {}: {} later record(s) wait for it",
-                chain.verified_next, chain.waiting_past_gap
-            );
+            println!("{id}: GAP at sequence {next}: {waiting} later record(s) wait for it");
         }
         if chain.quarantined > 0 {
             incomplete = true;
@@ -763,7 +791,6 @@ async fn verify_central(
             );
         }
     }
-    pool.close().await;
     Ok(if bad {
         ExitCode::from(1)
     } else if incomplete {

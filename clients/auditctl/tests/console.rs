@@ -103,6 +103,10 @@ impl Drop for Served {
 }
 
 fn serve(endpoint: &str, dev: &str, as_officer: &str) -> Served {
+    serve_with(endpoint, dev, as_officer, &[])
+}
+
+fn serve_with(endpoint: &str, dev: &str, as_officer: &str, more: &[&str]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_auditctl"))
         .args([
             "serve",
@@ -115,6 +119,7 @@ fn serve(endpoint: &str, dev: &str, as_officer: &str) -> Served {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(more)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -143,6 +148,27 @@ fn sign_in(console: &Served, officer: &str) -> String {
     r.cookie()
 }
 
+/// The mock database and the gateway, in `d`; the gateway stops when the sender is dropped.
+async fn environment(d: &std::path::Path) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let (pki, _) = DevPki::ensure(d).unwrap();
+    let mock = spawn_mock(d, &pki, 2, 50).await.unwrap();
+    let config = ensure_gateway_config(d).unwrap();
+    let gateway = bind_gateway(&config, "127.0.0.1:0".parse().unwrap(), mock.addr)
+        .await
+        .unwrap();
+    let endpoint = format!("https://{}", gateway.local_addr());
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _mock = mock;
+        gateway
+            .run_until_stopped(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    (endpoint, stop)
+}
+
 async fn lookup(caller: &mut call::Caller, personal_id: &str) -> Result<(), tonic::Status> {
     caller
         .client
@@ -161,17 +187,7 @@ async fn lookup(caller: &mut call::Caller, personal_id: &str) -> Result<(), toni
 async fn a_reviewer_uses_the_console_and_sees_only_their_scope() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (pki, _) = DevPki::ensure(d).unwrap();
-    let mock = spawn_mock(d, &pki, 2, 50).await.unwrap();
-    let config = ensure_gateway_config(d).unwrap();
-    let gateway = bind_gateway(&config, "127.0.0.1:0".parse().unwrap(), mock.addr)
-        .await
-        .unwrap();
-    let endpoint = format!("https://{}", gateway.local_addr());
-    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.run_until_stopped(async {
-        let _ = rx.await;
-    }));
+    let (endpoint, _stop) = environment(d).await;
     // Thanh Hóa's access first (sequence 0), then Hà Tĩnh's, then a burst of refusals.
     let citizen = "042188999005";
     let mut thanh_hoa = call::connect(d, &endpoint, "CB.H56.0001").await.unwrap();
@@ -396,4 +412,123 @@ async fn a_reviewer_uses_the_console_and_sees_only_their_scope() {
     // And sees Thanh Hóa's record.
     let r = http(&national.addr, "GET", "/record/0", &cookie, &[]);
     assert!(r.body.contains("000.00.00.H56"));
+}
+
+/// The verification page also verifies the fleet's central store (the machine's PostgreSQL, a
+/// schema of its own, dropped after), for auditors only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verification_page_verifies_the_central_stores_chains() {
+    use lienthong_gateway::audit::record::{Checkpoint, Entry, GENESIS, Record};
+    let pg = std::env::var("LIENTHONG_TEST_POSTGRES").unwrap_or_else(|_| "127.0.0.1:5432".into());
+    if std::net::TcpStream::connect(&pg).is_err() {
+        let message = format!(
+            "PostgreSQL is not reachable at {pg}: start one (README, Fleet) or set LIENTHONG_TEST_POSTGRES"
+        );
+        assert_ne!(
+            std::env::var("LIENTHONG_REQUIRE_SERVICES").as_deref(),
+            Ok("1"),
+            "{message}"
+        );
+        eprintln!("SKIPPED: {message}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (endpoint, _stop) = environment(d).await;
+    let url = format!("postgres://postgres@{pg}/test");
+    let schema = format!("lt_test_console_{}", std::process::id());
+    let settings = lienthong_gateway::config::Central {
+        url: url.clone(),
+        schema: schema.clone(),
+        batch: 100,
+        max_retry: std::time::Duration::from_secs(1),
+    };
+    let pool = lienthong_gateway::audit::central::connect(&settings)
+        .await
+        .unwrap();
+    // A chain of ten records signed at 9, then one record past a gap.
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let public = d.join("audit.pub.pem");
+    {
+        use ed25519_dalek::pkcs8::EncodePublicKey;
+        let pem = key.verifying_key().to_public_key_pem(Default::default());
+        std::fs::write(&public, pem.unwrap()).unwrap();
+    }
+    let mut prev = GENESIS;
+    let mut items = Vec::new();
+    for i in 0..12u64 {
+        let entry = Entry {
+            time_us: 1_795_000_000_000_000 + i as i64,
+            officer_code: "CB.H42.0001".into(),
+            ..Entry::default()
+        };
+        let r = Record::seal("gw-c", i, entry, prev);
+        prev = r.hash;
+        if i != 10 {
+            items.push(r.to_bytes());
+        }
+        if i == 9 {
+            let c = Checkpoint::sign(&key, "gw-c", 9, r.hash, 0);
+            sqlx::query("SELECT * FROM ingest_records('gw-c', $1)")
+                .bind(std::mem::take(&mut items))
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query("SELECT ingest_checkpoint('gw-c', $1)")
+                .bind(c.to_bytes())
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+    sqlx::query("SELECT * FROM ingest_records('gw-c', $1)")
+        .bind(items)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let console = serve_with(
+        &endpoint,
+        d.to_str().unwrap(),
+        "CB.C06.KT01",
+        &[
+            "--central",
+            &url,
+            "--schema",
+            &schema,
+            "--public-key",
+            public.to_str().unwrap(),
+        ],
+    );
+    let auditor = sign_in(&console, "CB.C06.KT01");
+    let r = http(
+        &console.addr,
+        "GET",
+        "/verify",
+        &format!("{auditor}; lt_lang=en"),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body
+            .contains("gw-c: complete and intact up to record #9 (10 records), signed up to #9.")
+            && r.body
+                .contains("Record #10 is missing: 1 later record(s) wait for it."),
+        "{}",
+        r.body
+    );
+    // Not for a reader the gateway does not accept as an auditor.
+    let r = http(
+        &console.addr,
+        "GET",
+        "/verify",
+        "lt_token=eyJ.forged.token",
+        &[],
+    );
+    assert_eq!(r.status, 401);
+    assert!(!r.body.contains("gw-c"));
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
 }

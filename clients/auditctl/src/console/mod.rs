@@ -48,22 +48,37 @@ pub struct DevLogin {
     pub officers: Vec<&'static SampleOfficer>,
 }
 
+/// The fleet's central store, for the verification page: its URL, schema and the checkpoint
+/// keys its chains are verified with.
+pub struct Central {
+    pub url: String,
+    pub schema: String,
+    pub keys: Vec<ed25519_dalek::VerifyingKey>,
+}
+
 /// What every page shares.
 struct Inner {
     client: AuditServiceClient<Channel>,
     unit_code: String,
     dev: Option<DevLogin>,
+    central: Option<Central>,
 }
 
 #[derive(Clone)]
 pub struct Console(Arc<Inner>);
 
 impl Console {
-    pub fn new(channel: Channel, unit_code: String, dev: Option<DevLogin>) -> Self {
+    pub fn new(
+        channel: Channel,
+        unit_code: String,
+        dev: Option<DevLogin>,
+        central: Option<Central>,
+    ) -> Self {
         Self(Arc::new(Inner {
             client: AuditServiceClient::new(channel),
             unit_code,
             dev,
+            central,
         }))
     }
 
@@ -430,7 +445,17 @@ async fn verify(State(console): State<Console>, session: Session) -> Response {
             .iter()
             .filter_map(checkpoint_from_pb)
             .collect();
-        Ok(pages::verification(session.lang, &verified, &checkpoints))
+        // The central store's chains, for a reader the gateway has just accepted as an auditor.
+        let central = match &console.0.central {
+            Some(c) => Some(crate::chains::verify(&c.url, &c.schema, c.keys.clone()).await),
+            None => None,
+        };
+        Ok(pages::verification(
+            session.lang,
+            &verified,
+            &checkpoints,
+            central.as_ref(),
+        ))
     }
     .await;
     respond(&console, &session, session.lang.t("verify.title"), body)

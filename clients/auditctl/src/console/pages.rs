@@ -363,7 +363,12 @@ pub fn record(lang: Lang, r: &Record, s: &Standing) -> Markup {
     }
 }
 
-pub fn verification(lang: Lang, v: &pb::VerifyResponse, checkpoints: &[Checkpoint]) -> Markup {
+pub fn verification(
+    lang: Lang,
+    v: &pb::VerifyResponse,
+    checkpoints: &[Checkpoint],
+    central: Option<&Result<Vec<crate::chains::Chain>, String>>,
+) -> Markup {
     let t = |k| lang.t(k);
     let vi = lang == Lang::Vi;
     let last = checkpoints.last();
@@ -431,7 +436,93 @@ pub fn verification(lang: Lang, v: &pb::VerifyResponse, checkpoints: &[Checkpoin
                 } }
             }
         }
+        @match central {
+            Some(Ok(chains)) => {
+                h2 { (t("verify.central")) }
+                @if chains.is_empty() { p { (t("verify.central.none")) } }
+                ul #central {
+                    @for c in chains { li { (chain_words(lang, c)) } }
+                }
+            }
+            Some(Err(e)) => {
+                h2 { (t("verify.central")) }
+                p.status.broken #central { (e) }
+            }
+            None => {}
+        }
     }
+}
+
+/// One chain of the central store, in words.
+fn chain_words(lang: Lang, c: &crate::chains::Chain) -> Markup {
+    use crate::chains::State;
+    let vi = lang == Lang::Vi;
+    let id = &c.chain_id;
+    let (class, mut words) = match &c.state {
+        State::Bad { sequence, problem } if vi => (
+            "bad",
+            format!(
+                "{id}: hỏng tại bản ghi #{sequence} ({problem}); các bản ghi trước đó nguyên vẹn."
+            ),
+        ),
+        State::Bad { sequence, problem } => (
+            "bad",
+            format!(
+                "{id}: broken at record #{sequence} ({problem}); the records before it are intact."
+            ),
+        ),
+        State::Verified {
+            head,
+            records,
+            signed_to,
+            ..
+        } => {
+            let signed = match (signed_to, vi) {
+                (Some(s), true) => format!("đã ký đến #{s}"),
+                (Some(s), false) => format!("signed up to #{s}"),
+                (None, true) => "chưa có điểm kiểm tra có chữ ký".to_owned(),
+                (None, false) => "no signed checkpoint yet".to_owned(),
+            };
+            if vi {
+                (
+                    "ok",
+                    format!(
+                        "{id}: đầy đủ và nguyên vẹn đến bản ghi #{head} ({records} bản ghi), {signed}."
+                    ),
+                )
+            } else {
+                (
+                    "ok",
+                    format!(
+                        "{id}: complete and intact up to record #{head} ({records} records), {signed}."
+                    ),
+                )
+            }
+        }
+        State::Empty if vi => ("", format!("{id}: chưa có bản ghi.")),
+        State::Empty => ("", format!("{id}: no records yet.")),
+    };
+    if let Some((next, waiting)) = c.gap {
+        words.push_str(&if vi {
+            format!(" Thiếu bản ghi #{next}: {waiting} bản ghi sau đang chờ nó.")
+        } else {
+            format!(" Record #{next} is missing: {waiting} later record(s) wait for it.")
+        });
+    }
+    if c.quarantined > 0 {
+        words.push_str(&if vi {
+            format!(
+                " {} mục bị kho từ chối khi nhận và được để riêng.",
+                c.quarantined
+            )
+        } else {
+            format!(
+                " {} item(s) refused by the store on arrival and kept aside.",
+                c.quarantined
+            )
+        });
+    }
+    html! { span class=(class) data-chain=(id) { (words) } }
 }
 
 pub fn report(lang: Lang, v: &ReportView) -> Markup {
