@@ -795,13 +795,20 @@ fn print_connection_info(
         pki.audit_signing.public_key.display()
     );
     println!(
-        "    query             cargo run -q -p lienthong-auditctl --bin auditctl -- query --dev-dir {} --personal-id 042188999005",
+        "    query             cargo run -q -p lienthong-auditctl --bin auditctl -- query --dev-dir {} --endpoint https://{gateway} --personal-id 042188999005",
         dir.display()
     );
     println!(
         "    verify offline    cargo run -q -p lienthong-auditctl --bin auditctl -- verify --trail {} --public-key {}",
         dir.join("audit/gw-dev-1.trail").display(),
         pki.audit_signing.public_key.display()
+    );
+    println!(
+        "    console           cargo run -q -p lienthong-auditctl --bin auditctl -- serve --dev-dir {} --endpoint https://{gateway}",
+        dir.display()
+    );
+    println!(
+        "                      then http://127.0.0.1:50480/ (reviewers) and http://127.0.0.1:50480/citizen (a citizen's own history)"
     );
     println!();
     println!("  Mock population database (csdl.v1): https://{mock}");
