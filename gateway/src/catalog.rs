@@ -479,7 +479,7 @@ fields = [{ key = "ns", label = "Ngày sinh", attribute = "date_of_birth" }]
             all.contains("procedure[0] (9.999).fields: \"nickname\""),
             "{all}"
         );
-        assert!(all.contains(".roles: auditor and admin"), "{all}");
+        assert!(all.contains(".roles: auditor, admin and citizen"), "{all}");
         assert!(
             all.contains("form.fields[0] (ns).attribute: date_of_birth needs the procedure to allow \"date_of_birth\""),
             "{all}"

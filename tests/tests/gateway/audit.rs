@@ -715,6 +715,41 @@ async fn a_citizen_sees_every_access_to_their_own_data_and_nothing_else() {
         .unwrap();
     assert_eq!(his.len(), 1);
     assert_eq!(his[0].sequence, 2);
+    // A household read: each member other than the one asked about sees it as an access to
+    // their own number, name and birth date.
+    let mut officer = env.officer("CB.H42.0001").await;
+    let household = officer
+        .client
+        .get_household(authed(
+            &officer.token,
+            pb::GetHouseholdRequest {
+                context: ctx("1.004222"),
+                personal_id: persona("household-head").into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .household
+        .unwrap();
+    let member = household
+        .members
+        .iter()
+        .find(|m| m.personal_id != persona("household-head"))
+        .unwrap();
+    let theirs = my_accesses(&mut client, &citizen_token(&env, &member.personal_id))
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    assert_eq!(theirs[0].operation, "GetHousehold");
+    assert!(
+        theirs[0]
+            .fields_disclosed
+            .iter()
+            .all(|f| f.starts_with("household.member.")),
+        "{:?}",
+        theirs[0].fields_disclosed
+    );
 
     // Officers and auditors have no history of their own to read here.
     for officer in ["CB.H42.0001", "CB.H42.KT01"] {
@@ -769,7 +804,7 @@ async fn a_citizen_sees_every_access_to_their_own_data_and_nothing_else() {
         },
     )
     .await;
-    assert_eq!(reads.len(), 3, "two by her, one by her husband");
+    assert_eq!(reads.len(), 4, "two by her, one by her husband, one by a household member");
     assert!(reads[0].method.ends_with("/ListMyAccesses"));
     assert_eq!(reads[0].citizen_masked_id, "042•••••••005");
 }
