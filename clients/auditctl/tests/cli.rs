@@ -2,6 +2,8 @@
 //! offline (verify, report), through the binary itself.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use lienthong_devtool::call;
 use lienthong_devtool::env::{DevPki, bind_gateway, ensure_gateway_config, spawn_mock};
 use lienthong_proto::gateway::v1 as pb;
@@ -210,80 +212,23 @@ async fn a_reviewer_queries_exports_and_verifies() {
 /// store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reviewer_verifies_every_chain_of_the_central_store() {
-    use ed25519_dalek::SigningKey;
-    use ed25519_dalek::pkcs8::EncodePublicKey;
-    use lienthong_gateway::audit::record::{Checkpoint, Entry, GENESIS, Record};
-    let pg = std::env::var("LIENTHONG_TEST_POSTGRES").unwrap_or_else(|_| "127.0.0.1:5432".into());
-    if std::net::TcpStream::connect(&pg).is_err() {
-        let message = format!(
-            "PostgreSQL is not reachable at {pg}: start one (README, Fleet) or set LIENTHONG_TEST_POSTGRES"
-        );
-        assert_ne!(
-            std::env::var("LIENTHONG_REQUIRE_SERVICES").as_deref(),
-            Ok("1"),
-            "{message}"
-        );
-        eprintln!("SKIPPED: {message}");
+    use lienthong_gateway::audit::record::{Entry, Record};
+    let Some(store) = common::Store::open("auditctl").await else {
         return;
-    }
-    let url = format!("postgres://postgres@{pg}/test");
-    let schema = format!("lt_test_auditctl_{}", std::process::id());
-    let settings = lienthong_gateway::config::Central {
-        url: url.clone(),
-        schema: schema.clone(),
-        batch: 100,
-        max_retry: std::time::Duration::from_secs(1),
     };
-    let pool = lienthong_gateway::audit::central::connect(&settings)
-        .await
-        .unwrap();
+    let (url, schema, pool) = (&store.url, &store.schema, &store.pool);
     let dir = tempfile::tempdir().unwrap();
-    let key = SigningKey::from_bytes(&[5; 32]);
-    let pem = dir.path().join("audit.pub.pem");
-    std::fs::write(
-        &pem,
-        key.verifying_key()
-            .to_public_key_pem(Default::default())
-            .unwrap(),
-    )
-    .unwrap();
-    let mut prev = GENESIS;
-    let mut records = Vec::new();
-    for i in 0..13u64 {
-        let entry = Entry {
-            time_us: 1_795_000_000_000_000 + i as i64,
-            officer_code: "CB.H42.0001".into(),
-            ..Entry::default()
-        };
-        let r = Record::seal("gw-c", i, entry, prev);
-        prev = r.hash;
-        records.push(r);
-    }
-    let ingest = |rs: &[Record]| {
-        let items: Vec<Vec<u8>> = rs.iter().map(Record::to_bytes).collect();
-        let pool = pool.clone();
-        async move {
-            sqlx::query("SELECT * FROM ingest_records('gw-c', $1)")
-                .bind(items)
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-    };
-    ingest(&records[..10]).await;
-    let checkpoint = Checkpoint::sign(&key, "gw-c", 9, records[9].hash, 0);
-    sqlx::query("SELECT ingest_checkpoint('gw-c', $1)")
-        .bind(checkpoint.to_bytes())
-        .execute(&pool)
-        .await
-        .unwrap();
+    let (key, pem) = common::signing_key(dir.path(), 5);
+    let records = common::chain("gw-c", 13);
+    store.ingest("gw-c", &records[..10]).await;
+    store.checkpoint(&key, "gw-c", 9, records[9].hash).await;
     let verify = || {
         auditctl(&[
             "verify",
             "--central",
-            &url,
+            url,
             "--schema",
-            &schema,
+            schema,
             "--public-key",
             pem.to_str().unwrap(),
         ])
@@ -296,7 +241,7 @@ async fn a_reviewer_verifies_every_chain_of_the_central_store() {
         text(&out)
     );
 
-    ingest(&records[12..]).await;
+    store.ingest("gw-c", &records[12..]).await;
     let out = verify();
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
@@ -307,7 +252,7 @@ async fn a_reviewer_verifies_every_chain_of_the_central_store() {
 
     sqlx::query("UPDATE records SET officer_code = 'x', canonical = $1 WHERE seq = 3")
         .bind(Record::canonical("gw-c", 3, &Entry::default()))
-        .execute(&pool)
+        .execute(pool)
         .await
         .unwrap();
     let out = verify();
@@ -318,8 +263,5 @@ async fn a_reviewer_verifies_every_chain_of_the_central_store() {
         text(&out)
     );
 
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    store.drop_schema().await;
 }

@@ -5,6 +5,8 @@
 //! sees nothing at all, and every page is itself on the trail.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use lienthong_devtool::call;
 use lienthong_devtool::env::{DevPki, bind_gateway, ensure_gateway_config, spawn_mock};
 use lienthong_proto::gateway::v1 as pb;
@@ -418,74 +420,19 @@ async fn a_reviewer_uses_the_console_and_sees_only_their_scope() {
 /// schema of its own, dropped after), for auditors only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_verification_page_verifies_the_central_stores_chains() {
-    use lienthong_gateway::audit::record::{Checkpoint, Entry, GENESIS, Record};
-    let pg = std::env::var("LIENTHONG_TEST_POSTGRES").unwrap_or_else(|_| "127.0.0.1:5432".into());
-    if std::net::TcpStream::connect(&pg).is_err() {
-        let message = format!(
-            "PostgreSQL is not reachable at {pg}: start one (README, Fleet) or set LIENTHONG_TEST_POSTGRES"
-        );
-        assert_ne!(
-            std::env::var("LIENTHONG_REQUIRE_SERVICES").as_deref(),
-            Ok("1"),
-            "{message}"
-        );
-        eprintln!("SKIPPED: {message}");
+    let Some(store) = common::Store::open("console").await else {
         return;
-    }
+    };
+    let (url, schema) = (&store.url, &store.schema);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (endpoint, _stop) = environment(d).await;
-    let url = format!("postgres://postgres@{pg}/test");
-    let schema = format!("lt_test_console_{}", std::process::id());
-    let settings = lienthong_gateway::config::Central {
-        url: url.clone(),
-        schema: schema.clone(),
-        batch: 100,
-        max_retry: std::time::Duration::from_secs(1),
-    };
-    let pool = lienthong_gateway::audit::central::connect(&settings)
-        .await
-        .unwrap();
     // A chain of ten records signed at 9, then one record past a gap.
-    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let public = d.join("audit.pub.pem");
-    {
-        use ed25519_dalek::pkcs8::EncodePublicKey;
-        let pem = key.verifying_key().to_public_key_pem(Default::default());
-        std::fs::write(&public, pem.unwrap()).unwrap();
-    }
-    let mut prev = GENESIS;
-    let mut items = Vec::new();
-    for i in 0..12u64 {
-        let entry = Entry {
-            time_us: 1_795_000_000_000_000 + i as i64,
-            officer_code: "CB.H42.0001".into(),
-            ..Entry::default()
-        };
-        let r = Record::seal("gw-c", i, entry, prev);
-        prev = r.hash;
-        if i != 10 {
-            items.push(r.to_bytes());
-        }
-        if i == 9 {
-            let c = Checkpoint::sign(&key, "gw-c", 9, r.hash, 0);
-            sqlx::query("SELECT * FROM ingest_records('gw-c', $1)")
-                .bind(std::mem::take(&mut items))
-                .execute(&pool)
-                .await
-                .unwrap();
-            sqlx::query("SELECT ingest_checkpoint('gw-c', $1)")
-                .bind(c.to_bytes())
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-    }
-    sqlx::query("SELECT * FROM ingest_records('gw-c', $1)")
-        .bind(items)
-        .execute(&pool)
-        .await
-        .unwrap();
+    let (key, public) = common::signing_key(d, 7);
+    let records = common::chain("gw-c", 12);
+    store.ingest("gw-c", &records[..10]).await;
+    store.checkpoint(&key, "gw-c", 9, records[9].hash).await;
+    store.ingest("gw-c", &records[11..]).await;
 
     let console = serve_with(
         &endpoint,
@@ -493,9 +440,9 @@ async fn the_verification_page_verifies_the_central_stores_chains() {
         "CB.C06.KT01",
         &[
             "--central",
-            &url,
+            url,
             "--schema",
-            &schema,
+            schema,
             "--public-key",
             public.to_str().unwrap(),
         ],
@@ -527,8 +474,5 @@ async fn the_verification_page_verifies_the_central_stores_chains() {
     );
     assert_eq!(r.status, 401);
     assert!(!r.body.contains("gw-c"));
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    store.drop_schema().await;
 }

@@ -468,24 +468,28 @@ async fn reading_the_other_parents_record_is_found_under_their_id() {
     assert!(r.fields_disclosed.iter().all(|f| f.starts_with("father.")));
 }
 
-#[tokio::test]
-async fn every_household_member_returned_is_found_under_their_own_id() {
-    let env = spawn_env().await;
+/// A citizen's household, read by Hà Tĩnh's receiver for a residence procedure.
+async fn household_of(env: &TestEnv, personal_id: &str) -> lienthong_proto::csdl::v1::Household {
     let mut s = env.officer("CB.H42.0001").await;
-    let household = s
-        .client
+    s.client
         .get_household(authed(
             &s.token,
             pb::GetHouseholdRequest {
                 context: ctx("1.004222"),
-                personal_id: persona("household-head").into(),
+                personal_id: personal_id.into(),
             },
         ))
         .await
         .unwrap()
         .into_inner()
         .household
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_household_member_returned_is_found_under_their_own_id() {
+    let env = spawn_env().await;
+    let household = household_of(&env, persona("household-head")).await;
     let others: Vec<&str> = household
         .members
         .iter()
@@ -717,21 +721,7 @@ async fn a_citizen_sees_every_access_to_their_own_data_and_nothing_else() {
     assert_eq!(his[0].sequence, 2);
     // A household read: each member other than the one asked about sees it as an access to
     // their own number, name and birth date.
-    let mut officer = env.officer("CB.H42.0001").await;
-    let household = officer
-        .client
-        .get_household(authed(
-            &officer.token,
-            pb::GetHouseholdRequest {
-                context: ctx("1.004222"),
-                personal_id: persona("household-head").into(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .household
-        .unwrap();
+    let household = household_of(&env, persona("household-head")).await;
     let member = household
         .members
         .iter()
@@ -804,7 +794,11 @@ async fn a_citizen_sees_every_access_to_their_own_data_and_nothing_else() {
         },
     )
     .await;
-    assert_eq!(reads.len(), 4, "two by her, one by her husband, one by a household member");
+    assert_eq!(
+        reads.len(),
+        4,
+        "two by her, one by her husband, one by a household member"
+    );
     assert!(reads[0].method.ends_with("/ListMyAccesses"));
     assert_eq!(reads[0].citizen_masked_id, "042•••••••005");
 }
