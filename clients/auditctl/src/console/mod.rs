@@ -354,23 +354,28 @@ async fn search_csv(
             .ok_or_else(|| std::io::Error::other("malformed record")),
         Err(s) => Err(std::io::Error::other(s.message().to_owned())),
     });
-    let body = Body::from_stream(header.chain(lines));
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"audit-search.csv\""),
-    );
-    (headers, body).into_response()
+    download(
+        "text/csv; charset=utf-8",
+        "attachment; filename=\"audit-search.csv\"",
+        Body::from_stream(header.chain(lines)),
+    )
 }
 
 fn futures_once(
     line: String,
 ) -> impl tokio_stream::Stream<Item = Result<String, std::io::Error>> + Send {
     tokio_stream::once(Ok(line))
+}
+
+/// A streamed file for the browser to save.
+fn download(content_type: &'static str, disposition: &'static str, body: Body) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static(disposition),
+    );
+    (headers, body).into_response()
 }
 
 /// How a record stands in its chain: the covering checkpoint and what verification found up
@@ -643,17 +648,11 @@ async fn export(
         Ok(c) => line(c),
         Err(s) => Err(std::io::Error::other(s.message().to_owned())),
     });
-    let body = Body::from_stream(tokio_stream::iter(first.map(line)).chain(rest));
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/jsonl"),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"audit-export.jsonl\""),
-    );
-    (headers, body).into_response()
+    download(
+        "application/jsonl",
+        "attachment; filename=\"audit-export.jsonl\"",
+        Body::from_stream(tokio_stream::iter(first.map(line)).chain(rest)),
+    )
 }
 
 async fn login_form(State(console): State<Console>, session: Session) -> Response {
