@@ -28,7 +28,7 @@ pub const PERSONAS: &[Persona] = &[
     Persona {
         key: "complete-adult",
         personal_id: "042188999005",
-        old_id_number: Some("289990005"),
+        old_id_number: Some("189990005"),
         full_name: "Trần Thị Minh Thư",
         scenario: "adult with every field on record: old ID, valid card, phone, VNeID level 2, spouse on record, temporary residence in Hà Nội",
         scenario_vi: "công dân có đầy đủ mọi trường thông tin",
@@ -100,9 +100,9 @@ pub const PERSONAS: &[Persona] = &[
     Persona {
         key: "old-id-holder",
         personal_id: "042065999010",
-        old_id_number: Some("289990010"),
+        old_id_number: Some("189990010"),
         full_name: "Ngô Văn Lực",
-        scenario: "holds an old 9-digit ID (CMND 289990010) that maps to his personal ID",
+        scenario: "holds an old 9-digit ID (CMND 189990010) that maps to his personal ID",
         scenario_vi: "có số CMND 9 số cũ",
     },
     Persona {

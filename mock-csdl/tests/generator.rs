@@ -131,6 +131,14 @@ fn relatives_and_households_are_consistent() {
                 assert_eq!(c.permanent_address, h.address);
             }
             (None, LifeStatus::Deceased { date }) => assert!(*date >= c.date_of_birth),
+            // Died in the last months and not yet struck off the register; never its head.
+            (Some(link), LifeStatus::Deceased { date })
+                if WORLD_DATE.days_since_epoch() - date.days_since_epoch() < 120 =>
+            {
+                let h = households[&link.household_id];
+                assert_ne!(h.head, c.personal_id);
+                assert!(h.members.iter().any(|(m, _)| *m == c.personal_id));
+            }
             (h, l) => panic!("household {h:?} with life status {l:?}"),
         }
     }
@@ -191,6 +199,63 @@ fn the_population_looks_like_vietnam() {
     assert!((0.75..0.95).contains(&kinh), "Kinh: {kinh}");
     // Children under 14 without a card; card holders of 14 and over.
     assert!(b.citizens.iter().any(|c| age(c) < 14 && c.card.is_none()));
+    // A card is issued only to the living and is revoked at death; one issued before 14 is to
+    // be renewed at 14.
+    for c in &b.citizens {
+        let Some(card) = &c.card else { continue };
+        if let LifeStatus::Deceased { date } = c.life_status {
+            assert!(card.issue_date <= date, "{c:?}");
+            assert_eq!(card.status, CardStatus::Revoked, "{c:?}");
+        }
+        if card.issue_date.year() - c.date_of_birth.year() < 13 {
+            let expiry = card.expiry_date.unwrap();
+            assert_eq!(expiry.year() - c.date_of_birth.year(), 14, "{c:?}");
+        }
+    }
+    // Some of the dead are still on a household register: the death bundle has work to do.
+    assert!(
+        b.citizens
+            .iter()
+            .any(|c| !alive(c) && c.household.is_some()),
+        "deceased not yet struck off"
+    );
+    // Nearly everyone born by 1990 held a 9-digit CMND, numbered by the issuing province's
+    // prefix (Hà Tĩnh's 18, Thanh Hóa's 17, Hồ Chí Minh City's 02).
+    let born_by_1990: Vec<_> = b
+        .citizens
+        .iter()
+        .filter(|c| c.date_of_birth.year() <= 1990)
+        .collect();
+    let with_old = born_by_1990
+        .iter()
+        .filter(|c| c.old_id_number.is_some())
+        .count() as f64
+        / born_by_1990.len() as f64;
+    assert!(with_old > 0.9, "born by 1990 with an old ID: {with_old}");
+    for c in &b.citizens {
+        let (Some(old), Some(prefix)) = (
+            &c.old_id_number,
+            mock_csdl::generator::cmnd_prefix(c.place_of_birth.province_code()),
+        ) else {
+            continue;
+        };
+        assert_eq!(&old.as_str()[..2], format!("{prefix:02}"), "{c:?}");
+    }
+    assert_eq!(mock_csdl::generator::cmnd_prefix(42), Some(18));
+    assert_eq!(mock_csdl::generator::cmnd_prefix(38), Some(17));
+    assert_eq!(mock_csdl::generator::cmnd_prefix(79), Some(2));
+    // Older registers' 01/01 placeholder birth dates.
+    let old_births: Vec<_> = b
+        .citizens
+        .iter()
+        .filter(|c| c.date_of_birth.year() < 1975)
+        .collect();
+    let placeholders = old_births
+        .iter()
+        .filter(|c| c.date_of_birth.to_parts().1 == 1 && c.date_of_birth.to_parts().2 == 1)
+        .count() as f64
+        / old_births.len() as f64;
+    assert!(placeholders > 0.03, "01/01 placeholders: {placeholders}");
     // Diacritics everywhere: most names carry at least one non-ASCII letter.
     assert!(share(&|c| !c.full_name.is_ascii()) > 0.9);
 }
@@ -318,6 +383,6 @@ fn the_generated_population_is_pinned() {
     // relying on a seed would see other citizens. Change it only on purpose, and say so.
     assert_eq!(
         fingerprint(&generate(1, 2000, None)),
-        9_142_519_178_462_244_193
+        3_741_504_216_592_534_107
     );
 }

@@ -158,7 +158,7 @@ async fn a_persona_is_served_over_mutual_tls() {
         .citizen
         .unwrap();
     assert_eq!(citizen.full_name, "Trần Thị Minh Thư");
-    assert_eq!(citizen.old_id_number, "289990005");
+    assert_eq!(citizen.old_id_number, "189990005");
     assert_eq!(
         citizen.date_of_birth,
         Some(pb::Date {
@@ -179,7 +179,7 @@ async fn a_persona_is_served_over_mutual_tls() {
     // The same person by old ID number.
     let by_old = client
         .get_citizen(request(pb::get_citizen_request::Key::OldIdNumber(
-            "289990005".into(),
+            "189990005".into(),
         )))
         .await
         .unwrap()

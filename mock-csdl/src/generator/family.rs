@@ -66,6 +66,14 @@ pub struct DraftCluster {
 }
 
 const CARD_SWITCH: PartialDate = PartialDate::Full(2024, 7, 1);
+
+/// How long after a death the deceased may still be on the household register.
+const STRIKE_OFF_DAYS: i64 = 120;
+
+/// Whether someone who died on `date` is still on the residence register.
+pub fn not_yet_struck_off(date: PartialDate) -> bool {
+    WORLD_DATE.days_since_epoch() - date.days_since_epoch() < STRIKE_OFF_DAYS
+}
 const CHIP_START: PartialDate = PartialDate::Full(2021, 1, 1);
 
 fn random_date_between(rng: &mut impl Rng, from: PartialDate, to: PartialDate) -> PartialDate {
@@ -86,6 +94,10 @@ fn birth_date(rng: &mut impl Rng, year: i32) -> PartialDate {
     if year < 1970 && rng.random_bool(0.02) {
         return PartialDate::YearMonth(year, month);
     }
+    // Many older registers wrote 01/01 where the day and month were not known.
+    if year < 1975 && rng.random_bool(0.06) {
+        return PartialDate::Full(year, 1, 1);
+    }
     let day = rng.random_range(1..=days_in_month(year, month));
     let date = PartialDate::Full(year, month, day);
     if date > WORLD_DATE {
@@ -102,10 +114,13 @@ fn anniversary(dob: PartialDate, age: i32) -> PartialDate {
     PartialDate::Full(y + age, m, d)
 }
 
-/// The chip-card rules: a card is valid until the holder turns 25, 40 or 60; one issued within
-/// two years of such an age runs to the next; from 58 on it is valid for life.
-fn card_for(rng: &mut impl Rng, dob: PartialDate) -> Option<IdCard> {
-    let age = dob.age_on(WORLD_DATE);
+/// The card rules: a card issued before 14 must be renewed at 14; from 14 a card is valid until
+/// the holder turns 25, 40 or 60, one issued within two years of such an age runs to the next,
+/// and from 58 on it is valid for life. A card is issued only to the living (`until` is the day
+/// of death for the deceased), and a deceased citizen's card is revoked.
+fn card_for(rng: &mut impl Rng, dob: PartialDate, died: Option<PartialDate>) -> Option<IdCard> {
+    let until = died.unwrap_or(WORLD_DATE);
+    let age = dob.age_on(until);
     let earliest = if age >= 14 {
         anniversary(dob, 14).max(CHIP_START)
     } else if rng.random_bool(0.08) {
@@ -114,15 +129,19 @@ fn card_for(rng: &mut impl Rng, dob: PartialDate) -> Option<IdCard> {
     } else {
         return None;
     };
-    if earliest > WORLD_DATE {
+    if earliest > until {
         return None;
     }
-    let issue = random_date_between(rng, earliest, WORLD_DATE);
+    let issue = random_date_between(rng, earliest, until);
     let age_at_issue = dob.age_on(issue);
-    let expiry = [25, 40, 60]
-        .into_iter()
-        .find(|&m| age_at_issue < m - 2 || (age_at_issue < 14 && m == 25))
-        .map(|m| anniversary(dob, m));
+    let expiry = if age_at_issue < 14 {
+        Some(anniversary(dob, 14))
+    } else {
+        [25, 40, 60]
+            .into_iter()
+            .find(|&m| age_at_issue < m - 2)
+            .map(|m| anniversary(dob, m))
+    };
     let (card_type, place) = if issue >= CARD_SWITCH {
         (CardType::CanCuoc, "Bộ Công an")
     } else {
@@ -132,6 +151,7 @@ fn card_for(rng: &mut impl Rng, dob: PartialDate) -> Option<IdCard> {
         )
     };
     let status = match rng.random_range(0..1000) {
+        _ if died.is_some() => CardStatus::Revoked,
         0..4 => CardStatus::Revoked,
         4..10 => CardStatus::Lost,
         _ if expiry.is_some_and(|e| e < WORLD_DATE) => CardStatus::Expired,
@@ -257,7 +277,7 @@ impl<R: Rng> Builder<'_, R> {
             random_date_between(self.rng, from, WORLD_DATE)
         });
         let alive = died.is_none();
-        let card = card_for(self.rng, dob);
+        let card = card_for(self.rng, dob, died);
         let adult = age >= 16;
         let has_phone = alive && adult && self.rng.random_bool(0.8);
         let eid = match (alive && card.is_some(), self.rng.random_range(0..100)) {
@@ -283,10 +303,14 @@ impl<R: Rng> Builder<'_, R> {
             spouse: None,
             marital: MaritalStatus::Single,
             died,
-            has_old_id: dob.year() <= 2005
-                && self
-                    .rng
-                    .random_bool(if dob.year() <= 1990 { 0.55 } else { 0.3 }),
+            // The 9-digit CMND was issued from 14 until the 12-digit numbers replaced it:
+            // nearly everyone born by 1990 held one, fewer of those who turned 14 later.
+            has_old_id: self.rng.random_bool(match dob.year() {
+                ..=1990 => 0.97,
+                1991..=1998 => 0.8,
+                1999..=2002 => 0.45,
+                _ => 0.0,
+            }),
             card,
             phone: has_phone.then(|| phone(self.rng)),
             eid,
@@ -367,9 +391,14 @@ impl<R: Rng> Builder<'_, R> {
     }
 
     fn household(&mut self, address: Address, members: Vec<(usize, Relation)>) {
+        // The dead are struck off the residence register after the death is registered; those
+        // who died in the last months may not be yet (never the head: the household has one).
         let members: Vec<_> = members
             .into_iter()
-            .filter(|(p, _)| self.cluster.people[*p].died.is_none())
+            .filter(|&(p, relation)| match self.cluster.people[p].died {
+                None => true,
+                Some(date) => relation != Relation::Head && not_yet_struck_off(date),
+            })
             .collect();
         if members.is_empty() {
             return;

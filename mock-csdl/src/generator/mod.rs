@@ -137,11 +137,59 @@ fn permute(counter: u64, offset: u64, modulus: u64) -> u64 {
     (counter * 7919 + offset) % modulus
 }
 
+/// The first two digits of a 9-digit CMND issued in a (pre-2025) province: the numbering set
+/// when several of today's provinces were one (Hà Sơn Bình, Nghệ Tĩnh, Bình Trị Thiên, Sông Bé…),
+/// so they share a prefix. Hà Tây's 11 went with Hòa Bình; Hà Nội's numbers are 01.
+pub fn cmnd_prefix(province: u16) -> Option<u8> {
+    Some(match province {
+        1 => 1,
+        79 => 2,
+        31 => 3,
+        11 | 12 => 4,
+        14 => 5,
+        10 | 15 => 6,
+        2 | 8 => 7,
+        4 | 20 => 8,
+        6 | 19 => 9,
+        22 => 10,
+        17 => 11,
+        24 | 27 => 12,
+        25 | 26 => 13,
+        30 | 33 => 14,
+        34 => 15,
+        35..=37 => 16,
+        38 => 17,
+        40 | 42 => 18,
+        44..=46 => 19,
+        48 | 49 => 20,
+        51 | 52 => 21,
+        54 | 56 => 22,
+        62 | 64 => 23,
+        66 | 67 => 24,
+        68 => 25,
+        58 | 60 => 26,
+        75 | 77 => 27,
+        70 | 74 => 28,
+        72 => 29,
+        80 => 30,
+        82 => 31,
+        83 => 32,
+        84 | 86 => 33,
+        87 => 34,
+        89 => 35,
+        92..=94 => 36,
+        91 => 37,
+        95 | 96 => 38,
+        _ => return None,
+    })
+}
+
 /// Gives out numbers in cluster order.
 #[derive(Default)]
 struct Numbering {
     serials: HashMap<(u16, u8, u8), u32>,
-    old_ids: HashMap<u16, u32>,
+    /// By CMND prefix.
+    old_ids: HashMap<u8, u32>,
     households: u32,
     people: u64,
 }
@@ -169,19 +217,22 @@ impl Numbering {
             .map_err(|_| GenerateError::UnknownProvince(province))
     }
 
+    /// A 9-digit identity card number (CMND) of the province that issued it. Provinces that
+    /// were one when the numbering was set share its prefix (Nghệ An and Hà Tĩnh: 18), so
+    /// numbers are counted per prefix.
     fn old_id(&mut self, province: u16) -> Option<OldIdNumber> {
-        let index = PRE2025_PROVINCE_CODES.iter().position(|&c| c == province)? + 1;
-        let counter = self.old_ids.entry(province).or_insert(0);
+        let prefix = cmnd_prefix(province)?;
+        let counter = self.old_ids.entry(prefix).or_insert(0);
         if *counter >= PERSONA_OLD_ID_START {
             return None;
         }
         let suffix = permute(
             u64::from(*counter),
-            splitmix(u64::from(province)) % u64::from(PERSONA_OLD_ID_START),
+            splitmix(u64::from(prefix)) % u64::from(PERSONA_OLD_ID_START),
             u64::from(PERSONA_OLD_ID_START),
         );
         *counter += 1;
-        OldIdNumber::parse(&format!("{index:02}{suffix:07}")).ok()
+        OldIdNumber::parse(&format!("{prefix:02}{suffix:07}")).ok()
     }
 
     fn number_cluster(
@@ -352,4 +403,17 @@ pub fn provenance_for(record: &CitizenRecord, seed: u64) -> Vec<Provenance> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pre_2025_province_has_a_cmnd_prefix() {
+        for &p in PRE2025_PROVINCE_CODES {
+            assert!(cmnd_prefix(p).is_some_and(|x| (1..=38).contains(&x)), "{p}");
+        }
+        assert_eq!(cmnd_prefix(3), None);
+    }
 }
