@@ -455,7 +455,8 @@ pub fn batch() -> Batch {
         date_of_birth: PartialDate::Year(1941),
     });
     tam.marital_status = MaritalStatus::Married;
-    tam.card = Some(chip(date(2021, 6, 1), None, CardStatus::Valid));
+    // His card was issued in his lifetime and revoked at his death.
+    tam.card = Some(chip(date(2021, 6, 1), None, CardStatus::Revoked));
     tam.phone = None;
 
     let mut thang = base("revoked-card", Male, date(1979, 11, 30));
