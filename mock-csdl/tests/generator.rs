@@ -244,6 +244,60 @@ fn the_population_looks_like_vietnam() {
     assert_eq!(mock_csdl::generator::cmnd_prefix(42), Some(18));
     assert_eq!(mock_csdl::generator::cmnd_prefix(38), Some(17));
     assert_eq!(mock_csdl::generator::cmnd_prefix(79), Some(2));
+    // Where people are from: provinces by their 2019 census population.
+    let born_in = |p: u16| share(&|c| c.place_of_birth.province_code() == p);
+    let (hcmc, hanoi) = (born_in(79), born_in(1));
+    assert!((0.06..0.13).contains(&hcmc), "Hồ Chí Minh City: {hcmc}");
+    assert!((0.05..0.12).contains(&hanoi), "Hà Nội: {hanoi}");
+    // Ethnic groups and names by province: Hà Tĩnh is nearly all Kinh; the H'Mông of the
+    // northern mountains (about a third there, 1.5% nationally) carry H'Mông names, the Khmer of
+    // Trà Vinh and Sóc Trăng (about 30% there, 1.4% nationally) Khmer names. Families come in
+    // clusters, so the bands are wide.
+    let of_province = |p: u16| -> Vec<&CitizenRecord> {
+        b.citizens
+            .iter()
+            .filter(|c| c.place_of_birth.province_code() == p)
+            .collect()
+    };
+    let ha_tinh = of_province(42);
+    let non_kinh =
+        ha_tinh.iter().filter(|c| c.ethnicity != "Kinh").count() as f64 / ha_tinh.len() as f64;
+    assert!(non_kinh < 0.03, "non-Kinh born in Hà Tĩnh: {non_kinh}");
+    let northern: Vec<_> = [2, 10, 11, 12].into_iter().flat_map(of_province).collect();
+    let hmong: Vec<_> = northern
+        .iter()
+        .filter(|c| c.ethnicity == "H'Mông")
+        .collect();
+    assert!(
+        hmong.len() * 10 > northern.len(),
+        "H'Mông in the northern mountains: {} of {}: {:?}",
+        hmong.len(),
+        northern.len(),
+        northern
+            .iter()
+            .take(20)
+            .map(|c| (&c.ethnicity, &c.full_name))
+            .collect::<Vec<_>>()
+    );
+    let hmong_families = [
+        "Giàng", "Vàng", "Thào", "Sùng", "Lầu", "Hầu", "Mùa", "Vừ", "Cứ", "Hạng", "Lý",
+    ];
+    for c in &hmong {
+        let family = c.full_name.split(' ').next().unwrap();
+        assert!(hmong_families.contains(&family), "{}", c.full_name);
+    }
+    let khmer_families = ["Thạch", "Sơn", "Danh", "Kim", "Lâm", "Trà", "Chau"];
+    let mekong: Vec<_> = [84, 94].into_iter().flat_map(of_province).collect();
+    let khmer: Vec<_> = mekong.iter().filter(|c| c.ethnicity == "Khmer").collect();
+    assert!(
+        khmer.len() * 10 > mekong.len(),
+        "Khmer in Trà Vinh and Sóc Trăng"
+    );
+    assert!(
+        khmer
+            .iter()
+            .all(|c| { khmer_families.contains(&c.full_name.split(' ').next().unwrap()) })
+    );
     // Older registers' 01/01 placeholder birth dates.
     let old_births: Vec<_> = b
         .citizens
@@ -383,6 +437,6 @@ fn the_generated_population_is_pinned() {
     // relying on a seed would see other citizens. Change it only on purpose, and say so.
     assert_eq!(
         fingerprint(&generate(1, 2000, None)),
-        3_741_504_216_592_534_107
+        2_151_104_899_965_805_581
     );
 }

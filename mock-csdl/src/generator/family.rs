@@ -3,7 +3,7 @@
 //! other by position; numbers (personal IDs, household ids) are given out later, in order.
 
 use super::WORLD_DATE;
-use super::names::{self, ETHNIC_GROUPS, FAMILY_NAMES, RELIGIONS, STREETS, Weighted};
+use super::names::{self, RELIGIONS, STREETS, Weighted};
 use lienthong_domain::date::days_in_month;
 use lienthong_domain::units::{AdminUnits, units};
 use lienthong_domain::{
@@ -172,17 +172,14 @@ fn phone(rng: &mut impl Rng) -> String {
 }
 
 /// Picks the pre-2025 province a cluster is from: the scope province nine times in ten, else a
-/// province weighted by its number of districts (a rough proxy for population).
-fn pick_province(rng: &mut impl Rng, u: &AdminUnits, scope: Option<u16>) -> u16 {
+/// province weighted by its population at the 2019 census.
+fn pick_province(rng: &mut impl Rng, scope: Option<u16>) -> u16 {
     if let Some(p) = scope
         && rng.random_bool(0.9)
     {
         return p;
     }
-    u.districts
-        .choose(rng)
-        .map(|d| d.province_code)
-        .unwrap_or(1)
+    names::PROVINCE_POPULATION.pick(rng)
 }
 
 fn random_district(rng: &mut impl Rng, u: &AdminUnits, old_province: u16) -> DistrictCode {
@@ -228,15 +225,20 @@ struct Builder<'r, R: Rng> {
 }
 
 impl<R: Rng> Builder<'_, R> {
-    fn external_parents(&mut self, family: &str, born: i32) -> (ParentRef, ParentRef) {
+    fn external_parents(
+        &mut self,
+        family: &str,
+        ethnicity: &str,
+        born: i32,
+    ) -> (ParentRef, ParentRef) {
         if !self.rng.random_bool(0.6) {
             return (ParentRef::Unknown, ParentRef::Unknown);
         }
         let fy = born - self.rng.random_range(22..38);
         let my = fy + self.rng.random_range(0..6);
-        let father = names::full_name(self.rng, family, Gender::Male, fy);
-        let mother_family = FAMILY_NAMES.pick(self.rng);
-        let mother = names::full_name(self.rng, mother_family, Gender::Female, my);
+        let father = names::full_name_of(self.rng, ethnicity, family, Gender::Male, fy);
+        let mother_family = names::family_of(self.rng, ethnicity);
+        let mother = names::full_name_of(self.rng, ethnicity, mother_family, Gender::Female, my);
         (
             ParentRef::External {
                 name: father,
@@ -293,7 +295,7 @@ impl<R: Rng> Builder<'_, R> {
         let person = DraftPerson {
             gender,
             dob,
-            name: names::full_name(self.rng, family, gender, dob.year()),
+            name: names::full_name_of(self.rng, ethnicity, family, gender, dob.year()),
             birth_district: random_district(self.rng, self.u, province),
             origin,
             ethnicity,
@@ -416,13 +418,15 @@ impl<R: Rng> Builder<'_, R> {
 /// Drafts a whole family cluster.
 pub fn draft_cluster(rng: &mut impl Rng, scope: Option<u16>) -> DraftCluster {
     let u = units();
-    let province = pick_province(rng, u, scope);
+    let province = pick_province(rng, scope);
     let province_2025 = u
         .old_province(province)
         .map(|p| p.province_2025)
         .unwrap_or(province);
-    let family = FAMILY_NAMES.pick(rng);
-    let ethnicity = ETHNIC_GROUPS.pick(rng);
+    // Ethnic groups and their names follow the province (Kinh names in the lowlands; Thái,
+    // Mường, H'Mông, Khmer… naming where those groups live).
+    let ethnicity = names::ethnicity_in(rng, province);
+    let family = names::family_of(rng, ethnicity);
     let religion = RELIGIONS.pick(rng);
     let origin = random_district(rng, u, province);
     let mut b = Builder {
@@ -433,7 +437,7 @@ pub fn draft_cluster(rng: &mut impl Rng, scope: Option<u16>) -> DraftCluster {
 
     // Grandparents.
     let g0_year = b.rng.random_range(1928..1982);
-    let (gf_father, gf_mother) = b.external_parents(family, g0_year);
+    let (gf_father, gf_mother) = b.external_parents(family, ethnicity, g0_year);
     let grandfather = b.person(
         Gender::Male,
         g0_year,
@@ -445,9 +449,9 @@ pub fn draft_cluster(rng: &mut impl Rng, scope: Option<u16>) -> DraftCluster {
         gf_father,
         gf_mother,
     );
-    let gm_family = FAMILY_NAMES.pick(b.rng);
+    let gm_family = names::family_of(b.rng, ethnicity);
     let gm_year = g0_year + b.rng.random_range(-1..6);
-    let (gm_father, gm_mother) = b.external_parents(gm_family, gm_year);
+    let (gm_father, gm_mother) = b.external_parents(gm_family, ethnicity, gm_year);
     let gm_origin = random_district(b.rng, u, province);
     let grandmother = b.person(
         Gender::Female,
@@ -492,7 +496,7 @@ pub fn draft_cluster(rng: &mut impl Rng, scope: Option<u16>) -> DraftCluster {
             Gender::Male => Gender::Female,
             Gender::Female => Gender::Male,
         };
-        let spouse_family = FAMILY_NAMES.pick(b.rng);
+        let spouse_family = names::family_of(b.rng, ethnicity);
         let child_year = b.cluster.people[child].dob.year();
         let spouse_year = match spouse_gender {
             Gender::Female => child_year + b.rng.random_range(0..6),
@@ -501,10 +505,10 @@ pub fn draft_cluster(rng: &mut impl Rng, scope: Option<u16>) -> DraftCluster {
         let spouse_province = if b.rng.random_bool(0.7) {
             province
         } else {
-            pick_province(b.rng, u, None)
+            pick_province(b.rng, None)
         };
         let spouse_origin = random_district(b.rng, u, spouse_province);
-        let (sf, sm) = b.external_parents(spouse_family, spouse_year);
+        let (sf, sm) = b.external_parents(spouse_family, ethnicity, spouse_year);
         let spouse_religion = RELIGIONS.pick(b.rng);
         let spouse = b.person(
             spouse_gender,
