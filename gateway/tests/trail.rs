@@ -515,3 +515,25 @@ async fn checkpoints_signed_before_a_key_rotation_verify_with_the_retired_key() 
         "at 3 and 4 with the old key, at 8 with the new"
     );
 }
+
+/// A record whose frame and header are sound but whose entry does not decode (found by the
+/// `trail` fuzz target): the reader that decodes and the one that hashes the stored bytes name
+/// the same first bad sequence.
+#[test]
+fn both_verifiers_agree_on_a_record_whose_entry_is_malformed() {
+    let bytes = include_bytes!("../../fuzz/corpus/trail/malformed-entry-sequence-0");
+    let opts = Options {
+        keys: vec![key().verifying_key()],
+        from_genesis: true,
+        to_sequence: None,
+        anchor: None,
+    };
+    let len = bytes.len() as u64;
+    let decoded = verify(FrameReader::new(&bytes[..], len).unwrap(), &opts);
+    let stored = lienthong_gateway::audit::verify::verify_stored(&bytes[..], len, &opts).unwrap();
+    assert_eq!(decoded.records_checked, stored.records_checked);
+    let first_bad = |r: &Report| r.first_bad.as_ref().map(|(s, _)| *s);
+    assert_eq!(first_bad(&decoded), Some(2), "{decoded:?}");
+    assert_eq!(first_bad(&stored), Some(2), "{stored:?}");
+    assert!(stored.first_bad.unwrap().1.contains("malformed record"));
+}

@@ -260,7 +260,12 @@ impl<R: Read> FrameReader<R> {
         };
         let payload = 5..self.buf.len() - 4;
         let problem = match self.buf[0] {
-            KIND_RECORD if raw_record(&self.buf[payload.clone()]).is_some() => None,
+            KIND_RECORD
+                if raw_record(&self.buf[payload.clone()])
+                    .is_some_and(|r| Record::canonical_is_well_formed(r.canonical)) =>
+            {
+                None
+            }
             KIND_RECORD => Some("malformed record"),
             KIND_CHECKPOINT => match Checkpoint::from_bytes(&self.buf[payload.clone()]) {
                 Some(c) => return Some(Ok((start, RawItem::Checkpoint(c)))),
