@@ -82,6 +82,14 @@ pub const PERSONAS: &[Persona] = &[
         scenario_vi: "công dân đã chết, đã xóa đăng ký thường trú",
     },
     Persona {
+        key: "deceased-on-register",
+        personal_id: "042140999022",
+        old_id_number: None,
+        full_name: "Trần Thị Gái",
+        scenario: "died 15/10/2026, death registered but not yet struck off: still on her son old-id-holder's household register; her card revoked",
+        scenario_vi: "đã mất ngày 15/10/2026, chưa xóa đăng ký thường trú: vẫn có tên trong sổ hộ khẩu của con trai",
+    },
+    Persona {
         key: "revoked-card",
         personal_id: "042079999008",
         old_id_number: None,
@@ -473,6 +481,16 @@ pub fn batch() -> Batch {
     ));
     let mut luc = base("old-id-holder", Male, date(1965, 7, 22));
     luc.card = Some(can_cuoc(date(2025, 8, 10), None));
+    // His mother died a fortnight before "today": the death is registered, the household
+    // register not yet changed.
+    let mut gai = base("deceased-on-register", Female, date(1940, 3, 8));
+    gai.life_status = LifeStatus::Deceased {
+        date: date(2026, 10, 15),
+    };
+    gai.marital_status = MaritalStatus::Widowed;
+    gai.card = Some(chip(date(2021, 4, 20), None, CardStatus::Revoked));
+    gai.phone = None;
+    gai.eid_level = EidLevel::None;
     let mut nga = base("no-phone", Female, date(1958, 12, 1));
     nga.phone = None;
     nga.eid_level = EidLevel::None;
@@ -527,11 +545,17 @@ pub fn batch() -> Batch {
     for (n, r) in singles.iter_mut().enumerate() {
         households.push(new_household(3 + n as u32, r));
     }
+    if let Some(h) = households
+        .iter_mut()
+        .find(|h| h.head.as_str() == persona("old-id-holder").map_or("", |p| p.personal_id))
+    {
+        join(h, &mut gai, Relation::Parent);
+    }
     // Thanh Hóa's household is numbered in its province.
     if let Some(h) = households.iter_mut().find(|h| h.head.province_code() == 38) {
         h.id = HouseholdId::new(38, crate::generator::PERSONA_HOUSEHOLD_START + 1);
     }
-    let mut citizens = vec![hung, lan, khoi, bao_anh, thu, viet, tam];
+    let mut citizens = vec![hung, lan, khoi, bao_anh, thu, viet, tam, gai];
     citizens.extend(singles);
     for c in &mut citizens {
         if let Some(link) = &mut c.household
@@ -613,6 +637,18 @@ mod tests {
             LifeStatus::Deceased { .. }
         ));
         assert!(get("deceased").household.is_none());
+        let gai = get("deceased-on-register");
+        assert!(matches!(gai.life_status, LifeStatus::Deceased { .. }));
+        assert_eq!(
+            gai.household.map(|h| h.relation_to_head),
+            Some(Relation::Parent),
+            "still on the register"
+        );
+        assert_eq!(gai.card.map(|c| c.status), Some(CardStatus::Revoked));
+        assert_eq!(
+            get("deceased").card.map(|c| c.status),
+            Some(CardStatus::Revoked)
+        );
         assert!(get("no-phone").phone.is_none());
         assert_eq!(
             get("partial-birth-date").date_of_birth,
