@@ -1,6 +1,7 @@
 //! The mock national population database (CSDLQG về dân cư) behind the Liên Thông gateway.
 //!
 //! - [`cli`]: command-line arguments shared by the tools that generate a population.
+//! - [`declarations`]: what provincial systems hold about citizens, with the real differences.
 //! - [`generator`]: the deterministic population generator (family clusters, numbering).
 //! - [`personas`]: the fixed persona table, present in every store.
 //! - [`store`]: the sled-backed store.
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod declarations;
 pub mod faults;
 pub mod generator;
 pub mod metrics;

@@ -73,6 +73,30 @@ enum Command {
         #[arg(long = "admin-client", default_value = mock_csdl::server::DEV_ADMIN_UNIT)]
         admin_clients: Vec<String>,
     },
+    /// Declarations as provincial systems hold them, drawn from the store's living citizens: a
+    /// JSON array of VerifyBatch items (the protobuf JSON mapping, ready for `POST
+    /// /v1/VerifyBatch`), each item id naming its kind of difference ("17:stale-phone"). The
+    /// store must not be held by a running server.
+    Declarations {
+        #[arg(long, env = "MOCK_CSDL_STORE", default_value = ".lienthong/csdl.sled")]
+        store: PathBuf,
+        /// Share of declarations with a difference verification must flag.
+        #[arg(long, default_value_t = 0.43)]
+        rate: f64,
+        /// Share of declarations with a variation verification must see through.
+        #[arg(long, default_value_t = 0.10)]
+        variations: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// How many declarations (at most one per living citizen).
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// The procedure and dossier named in the first item's context.
+        #[arg(long, default_value = "2.000488")]
+        procedure: String,
+        #[arg(long, default_value = "H42.01-251123-0001")]
+        dossier: String,
+    },
     /// Print the persona table.
     Personas {
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -178,6 +202,53 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 server.run_until_stopped(stop).await?;
                 Ok::<_, Box<dyn std::error::Error>>(())
             })
+        }
+        Command::Declarations {
+            store,
+            rate,
+            variations,
+            seed,
+            count,
+            procedure,
+            dossier,
+        } => {
+            use mock_csdl::declarations::{Declarations, Mix};
+            let mut declarations = Declarations::new(Mix {
+                rate,
+                variations,
+                seed,
+            })?;
+            let db = Store::open(&store)?;
+            let mut items = Vec::with_capacity(count.min(1_000_000));
+            for record in db.citizens() {
+                if items.len() >= count {
+                    break;
+                }
+                let record = record?;
+                if record.life_status != lienthong_domain::LifeStatus::Alive {
+                    continue;
+                }
+                let d = declarations.declare(&record);
+                let mut item = serde_json::json!({
+                    "itemId": format!("{}:{}", items.len(), d.kind.as_str()),
+                    "personalId": d.personal_id,
+                    "claims": d.claims.iter().map(|(f, v)| serde_json::json!({
+                        "field": f.as_str(),
+                        "value": v,
+                    })).collect::<Vec<_>>(),
+                });
+                if items.is_empty() {
+                    item["context"] = serde_json::json!({
+                        "requestId": format!("declarations-{seed}"),
+                        "procedureCode": procedure,
+                        "dossierId": dossier,
+                    });
+                }
+                items.push(item);
+            }
+            println!("{}", serde_json::to_string_pretty(&items)?);
+            eprintln!("{} declarations", items.len());
+            Ok(())
         }
         Command::Personas { format } => {
             match format {

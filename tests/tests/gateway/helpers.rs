@@ -111,10 +111,20 @@ pub async fn spawn_env_prepared(
     overrides: &[(&str, &str)],
     prepare: impl FnOnce(&std::path::Path),
 ) -> TestEnv {
+    spawn_env_of(200, overrides, prepare).await
+}
+
+/// As `spawn_env_prepared`, with a store of `citizens` generated citizens (seed 7) and the
+/// personas.
+pub async fn spawn_env_of(
+    citizens: u64,
+    overrides: &[(&str, &str)],
+    prepare: impl FnOnce(&std::path::Path),
+) -> TestEnv {
     capture_logs();
     let dir = tempfile::tempdir().unwrap();
     let (pki, _) = DevPki::ensure(dir.path()).unwrap();
-    let mock = spawn_mock(dir.path(), &pki, 7, 200).await.unwrap();
+    let mock = spawn_mock(dir.path(), &pki, 7, citizens).await.unwrap();
     let mock_addr = mock.addr;
     let mock_admin = mock.admin_addr;
     let config_file = ensure_gateway_config(dir.path()).unwrap();

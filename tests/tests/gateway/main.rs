@@ -12,6 +12,7 @@ mod jwks;
 mod matrix;
 mod metrics;
 mod procedures;
+mod realism;
 mod refusals;
 mod reload;
 mod service;
