@@ -51,31 +51,84 @@ impl Audits {
         self
     }
 
-    /// Only approved units' auditors; returns the request's audit slot and the auditor's scope.
-    fn admit<T>(&self, request: &Request<T>) -> Result<(AuditSlot, AuditScope), Status> {
+    /// The request's audit slot, calling unit and officer, from the pipeline; the unit must be
+    /// approved for this environment.
+    fn caller<T>(&self, request: &Request<T>) -> Result<(AuditSlot, Caller, Officer), Status> {
         let slot = request
             .extensions()
             .get::<AuditSlot>()
             .cloned()
             .unwrap_or_default();
-        let refuse = |r: Refusal| refuse(&slot, r);
         let caller = request.extensions().get::<Caller>().cloned();
         let officer = request.extensions().get::<Officer>().cloned();
         let (Some(caller), Some(officer)) = (caller, officer) else {
-            return Err(refuse(Refusal::Internal(
-                "audit call without the pipeline".into(),
-            )));
+            return Err(refuse(
+                &slot,
+                Refusal::Internal("audit call without the pipeline".into()),
+            ));
         };
-        policy::unit_approved(self.environment, &caller.unit).map_err(refuse)?;
+        policy::unit_approved(self.environment, &caller.unit).map_err(|r| refuse(&slot, r))?;
+        Ok((slot, caller, officer))
+    }
+
+    /// Only approved units' auditors; returns the request's audit slot and the auditor's scope.
+    fn admit<T>(&self, request: &Request<T>) -> Result<(AuditSlot, AuditScope), Status> {
+        let (slot, caller, officer) = self.caller(request)?;
         if !officer.roles.contains(&Role::Auditor) {
-            return Err(refuse(Refusal::RoleNotAllowed {
-                procedure: "audit review".into(),
-                roles: "auditor".into(),
-            }));
+            return Err(refuse(
+                &slot,
+                Refusal::RoleNotAllowed {
+                    procedure: "audit review".into(),
+                    roles: "auditor".into(),
+                },
+            ));
         }
         slot.note(|f| f.purpose = "audit_review".into());
         Ok((slot, caller.unit.audit_scope.clone()))
     }
+
+    /// The records of this gateway's trail matching `filter`, streamed as the indexes find them
+    /// (nothing is gathered in memory), each turned into `T`.
+    fn stream<T: Send + 'static>(
+        &self,
+        filter: Filter,
+        limit: usize,
+        each: impl Fn(&Record) -> T + Send + 'static,
+    ) -> ReceiverStream<Result<T, Status>> {
+        let log = self.auditor.log.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::task::spawn_blocking(move || {
+            let sent = log.query_each(&filter, limit, |r| tx.blocking_send(Ok(each(&r))).is_ok());
+            if let Err(e) = sent {
+                let _ = tx.blocking_send(Err(internal(e)));
+            }
+        });
+        ReceiverStream::new(rx)
+    }
+}
+
+/// How many records a query may return: 0 for the default (1,000), at most 100,000.
+fn limit_of(asked: u32) -> usize {
+    match asked {
+        0 => 1000,
+        n => n.min(100_000) as usize,
+    }
+}
+
+/// The cursor a caller gave to continue a page; None for the first page.
+fn page_after(slot: &AuditSlot, token: &str) -> Result<Option<Cursor>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    Cursor::parse(token).map(Some).ok_or_else(|| {
+        refuse(
+            slot,
+            Refusal::invalid(
+                "page_after",
+                "not a page cursor: give the page_cursor of the last item of the previous page",
+            ),
+        )
+    })
 }
 
 fn ts(us: i64) -> lienthong_proto::Timestamp {
@@ -289,16 +342,7 @@ impl AuditService for Audits {
                     ),
                 ));
             }
-            let cursor = Cursor::parse(&q.page_after).ok_or_else(|| {
-                refuse(
-                    &slot,
-                    Refusal::invalid(
-                        "page_after",
-                        "not a page cursor: give the page_cursor of the last record received",
-                    ),
-                )
-            })?;
-            filter.after = Some(cursor);
+            filter.after = page_after(&slot, &q.page_after)?;
         }
         if !q.personal_id.is_empty() {
             let id = PersonalId::parse(&q.personal_id)
@@ -306,10 +350,7 @@ impl AuditService for Audits {
             filter.citizen_pseudonym = self.auditor.pseudonyms.of(&id);
             slot.note(|f| f.subject = Some(Subject::Personal(id)));
         }
-        let limit = match q.limit {
-            0 => 1000,
-            n => n.min(100_000) as usize,
-        };
+        let limit = limit_of(q.limit);
         if q.all_replicas {
             let Some(central) = &self.central else {
                 return Err(refuse(&slot, Refusal::CentralNotConfigured));
@@ -335,20 +376,11 @@ impl AuditService for Audits {
             });
             return Ok(Response::new(Box::pin(stream)));
         }
-        // Streamed as the indexes find them: nothing is gathered in memory.
-        let log = self.auditor.log.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        tokio::task::spawn_blocking(move || {
-            let sent = log.query_each(&filter, limit, |r| {
-                let mut record = record_to_pb(&r);
-                record.page_cursor = Cursor::of(&r).token();
-                tx.blocking_send(Ok(record)).is_ok()
-            });
-            if let Err(e) = sent {
-                let _ = tx.blocking_send(Err(internal(e)));
-            }
+        let records = self.stream(filter, limit, |r| pb::AuditRecord {
+            page_cursor: Cursor::of(r).token(),
+            ..record_to_pb(r)
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(records)))
     }
 
     async fn verify(
@@ -402,20 +434,7 @@ impl AuditService for Audits {
         &self,
         request: Request<pb::ListMyAccessesRequest>,
     ) -> Result<Response<AccessStream>, Status> {
-        let slot = request
-            .extensions()
-            .get::<AuditSlot>()
-            .cloned()
-            .unwrap_or_default();
-        let caller = request.extensions().get::<Caller>().cloned();
-        let officer = request.extensions().get::<Officer>().cloned();
-        let (Some(caller), Some(officer)) = (caller, officer) else {
-            return Err(refuse(
-                &slot,
-                Refusal::Internal("audit call without the pipeline".into()),
-            ));
-        };
-        policy::unit_approved(self.environment, &caller.unit).map_err(|r| refuse(&slot, r))?;
+        let (slot, caller, officer) = self.caller(&request)?;
         let Some(citizen) = officer.citizen.clone() else {
             return Err(refuse(
                 &slot,
@@ -430,42 +449,21 @@ impl AuditService for Audits {
             f.subject = Some(Subject::Personal(citizen.clone()));
         });
         let q = request.into_inner();
-        let mut filter = Filter {
+        let filter = Filter {
             citizen_pseudonym: self.auditor.pseudonyms.of(&citizen),
             before: Some(self.auditor.log.acknowledged()),
             from_us: q.from.as_ref().map(us),
             to_us: q.to.as_ref().map(us),
             // The citizen's own reads of this history are not accesses by an agency.
             without_role: Some(crate::catalog::Role::Citizen.as_str().into()),
+            after: page_after(&slot, &q.page_after)?,
             ..Filter::default()
         };
-        if !q.page_after.is_empty() {
-            filter.after = Some(Cursor::parse(&q.page_after).ok_or_else(|| {
-                refuse(
-                    &slot,
-                    Refusal::invalid(
-                        "page_after",
-                        "not a page cursor: give the page_cursor of the last access received",
-                    ),
-                )
-            })?);
-        }
-        let limit = match q.limit {
-            0 => 1000,
-            n => n.min(100_000) as usize,
-        };
-        let log = self.auditor.log.clone();
         let catalog = caller.catalog.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        tokio::task::spawn_blocking(move || {
-            let sent = log.query_each(&filter, limit, |r| {
-                tx.blocking_send(Ok(access_to_pb(&r, &catalog))).is_ok()
-            });
-            if let Err(e) = sent {
-                let _ = tx.blocking_send(Err(internal(e)));
-            }
+        let accesses = self.stream(filter, limit_of(q.limit), move |r| {
+            access_to_pb(r, &catalog)
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(accesses)))
     }
 
     type ExportStream = ExportStream;
