@@ -194,17 +194,30 @@ impl From<tonic::Status> for Problem {
     }
 }
 
-/// A page, or the page saying why not; the reader signs in first.
-fn respond(
+/// A page, or the page saying why not. The reader signs in first: without a session nothing is
+/// asked of the gateway.
+async fn respond(
     console: &Console,
     session: &Session,
     title: &str,
-    body: Result<Markup, Problem>,
+    body: impl std::future::Future<Output = Result<Markup, Problem>>,
 ) -> Response {
     if session.token.is_none() {
         return Redirect::to("/login").into_response();
     }
-    let (status, body) = match body {
+    let (status, body) = shown(session.lang, body.await);
+    let header = pages::Header {
+        lang: session.lang,
+        unit: &console.0.unit_code,
+        officer: session.officer(),
+        citizen: false,
+    };
+    (status, pages::layout(&header, title, body)).into_response()
+}
+
+/// A page's body and status, or the page saying what the gateway refused or what was wrong.
+fn shown(lang: Lang, body: Result<Markup, Problem>) -> (StatusCode, Markup) {
+    match body {
         Ok(body) => (StatusCode::OK, body),
         Err(Problem::Refused(s)) => {
             let status = match s.code() {
@@ -214,17 +227,10 @@ fn respond(
                 tonic::Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::BAD_GATEWAY,
             };
-            (status, pages::refused(session.lang, &s))
+            (status, pages::refused(lang, &s))
         }
         Err(Problem::Input(message)) => (StatusCode::BAD_REQUEST, pages::mistake(&message)),
-    };
-    let header = pages::Header {
-        lang: session.lang,
-        unit: &console.0.unit_code,
-        officer: session.officer(),
-        citizen: false,
-    };
-    (status, pages::layout(&header, title, body)).into_response()
+    }
 }
 
 /// The search filters, as the form sends them (every field optional).
@@ -297,7 +303,8 @@ async fn gather(
 
 async fn search_form(State(console): State<Console>, session: Session) -> Response {
     let body = pages::search(session.lang, &SearchForm::default(), None);
-    respond(&console, &session, session.lang.t("search.title"), Ok(body))
+    let title = session.lang.t("search.title");
+    respond(&console, &session, title, async { Ok(body) }).await
 }
 
 async fn search(
@@ -320,9 +327,8 @@ async fn search(
                 next,
             }),
         ))
-    }
-    .await;
-    respond(&console, &session, session.lang.t("search.title"), body)
+    };
+    respond(&console, &session, session.lang.t("search.title"), body).await
 }
 
 /// Every record of a search (up to the bound) as CSV, streamed as the gateway sends them.
@@ -345,9 +351,9 @@ async fn search_csv(
     .await;
     let stream = match started {
         Ok(s) => s,
-        Err(p) => return respond(&console, &session, "CSV", Err(p)),
+        Err(p) => return respond(&console, &session, "CSV", async { Err(p) }).await,
     };
-    let header = futures_once(format!("{}\n", crate::csv::HEADER));
+    let header = tokio_stream::once(Ok(format!("{}\n", crate::csv::HEADER)));
     let lines = stream.map(|r| match r {
         Ok(r) => record_from_pb(&r)
             .map(|r| format!("{}\n", crate::csv::line(&r)))
@@ -359,12 +365,6 @@ async fn search_csv(
         "attachment; filename=\"audit-search.csv\"",
         Body::from_stream(header.chain(lines)),
     )
-}
-
-fn futures_once(
-    line: String,
-) -> impl tokio_stream::Stream<Item = Result<String, std::io::Error>> + Send {
-    tokio_stream::once(Ok(line))
 }
 
 /// A streamed file for the browser to save.
@@ -428,10 +428,11 @@ async fn record(
         };
         let standing = standing(&console, &session, seq).await?;
         Ok(pages::record(session.lang, &r, &standing))
-    }
-    .await;
-    let title = format!("{} #{sequence}", session.lang.t("record.title"));
-    respond(&console, &session, &title, body)
+    };
+    // The path as the reader typed it, bounded: a sequence number is at most 20 digits.
+    let shown_sequence: String = sequence.chars().take(20).collect();
+    let title = format!("{} #{shown_sequence}", session.lang.t("record.title"));
+    respond(&console, &session, &title, body).await
 }
 
 async fn verify(State(console): State<Console>, session: Session) -> Response {
@@ -461,9 +462,8 @@ async fn verify(State(console): State<Console>, session: Session) -> Response {
             &checkpoints,
             central.as_ref(),
         ))
-    }
-    .await;
-    respond(&console, &session, session.lang.t("verify.title"), body)
+    };
+    respond(&console, &session, session.lang.t("verify.title"), body).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -579,14 +579,14 @@ async fn misuse_report(
         let officer: String = q.officer.trim().chars().take(64).collect();
         let view = report_view(&records, days, &officer, truncated);
         Ok(pages::report(session.lang, &view))
-    }
-    .await;
-    respond(&console, &session, session.lang.t("report.title"), body)
+    };
+    respond(&console, &session, session.lang.t("report.title"), body).await
 }
 
 async fn export_form(State(console): State<Console>, session: Session) -> Response {
     let body = pages::export_form(session.lang);
-    respond(&console, &session, session.lang.t("export.title"), Ok(body))
+    let title = session.lang.t("export.title");
+    respond(&console, &session, title, async { Ok(body) }).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -629,7 +629,7 @@ async fn export(
         Ok(s) => s,
         Err(p) => {
             let title = session.lang.t("export.title");
-            return respond(&console, &session, title, Err(p));
+            return respond(&console, &session, title, async { Err(p) }).await;
         }
     };
     let line = |chunk: pb::ExportChunk| -> Result<String, std::io::Error> {
@@ -681,11 +681,12 @@ pub struct LoginForm {
 
 /// The session cookie: kept from scripts, sent only to this site, gone when the browser closes.
 fn signed_in(token: &str) -> Response {
-    session_cookie("lt_token", token, "/")
+    session_cookie("lt_token", token, "/", "")
 }
 
-fn session_cookie(name: &str, token: &str, then: &str) -> Response {
-    let cookie = format!("{name}={token}; HttpOnly; SameSite=Strict; Path=/");
+/// Sets (or, with `"; Max-Age=0"`, clears) a session cookie and goes on to `then`.
+fn session_cookie(name: &str, token: &str, then: &str, expiry: &str) -> Response {
+    let cookie = format!("{name}={token}; HttpOnly; SameSite=Strict; Path=/{expiry}");
     match HeaderValue::from_str(&cookie) {
         Ok(v) => ([(header::SET_COOKIE, v)], Redirect::to(then)).into_response(),
         Err(_) => (
@@ -789,11 +790,7 @@ async fn citizen_history(
         Ok::<_, Problem>(pages::citizen_history(lang, &accesses, next))
     }
     .await;
-    let (status, body) = match body {
-        Ok(b) => (StatusCode::OK, b),
-        Err(Problem::Refused(s)) => (StatusCode::FORBIDDEN, pages::refused(lang, &s)),
-        Err(Problem::Input(m)) => (StatusCode::BAD_REQUEST, pages::mistake(&m)),
-    };
+    let (status, body) = shown(lang, body);
     (status, pages::layout(&header, title, body)).into_response()
 }
 
@@ -802,7 +799,7 @@ async fn citizen_login(Form(form): Form<LoginForm>) -> Response {
     if !token_shaped(token) {
         return not_a_token();
     }
-    session_cookie("lt_citizen", token, "/citizen")
+    session_cookie("lt_citizen", token, "/citizen", "")
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -825,31 +822,17 @@ async fn citizen_login_dev(
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
     match dev.mint(id.as_str(), &console.0.unit_code, &["citizen"]) {
-        Ok(token) => session_cookie("lt_citizen", &token, "/citizen"),
+        Ok(token) => session_cookie("lt_citizen", &token, "/citizen", ""),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     }
 }
 
 async fn citizen_logout() -> Response {
-    (
-        [(
-            header::SET_COOKIE,
-            HeaderValue::from_static("lt_citizen=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-        )],
-        Redirect::to("/citizen"),
-    )
-        .into_response()
+    session_cookie("lt_citizen", "", "/citizen", "; Max-Age=0")
 }
 
 async fn logout() -> Response {
-    (
-        [(
-            header::SET_COOKIE,
-            HeaderValue::from_static("lt_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-        )],
-        Redirect::to("/login"),
-    )
-        .into_response()
+    session_cookie("lt_token", "", "/login", "; Max-Age=0")
 }
 
 async fn language(Path(code): Path<String>, headers: HeaderMap) -> Response {
