@@ -26,15 +26,18 @@ fn declarations_come_from_the_store_and_name_their_kind() {
         "3",
     ]);
     assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
-    let d = mock(&[
-        "declarations",
-        "--store",
-        store,
-        "--count",
-        "200",
-        "--seed",
-        "5",
-    ]);
+    let declare = || {
+        mock(&[
+            "declarations",
+            "--store",
+            store,
+            "--count",
+            "200",
+            "--seed",
+            "5",
+        ])
+    };
+    let d = declare();
     assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
     let items: Vec<serde_json::Value> = serde_json::from_slice(&d.stdout).unwrap();
     assert_eq!(items.len(), 200);
@@ -52,16 +55,7 @@ fn declarations_come_from_the_store_and_name_their_kind() {
     }
     assert!(kinds.contains("exact") && kinds.len() >= 5, "{kinds:?}");
     // The same seed, the same declarations.
-    let again = mock(&[
-        "declarations",
-        "--store",
-        store,
-        "--count",
-        "200",
-        "--seed",
-        "5",
-    ]);
-    assert_eq!(again.stdout, d.stdout);
+    assert_eq!(declare().stdout, d.stdout);
 
     let bad = mock(&[
         "declarations",
