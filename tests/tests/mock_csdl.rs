@@ -337,17 +337,20 @@ async fn health_and_reflection_are_served() {
     let channel = connect(mock.addr, &mock.ca, Some(&mock.client))
         .await
         .unwrap();
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-    let status = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "lienthong.csdl.v1.PopulationRegistry".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let serving = |channel: tonic::transport::Channel, service: &'static str| async move {
+        tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+    };
     assert_eq!(
-        status.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        serving(channel, "lienthong.csdl.v1.PopulationRegistry").await,
+        ServingStatus::Serving as i32
     );
     // The same states in plaintext, for probes that cannot speak TLS (and nothing else there).
     let plain = tonic::transport::Channel::from_shared(format!("http://{}", mock.health_addr))
@@ -355,16 +358,9 @@ async fn health_and_reflection_are_served() {
         .connect()
         .await
         .unwrap();
-    let status = tonic_health::pb::health_client::HealthClient::new(plain.clone())
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        status.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        serving(plain.clone(), "").await,
+        ServingStatus::Serving as i32
     );
     let data = pb::population_registry_client::PopulationRegistryClient::new(plain)
         .get_citizen(pb::GetCitizenRequest::default())
