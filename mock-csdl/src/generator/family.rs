@@ -58,6 +58,17 @@ pub struct DraftHousehold {
     pub members: Vec<(usize, Relation)>,
 }
 
+/// A married couple of the family and the children who live with them.
+#[derive(Debug, Clone)]
+struct Couple {
+    father: usize,
+    mother: usize,
+    /// The one who married into the family.
+    spouse: usize,
+    kids: Vec<usize>,
+    divorced: bool,
+}
+
 /// A drafted family cluster.
 #[derive(Debug, Clone, Default)]
 pub struct DraftCluster {
@@ -280,8 +291,15 @@ impl<R: Rng> Builder<'_, R> {
         });
         let alive = died.is_none();
         let card = card_for(self.rng, dob, died);
-        let adult = age >= 16;
-        let has_phone = alive && adult && self.rng.random_bool(0.8);
+        // Phone ownership falls with age (a number in the citizen's own name).
+        let phone_share = match age {
+            ..16 => 0.0,
+            16..=59 => 0.88,
+            60..=69 => 0.7,
+            70..=79 => 0.45,
+            _ => 0.2,
+        };
+        let has_phone = alive && self.rng.random_bool(phone_share);
         let eid = match (alive && card.is_some(), self.rng.random_range(0..100)) {
             (true, 0..65) => EidLevel::Level2,
             (true, 65..75) => EidLevel::Level1,
@@ -392,6 +410,122 @@ impl<R: Rng> Builder<'_, R> {
         kids
     }
 
+    /// The family name a person passes on to their children: the first word of their name.
+    fn family_name_of(&self, p: usize) -> String {
+        let name = &self.cluster.people[p].name;
+        name.split(' ').next().unwrap_or(name).to_owned()
+    }
+
+    /// Whether an adult of the family marries; if so, drafts the spouse and the couple's
+    /// children. About one marriage in thirty ends in divorce (the 2019 census counts 1.7%
+    /// of adults divorced or separated).
+    fn settle(
+        &mut self,
+        child: usize,
+        ethnicity: &'static str,
+        province: u16,
+        family: &str,
+    ) -> Option<Couple> {
+        let (age, gender, year) = {
+            let c = &self.cluster.people[child];
+            (c.dob.age_on(WORLD_DATE), c.gender, c.dob.year())
+        };
+        let chance = match age {
+            ..20 => 0.0,
+            20..=24 => 0.35,
+            25..=29 => 0.65,
+            _ => 0.9,
+        };
+        if !self.rng.random_bool(chance) {
+            return None;
+        }
+        let spouse_gender = match gender {
+            Gender::Male => Gender::Female,
+            Gender::Female => Gender::Male,
+        };
+        let spouse_family = names::family_of(self.rng, ethnicity);
+        let spouse_year = match spouse_gender {
+            Gender::Female => year + self.rng.random_range(0..6),
+            Gender::Male => year - self.rng.random_range(0..6),
+        };
+        let spouse_province = if self.rng.random_bool(0.7) {
+            province
+        } else {
+            pick_province(self.rng, None)
+        };
+        let spouse_origin = random_district(self.rng, self.u, spouse_province);
+        let (sf, sm) = self.external_parents(spouse_family, ethnicity, spouse_year);
+        let spouse_religion = RELIGIONS.pick(self.rng);
+        let spouse = self.person(
+            spouse_gender,
+            spouse_year,
+            spouse_family,
+            spouse_province,
+            spouse_origin,
+            ethnicity,
+            spouse_religion,
+            sf,
+            sm,
+        );
+        self.marry(child, spouse);
+        let (father, mother) = match gender {
+            Gender::Male => (child, spouse),
+            Gender::Female => (spouse, child),
+        };
+        let kid_family = match gender {
+            Gender::Male => family.to_owned(),
+            Gender::Female => self.family_name_of(spouse),
+        };
+        // Two children is the norm for those born since 1975; more before.
+        let count = if year < 1975 {
+            self.rng.random_range(1..5)
+        } else {
+            self.rng.random_range(1..4)
+        };
+        let kids = self.children(father, mother, count, &kid_family, province);
+        let both_alive =
+            self.cluster.people[child].died.is_none() && self.cluster.people[spouse].died.is_none();
+        let divorced = both_alive && self.rng.random_bool(0.03);
+        if divorced {
+            for p in [child, spouse] {
+                self.cluster.people[p].spouse = None;
+                self.cluster.people[p].marital = MaritalStatus::Divorced;
+            }
+        }
+        Some(Couple {
+            father,
+            mother,
+            spouse,
+            kids,
+            divorced,
+        })
+    }
+
+    /// A couple's own household: father, mother and children at home; after a divorce the
+    /// children stay with their mother and the father lives on his own.
+    fn move_out(&mut self, couple: &Couple, province_2025: u16) {
+        let address = random_address(self.rng, self.u, province_2025);
+        if couple.divorced {
+            let mut members = vec![(couple.mother, Relation::Head)];
+            members.extend(couple.kids.iter().map(|&k| (k, Relation::Child)));
+            self.household(address, members);
+            self.live_alone(couple.father, province_2025);
+        } else {
+            let mut members = vec![
+                (couple.father, Relation::Head),
+                (couple.mother, Relation::Spouse),
+            ];
+            members.extend(couple.kids.iter().map(|&k| (k, Relation::Child)));
+            self.household(address, members);
+        }
+    }
+
+    /// A household of one.
+    fn live_alone(&mut self, p: usize, province_2025: u16) {
+        let address = random_address(self.rng, self.u, province_2025);
+        self.household(address, vec![(p, Relation::Head)]);
+    }
+
     fn household(&mut self, address: Address, members: Vec<(usize, Relation)>) {
         // The dead are struck off the residence register after the death is registered; those
         // who died in the last months may not be yet (never the head: the household has one).
@@ -402,8 +536,17 @@ impl<R: Rng> Builder<'_, R> {
                 Some(date) => relation != Relation::Head && not_yet_struck_off(date),
             })
             .collect();
-        if members.is_empty() {
+        // When the head has died, the first living member heads the household.
+        let Some(heir) = members
+            .iter()
+            .position(|&(p, _)| self.cluster.people[p].died.is_none())
+        else {
             return;
+        };
+        let mut members = members;
+        if members[0].1 != Relation::Head {
+            let (p, _) = members.remove(heir);
+            members.insert(0, (p, Relation::Head));
         }
         let index = self.cluster.households.len();
         for (p, rel) in &members {
@@ -436,7 +579,12 @@ pub fn draft_cluster(rng: &mut impl Rng, scope: Option<u16>) -> DraftCluster {
     };
 
     // Grandparents.
-    let g0_year = b.rng.random_range(1928..1982);
+    // Weighted to older grandparents, so that the age pyramid comes out as the census's.
+    let g0_year = if b.rng.random_bool(0.6) {
+        b.rng.random_range(1928..1960)
+    } else {
+        b.rng.random_range(1960..1988)
+    };
     let (gf_father, gf_mother) = b.external_parents(family, ethnicity, g0_year);
     let grandfather = b.person(
         Gender::Male,
@@ -465,7 +613,11 @@ pub fn draft_cluster(rng: &mut impl Rng, scope: Option<u16>) -> DraftCluster {
         gm_mother,
     );
     b.marry(grandfather, grandmother);
+    // A store is a sample: some elderly couples' children live elsewhere and are not drawn
+    // (about one in five of the elderly live alone or as a couple).
+    let empty_nest = g0_year < 1962 && b.rng.random_bool(0.3);
     let kids_count = match g0_year {
+        _ if empty_nest => 0,
         ..1960 => b.rng.random_range(3..7),
         1960..1975 => b.rng.random_range(2..5),
         _ => b.rng.random_range(1..4),
@@ -483,66 +635,33 @@ pub fn draft_cluster(rng: &mut impl Rng, scope: Option<u16>) -> DraftCluster {
         (grandmother, Relation::Spouse),
     ];
     for &child in &g1 {
-        let (age, gender, child_family) = {
-            let c = &b.cluster.people[child];
-            (c.dob.age_on(WORLD_DATE), c.gender, family)
-        };
-        let married = age >= 22 && b.rng.random_bool(if age >= 30 { 0.9 } else { 0.5 });
-        if !married {
+        let Some(couple) = b.settle(child, ethnicity, province, family) else {
             home.push((child, Relation::Child));
             continue;
+        };
+        // The grandchildren's own families: each married grandchild moves out.
+        let mut at_home = Vec::new();
+        for &kid in &couple.kids {
+            let kid_family = b.family_name_of(kid);
+            match b.settle(kid, ethnicity, province, &kid_family) {
+                Some(own) => b.move_out(&own, province_2025),
+                None => at_home.push(kid),
+            }
         }
-        let spouse_gender = match gender {
-            Gender::Male => Gender::Female,
-            Gender::Female => Gender::Male,
-        };
-        let spouse_family = names::family_of(b.rng, ethnicity);
-        let child_year = b.cluster.people[child].dob.year();
-        let spouse_year = match spouse_gender {
-            Gender::Female => child_year + b.rng.random_range(0..6),
-            Gender::Male => child_year - b.rng.random_range(0..6),
-        };
-        let spouse_province = if b.rng.random_bool(0.7) {
-            province
-        } else {
-            pick_province(b.rng, None)
-        };
-        let spouse_origin = random_district(b.rng, u, spouse_province);
-        let (sf, sm) = b.external_parents(spouse_family, ethnicity, spouse_year);
-        let spouse_religion = RELIGIONS.pick(b.rng);
-        let spouse = b.person(
-            spouse_gender,
-            spouse_year,
-            spouse_family,
-            spouse_province,
-            spouse_origin,
-            ethnicity,
-            spouse_religion,
-            sf,
-            sm,
-        );
-        b.marry(child, spouse);
-        let (father, mother) = match gender {
-            Gender::Male => (child, spouse),
-            Gender::Female => (spouse, child),
-        };
-        let kid_family = b.cluster.people[father]
-            .name
-            .split(' ')
-            .next()
-            .unwrap_or(child_family)
-            .to_owned();
-        let count = b.rng.random_range(1..4);
-        let g2 = b.children(father, mother, count, &kid_family, province);
         if Some(child) == stays {
             home.push((child, Relation::Child));
-            home.push((spouse, Relation::Other));
-            home.extend(g2.iter().map(|&k| (k, Relation::Grandchild)));
+            if couple.divorced {
+                b.live_alone(couple.spouse, province_2025);
+            } else {
+                home.push((couple.spouse, Relation::Other));
+            }
+            home.extend(at_home.iter().map(|&k| (k, Relation::Grandchild)));
         } else {
-            let address = random_address(b.rng, u, province_2025);
-            let mut members = vec![(father, Relation::Head), (mother, Relation::Spouse)];
-            members.extend(g2.iter().map(|&k| (k, Relation::Child)));
-            b.household(address, members);
+            let couple = Couple {
+                kids: at_home,
+                ..couple
+            };
+            b.move_out(&couple, province_2025);
         }
     }
     // The grandparents' household; when both have died, the child who stayed heads it.
