@@ -220,6 +220,7 @@ macro_rules! citizen_fields {
 citizen_fields! {
     PersonalId => "personal_id", "Số định danh cá nhân";
     OldIdNumber => "old_id_number", "Số CMND";
+    PreviousOldIdNumbers => "previous_old_id_numbers", "Số CMND đã được cấp trước đó";
     FullName => "full_name", "Họ, chữ đệm và tên";
     DateOfBirth => "date_of_birth", "Ngày, tháng, năm sinh";
     Gender => "gender", "Giới tính";
@@ -254,7 +255,11 @@ pub struct UnknownField(pub String);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CitizenRecord {
     pub personal_id: PersonalId,
+    /// The last 9-digit number (CMND) the citizen held.
     pub old_id_number: Option<OldIdNumber>,
+    /// Numbers held before it (a card lost and issued again, a move to another province),
+    /// oldest first.
+    pub previous_old_id_numbers: Vec<OldIdNumber>,
     pub full_name: String,
     pub date_of_birth: PartialDate,
     pub gender: Gender,
@@ -286,6 +291,7 @@ impl CitizenRecord {
         use CitizenField as F;
         match field {
             F::OldIdNumber => self.old_id_number.is_some(),
+            F::PreviousOldIdNumbers => !self.previous_old_id_numbers.is_empty(),
             F::TemporaryAddress => self.temporary_address.is_some(),
             F::Household => self.household.is_some(),
             F::Father => self.father.is_some(),

@@ -245,6 +245,14 @@ fn from_record(r: &CitizenRecord, a: &Attribute) -> Value {
     let value = match (a.field, a.part) {
         (F::PersonalId, _) => text(Some(r.personal_id.as_str())),
         (F::OldIdNumber, _) => text(r.old_id_number.as_ref().map(|o| o.as_str())),
+        (F::PreviousOldIdNumbers, _) => {
+            let numbers: Vec<&str> = r
+                .previous_old_id_numbers
+                .iter()
+                .map(|o| o.as_str())
+                .collect();
+            text(Some(&numbers.join(", ")))
+        }
         (F::FullName, _) => text(Some(&r.full_name)),
         (F::DateOfBirth, _) => date(r.date_of_birth),
         (F::Gender, _) => text(Some(r.gender.label_vi())),

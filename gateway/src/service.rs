@@ -171,6 +171,7 @@ fn verdicts(checks: &[FieldCheck]) -> Vec<String> {
                 Outcome::NotProvided => "NOT_PROVIDED",
                 Outcome::MatchIgnoringDiacritics => "MATCH_IGNORING_DIACRITICS",
                 Outcome::LegacyEncoding => "LEGACY_ENCODING",
+                Outcome::Superseded => "SUPERSEDED",
             };
             format!("{}:{verdict}", c.field)
         })
@@ -392,6 +393,7 @@ fn verification_to_pb(
                     Outcome::NotProvided => pb::FieldResult::NotProvided,
                     Outcome::MatchIgnoringDiacritics => pb::FieldResult::MatchIgnoringDiacritics,
                     Outcome::LegacyEncoding => pb::FieldResult::LegacyEncoding,
+                    Outcome::Superseded => pb::FieldResult::Superseded,
                 } as i32,
                 normalizations: c
                     .normalizations

@@ -15,6 +15,8 @@ pub enum Outcome {
     MatchIgnoringDiacritics,
     /// The declared text is in a legacy Vietnamese font encoding read as Unicode: not compared.
     LegacyEncoding,
+    /// The declared number is one the citizen held before a later one replaced it.
+    Superseded,
 }
 
 /// A normalisation applied to both sides before comparing.
@@ -132,10 +134,17 @@ pub fn legacy_encoding(text: &str) -> Option<&'static str> {
     if foreign.is_empty() {
         return None;
     }
-    let vni = text
-        .chars()
-        .zip(text.chars().skip(1))
-        .any(|(a, b)| a.is_ascii_alphabetic() && VNI_MARKS.contains(b));
+    // TCVN3 alone puts letters on the symbols of U+00A1..U+00BF ("V¨n", "H¹") and on Þ (ị);
+    // otherwise a mark after a letter is VNI's ("Haø"). TCVN3's other letters share Latin-1
+    // with VNI's marks ("Ngäc"), so the symbols are looked for first.
+    let tcvn_symbol = foreign
+        .iter()
+        .any(|c| ('\u{a1}'..='\u{bf}').contains(c) || *c == 'Þ');
+    let vni = !tcvn_symbol
+        && text
+            .chars()
+            .zip(text.chars().skip(1))
+            .any(|(a, b)| a.is_ascii_alphabetic() && VNI_MARKS.contains(b));
     Some(if vni { "VNI-Windows" } else { "TCVN3 (ABC)" })
 }
 
@@ -163,7 +172,7 @@ pub fn check(
     }
     let on_record: Option<String> = match field {
         F::PersonalId => Some(record.personal_id.as_str().to_owned()),
-        F::OldIdNumber => record.old_id_number.as_ref().map(|o| o.as_str().to_owned()),
+        F::OldIdNumber => return Ok(check_old_id(name, record, declared)),
         F::FullName => Some(record.full_name.clone()),
         F::DateOfBirth => return check_date(name, record.date_of_birth, declared),
         F::Gender => return check_gender(name, record.gender, declared),
@@ -474,6 +483,30 @@ fn check_nationality(name: String, on_record: &str, declared: &str) -> FieldChec
     }
 }
 
+/// The declared 9-digit number against the last one on record and those it replaced.
+fn check_old_id(name: String, record: &CitizenRecord, declared: &str) -> FieldCheck {
+    let Some(last) = &record.old_id_number else {
+        return verdict(name, Outcome::NotOnRecord, vec![]);
+    };
+    let digits: String = declared.chars().filter(|c| !c.is_whitespace()).collect();
+    let spacing = if digits == declared {
+        vec![]
+    } else {
+        vec![Normalization::Whitespace]
+    };
+    if last.as_str() == digits {
+        verdict(name, Outcome::Match, spacing)
+    } else if record
+        .previous_old_id_numbers
+        .iter()
+        .any(|o| o.as_str() == digits)
+    {
+        verdict(name, Outcome::Superseded, spacing)
+    } else {
+        verdict(name, Outcome::Mismatch, vec![])
+    }
+}
+
 fn check_phone(name: String, on_record: Option<&str>, declared: &str) -> FieldCheck {
     let Some(on_record) = on_record else {
         return verdict(name, Outcome::NotOnRecord, vec![]);
@@ -524,6 +557,10 @@ fn verdict(field: String, outcome: Outcome, normalizations: Vec<Normalization>) 
         Outcome::LegacyEncoding => (
             "the declared text is in a legacy encoding; it was not compared".into(),
             "giá trị khai ở mã cũ; không được đối chiếu".into(),
+        ),
+        Outcome::Superseded => (
+            "is a number the citizen held before a later one replaced it: the same person, but the source system holds a superseded number; update it (look the citizen up by personal ID)".into(),
+            "là số CMND công dân được cấp trước đây và đã được thay bằng số khác: cùng một người nhưng hệ thống nguồn đang lưu số cũ; đề nghị cập nhật (tra cứu công dân theo số định danh cá nhân)".into(),
         ),
         Outcome::MatchIgnoringDiacritics => (
             "agrees with the record only once diacritics are removed: not a match, an officer must check the source document".into(),
@@ -636,6 +673,8 @@ mod tests {
         assert_eq!(legacy_encoding("NguyÔn V¨n Hµ"), Some("TCVN3 (ABC)"));
         assert_eq!(legacy_encoding("Traàn Thò Minh Thö"), Some("VNI-Windows"));
         assert_eq!(legacy_encoding("Nguyeãn Vaên Haø"), Some("VNI-Windows"));
+        // ọ is "ä" in TCVN3, a VNI mark too: the TCVN3 letter Þ (ị) decides.
+        assert_eq!(legacy_encoding("NguyÔn ThÞ Ngäc DiÔm"), Some("TCVN3 (ABC)"));
         for unicode in [
             "Nguyễn Thị Thùy Linh",
             "Đặng Quốc Việt",
@@ -702,6 +741,27 @@ mod tests {
         assert!(c.normalizations.contains(&Normalization::Address));
         let other_type = formatted.replace("Phường ", "Huyện ");
         assert_eq!(ok(&other_type).outcome, Outcome::Mismatch);
+    }
+
+    #[test]
+    fn old_numbers_the_last_and_the_superseded() {
+        let mut r = record();
+        r.old_id_number = Some(lienthong_domain::OldIdNumber::parse("029990023").unwrap());
+        r.previous_old_id_numbers =
+            vec![lienthong_domain::OldIdNumber::parse("189990023").unwrap()];
+        let outcome = |r: &CitizenRecord, declared: &str| {
+            check(r, CitizenField::OldIdNumber, declared).unwrap()
+        };
+        assert_eq!(outcome(&r, "029990023").outcome, Outcome::Match);
+        assert_eq!(outcome(&r, "029 990 023").outcome, Outcome::Match);
+        let superseded = outcome(&r, "189990023");
+        assert_eq!(superseded.outcome, Outcome::Superseded);
+        assert!(!superseded.explanation.contains("029990023"));
+        assert_eq!(overall(&[superseded]), Overall::NeedsReview);
+        assert_eq!(outcome(&r, "189990024").outcome, Outcome::Mismatch);
+        r.old_id_number = None;
+        r.previous_old_id_numbers.clear();
+        assert_eq!(outcome(&r, "189990023").outcome, Outcome::NotOnRecord);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! Two families of kinds:
 //! - **differences** verification must flag (never MATCH): text in a legacy font encoding, a
 //!   name without diacritics, in another order or spelt another way ("Quí" for "Quý"), a stale
-//!   phone number, a spouse not updated after a divorce or a death;
+//!   phone number, a spouse not updated after a divorce or a death, a father not updated after
+//!   a recognition or a correction, a 9-digit number a later one replaced;
 //! - **variations** verification must see through (MATCH, with the normalisation named): a birth
 //!   date written dd-mm-yyyy, dd.mm.yyyy or as the card QR's ddmmyyyy, the old tone placement
 //!   ("Thuỳ" for "Thùy", "hoà" for "hòa").
@@ -30,12 +31,14 @@ pub enum Kind {
     SpellingVariant,
     StalePhone,
     SpouseNotUpdated,
+    SupersededNumber,
+    ParentNotUpdated,
     DateFormat,
     TonePlacement,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Exact,
         Kind::LegacyEncoding,
         Kind::MissingDiacritics,
@@ -43,6 +46,8 @@ impl Kind {
         Kind::SpellingVariant,
         Kind::StalePhone,
         Kind::SpouseNotUpdated,
+        Kind::SupersededNumber,
+        Kind::ParentNotUpdated,
         Kind::DateFormat,
         Kind::TonePlacement,
     ];
@@ -56,6 +61,8 @@ impl Kind {
             Kind::SpellingVariant => "spelling-variant",
             Kind::StalePhone => "stale-phone",
             Kind::SpouseNotUpdated => "spouse-not-updated",
+            Kind::SupersededNumber => "superseded-number",
+            Kind::ParentNotUpdated => "parent-not-updated",
             Kind::DateFormat => "date-format",
             Kind::TonePlacement => "tone-placement",
         }
@@ -72,13 +79,15 @@ impl Kind {
 }
 
 /// The differences, with their relative weights among the declarations that differ.
-const DIFFERENCES: [(Kind, u32); 6] = [
+const DIFFERENCES: [(Kind, u32); 8] = [
     (Kind::MissingDiacritics, 30),
     (Kind::StalePhone, 25),
     (Kind::NameOrder, 10),
     (Kind::SpellingVariant, 10),
     (Kind::LegacyEncoding, 15),
     (Kind::SpouseNotUpdated, 10),
+    (Kind::SupersededNumber, 5),
+    (Kind::ParentNotUpdated, 5),
 ];
 
 /// One declaration: the citizen, the declared values, and the kind of difference.
@@ -228,6 +237,22 @@ impl Declarations {
                 let declared = candidates.into_iter().find(|c| Some(*c) != on_record)?;
                 set(&mut d, CitizenField::Spouse, declared.to_owned());
             }
+            Kind::SupersededNumber => {
+                // The system still holds a number a later one replaced.
+                let first = record.previous_old_id_numbers.first()?;
+                set(&mut d, CitizenField::OldIdNumber, first.as_str().to_owned());
+            }
+            Kind::ParentNotUpdated => {
+                // A father recognised or a name corrected after the system took the record:
+                // it names another father.
+                let on_record = record.father.as_ref()?.full_name.as_str();
+                let family = on_record.split(' ').next()?;
+                let declared = ["Văn Bình", "Văn Thành", "Đức Minh"]
+                    .into_iter()
+                    .map(|rest| format!("{family} {rest}"))
+                    .find(|c| c != on_record)?;
+                set(&mut d, CitizenField::Father, declared);
+            }
             Kind::DateFormat => {
                 let PartialDate::Full(y, m, day) = record.date_of_birth else {
                     return None;
@@ -258,6 +283,9 @@ fn exact(record: &CitizenRecord) -> Declaration {
     }
     if let Some(spouse) = &record.spouse {
         claims.push((CitizenField::Spouse, spouse.full_name.clone()));
+    }
+    if let Some(old) = &record.old_id_number {
+        claims.push((CitizenField::OldIdNumber, old.as_str().to_owned()));
     }
     Declaration {
         personal_id: record.personal_id.as_str().to_owned(),

@@ -30,7 +30,7 @@ pub const PERSONAS: &[Persona] = &[
         personal_id: "042188999005",
         old_id_number: Some("189990005"),
         full_name: "Trần Thị Minh Thư",
-        scenario: "adult with every field on record: old ID, valid card, phone, VNeID level 2, spouse on record, temporary residence in Hà Nội",
+        scenario: "adult with every field on record: old ID 189990005 and the earlier 189990105, valid card, phone, VNeID level 2, spouse on record, temporary residence in Hà Nội",
         scenario_vi: "công dân có đầy đủ mọi trường thông tin",
     },
     Persona {
@@ -112,6 +112,22 @@ pub const PERSONAS: &[Persona] = &[
         full_name: "Ngô Văn Lực",
         scenario: "holds an old 9-digit ID (CMND 189990010) that maps to his personal ID",
         scenario_vi: "có số CMND 9 số cũ",
+    },
+    Persona {
+        key: "several-old-ids",
+        personal_id: "042072999023",
+        old_id_number: Some("029990023"),
+        full_name: "Võ Văn Thắng",
+        scenario: "held three 9-digit numbers: 189990023 (Hà Tĩnh, 1988), 189990123 (issued again after a loss, 2001) and 029990023 (Hồ Chí Minh City, after a move, 2009); a lookup by any of them finds him",
+        scenario_vi: "từng được cấp ba số CMND 9 số",
+    },
+    Persona {
+        key: "legacy-encoded-name",
+        personal_id: "042187999024",
+        old_id_number: None,
+        full_name: "Nguyễn Thị Ngọc Diễm",
+        scenario: "her province's older system holds her name in the TCVN3 (ABC) font encoding: declared as read there, \"NguyÔn ThÞ Ngäc DiÔm\", it must be reported as a legacy encoding, never compared",
+        scenario_vi: "hệ thống cũ của tỉnh lưu họ tên theo mã TCVN3",
     },
     Persona {
         key: "no-phone",
@@ -318,6 +334,7 @@ fn base(key: &str, gender: Gender, dob: PartialDate) -> CitizenRecord {
         old_id_number: p
             .old_id_number
             .map(|o| OldIdNumber::parse(o).expect("valid")),
+        previous_old_id_numbers: Vec::new(),
         full_name: p.full_name.to_owned(),
         date_of_birth: dob,
         gender,
@@ -425,6 +442,8 @@ pub fn batch() -> Batch {
 
     // complete-adult and her husband.
     let mut thu = base("complete-adult", Female, date(1988, 3, 14));
+    // Her first card was lost in 2008 and issued again under 189990005.
+    thu.previous_old_id_numbers = vec![OldIdNumber::parse("189990105").expect("valid")];
     let mut viet = base("complete-adult-spouse", Male, date(1987, 11, 2));
     set_address(&mut viet, "Số 8 đường Hà Huy Tập", THANH_SEN);
     thu.father = Some(Relative {
@@ -491,6 +510,18 @@ pub fn batch() -> Batch {
     gai.card = Some(chip(date(2021, 4, 20), None, CardStatus::Revoked));
     gai.phone = None;
     gai.eid_level = EidLevel::None;
+    let mut thang_vo = base("several-old-ids", Male, date(1972, 3, 18));
+    thang_vo.previous_old_id_numbers = ["189990023", "189990123"]
+        .into_iter()
+        .map(|o| OldIdNumber::parse(o).expect("valid"))
+        .collect();
+    thang_vo.card = Some(chip(date(2021, 6, 2), None, CardStatus::Valid));
+    let mut diem = base("legacy-encoded-name", Female, date(1987, 10, 21));
+    diem.card = Some(chip(
+        date(2021, 4, 2),
+        Some(date(2027, 10, 21)),
+        CardStatus::Valid,
+    ));
     let mut nga = base("no-phone", Female, date(1958, 12, 1));
     nga.phone = None;
     nga.eid_level = EidLevel::None;
@@ -540,7 +571,9 @@ pub fn batch() -> Batch {
     ];
 
     let mut households = vec![family, couple];
-    let mut singles = vec![thang, hang, luc, nga, tho, mai, ha, linh, huyen, hoa];
+    let mut singles = vec![
+        thang, hang, luc, nga, tho, mai, ha, linh, huyen, hoa, thang_vo, diem,
+    ];
     singles.extend(chaos);
     for (n, r) in singles.iter_mut().enumerate() {
         households.push(new_household(3 + n as u32, r));
@@ -650,6 +683,12 @@ mod tests {
             Some(CardStatus::Revoked)
         );
         assert!(get("no-phone").phone.is_none());
+        let several = get("several-old-ids");
+        assert_eq!(several.previous_old_id_numbers.len(), 2);
+        assert_eq!(
+            several.old_id_number.map(|o| o.as_str().to_owned()),
+            Some("029990023".to_owned())
+        );
         assert_eq!(
             get("partial-birth-date").date_of_birth,
             PartialDate::Year(1948)

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Bumped whenever the encoding of stored records changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What went wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +183,8 @@ impl Store {
         let mut old_ids = sled::Batch::default();
         for c in &batch.citizens {
             citizens.insert(c.personal_id.as_str(), encode(c));
-            if let Some(old) = &c.old_id_number {
+            // Every number the citizen held finds them: the last and those before it.
+            for old in c.old_id_number.iter().chain(&c.previous_old_id_numbers) {
                 old_ids.insert(old.as_str(), c.personal_id.as_str());
             }
         }

@@ -81,7 +81,7 @@ fn every_id_is_valid_unique_and_agrees_with_its_record() {
             c.personal_id.serial() < mock_csdl::generator::PERSONA_SERIAL_START,
             "generated serial in the persona range"
         );
-        if let Some(o) = &c.old_id_number {
+        for o in c.old_id_number.iter().chain(&c.previous_old_id_numbers) {
             assert!(old_ids.insert(o.clone()), "duplicate old id");
         }
         if let Some(h) = &c.health_insurance_number {
@@ -226,15 +226,27 @@ fn the_population_looks_like_vietnam() {
         .count() as f64
         / born_by_1990.len() as f64;
     assert!(with_old > 0.9, "born by 1990 with an old ID: {with_old}");
+    // The first number came from the province of birth; some hold several (a card lost and
+    // issued again, a move to another province).
     for c in &b.citizens {
+        let first = c
+            .previous_old_id_numbers
+            .first()
+            .or(c.old_id_number.as_ref());
         let (Some(old), Some(prefix)) = (
-            &c.old_id_number,
+            first,
             mock_csdl::generator::cmnd_prefix(c.place_of_birth.province_code()),
         ) else {
             continue;
         };
         assert_eq!(&old.as_str()[..2], format!("{prefix:02}"), "{c:?}");
+        assert!(c.previous_old_id_numbers.is_empty() || c.old_id_number.is_some());
     }
+    let several = share(&|c| !c.previous_old_id_numbers.is_empty());
+    assert!(
+        (0.02..0.12).contains(&several),
+        "several old numbers: {several}"
+    );
     assert_eq!(mock_csdl::generator::cmnd_prefix(42), Some(18));
     assert_eq!(mock_csdl::generator::cmnd_prefix(38), Some(17));
     assert_eq!(mock_csdl::generator::cmnd_prefix(79), Some(2));
@@ -430,11 +442,15 @@ fn personas_are_in_every_store_whatever_the_size_and_seed() {
             let id = PersonalId::parse(p.personal_id).unwrap();
             let r = store.citizen(&id).unwrap().expect("persona present");
             assert_eq!(r.full_name, p.full_name);
-            if let Some(old) = p.old_id_number {
-                let old = lienthong_domain::OldIdNumber::parse(old).unwrap();
-                let by_old = store.citizen_by_old_id(&old).unwrap().unwrap();
+            // Every number the persona held finds them, the superseded ones too.
+            for old in r.old_id_number.iter().chain(&r.previous_old_id_numbers) {
+                let by_old = store.citizen_by_old_id(old).unwrap().unwrap();
                 assert_eq!(by_old.personal_id, id);
             }
+            assert_eq!(
+                r.old_id_number.as_ref().map(|o| o.as_str()),
+                p.old_id_number
+            );
         }
     }
 }
@@ -502,6 +518,6 @@ fn the_generated_population_is_pinned() {
     // relying on a seed would see other citizens. Change it only on purpose, and say so.
     assert_eq!(
         fingerprint(&generate(1, 2000, None)),
-        13_504_155_129_552_972_642
+        16_046_627_722_002_131_251
     );
 }

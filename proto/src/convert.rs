@@ -306,6 +306,11 @@ pub fn citizen_to_pb(c: &CitizenRecord) -> pb::Citizen {
             .as_ref()
             .map(|o| o.as_str().to_owned())
             .unwrap_or_default(),
+        previous_old_id_numbers: c
+            .previous_old_id_numbers
+            .iter()
+            .map(|o| o.as_str().to_owned())
+            .collect(),
         full_name: c.full_name.clone(),
         date_of_birth: Some(date_to_pb(c.date_of_birth)),
         gender: gender_to_pb(c.gender) as i32,
@@ -355,6 +360,9 @@ pub fn citizen_to_pb_disclosed(
     }
     if !keep(F::OldIdNumber) {
         out.old_id_number.clear();
+    }
+    if !keep(F::PreviousOldIdNumbers) {
+        out.previous_old_id_numbers.clear();
     }
     if !keep(F::FullName) {
         out.full_name.clear();
@@ -450,6 +458,11 @@ pub fn citizen_from_pb(c: &pb::Citizen) -> Result<CitizenRecord, WireError> {
         old_id_number: non_empty(&c.old_id_number)
             .map(|s| at("old_id_number", OldIdNumber::parse(&s)))
             .transpose()?,
+        previous_old_id_numbers: c
+            .previous_old_id_numbers
+            .iter()
+            .map(|s| at("previous_old_id_numbers", OldIdNumber::parse(s)))
+            .collect::<Result<_, _>>()?,
         full_name: c.full_name.clone(),
         date_of_birth: req_date("date_of_birth", c.date_of_birth.as_ref())?,
         gender: gender_from_pb("gender", c.gender)?,

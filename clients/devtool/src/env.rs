@@ -204,7 +204,8 @@ pub enum Made {
     Reissued,
 }
 
-/// Opens the store under `dir`, generating it first when it holds no population.
+/// Opens the store under `dir`, generating it first when it holds no population, or one written
+/// by an older build (a generated store holds nothing the seed cannot give again).
 pub fn ensure_store(
     dir: &Path,
     spec: Spec,
@@ -215,6 +216,14 @@ pub fn ensure_store(
         Ok(_) => Ok((store, false)),
         Err(StoreError::NotGenerated) => {
             store.generate(spec, false, progress)?;
+            Ok((store, true))
+        }
+        Err(StoreError::Format { found }) => {
+            tracing::warn!(
+                found,
+                "the population store was written in an older format: generating it again"
+            );
+            store.generate(spec, true, progress)?;
             Ok((store, true))
         }
         Err(e) => Err(e),

@@ -39,7 +39,8 @@ pub struct DraftPerson {
     pub spouse: Option<usize>,
     pub marital: MaritalStatus,
     pub died: Option<PartialDate>,
-    pub has_old_id: bool,
+    /// The provinces that issued the person's 9-digit numbers (CMND), in order; empty for none.
+    pub old_id_provinces: Vec<u16>,
     pub card: Option<IdCard>,
     pub phone: Option<String>,
     pub eid: EidLevel,
@@ -323,14 +324,7 @@ impl<R: Rng> Builder<'_, R> {
             spouse: None,
             marital: MaritalStatus::Single,
             died,
-            // The 9-digit CMND was issued from 14 until the 12-digit numbers replaced it:
-            // nearly everyone born by 1990 held one, fewer of those who turned 14 later.
-            has_old_id: self.rng.random_bool(match dob.year() {
-                ..=1990 => 0.97,
-                1991..=1998 => 0.8,
-                1999..=2002 => 0.45,
-                _ => 0.0,
-            }),
+            old_id_provinces: self.old_id_provinces(dob, province),
             card,
             phone: has_phone.then(|| phone(self.rng)),
             eid,
@@ -341,6 +335,30 @@ impl<R: Rng> Builder<'_, R> {
         };
         self.cluster.people.push(person);
         self.cluster.people.len() - 1
+    }
+
+    /// The 9-digit CMND was issued from 14 until the 12-digit numbers replaced it: nearly
+    /// everyone born by 1990 held one, fewer of those who turned 14 later. Some were given
+    /// another number: a card lost and issued again (same province), or a move to a province
+    /// that numbered it anew.
+    fn old_id_provinces(&mut self, dob: PartialDate, province: u16) -> Vec<u16> {
+        let share = match dob.year() {
+            ..=1990 => 0.97,
+            1991..=1998 => 0.8,
+            1999..=2002 => 0.45,
+            _ => 0.0,
+        };
+        if !self.rng.random_bool(share) {
+            return Vec::new();
+        }
+        let mut provinces = vec![province];
+        if self.rng.random_bool(0.05) {
+            provinces.push(province);
+        }
+        if self.rng.random_bool(0.04) {
+            provinces.push(pick_province(self.rng, None));
+        }
+        provinces
     }
 
     fn marry(&mut self, a: usize, b: usize) {

@@ -289,11 +289,12 @@ impl Numbering {
                     draft.households[h].address.clone(),
                 )
             });
-            let old_id_number = if p.has_old_id {
-                self.old_id(p.birth_district.district().province_code)
-            } else {
-                None
-            };
+            let mut old_ids: Vec<OldIdNumber> = p
+                .old_id_provinces
+                .iter()
+                .filter_map(|&province| self.old_id(province))
+                .collect();
+            let old_id_number = old_ids.pop();
             let permanent = household
                 .as_ref()
                 .map(|(_, a)| a.clone())
@@ -306,6 +307,7 @@ impl Numbering {
             let mut record = CitizenRecord {
                 personal_id: ids[i].clone(),
                 old_id_number,
+                previous_old_id_numbers: old_ids,
                 full_name: p.name.clone(),
                 date_of_birth: p.dob,
                 gender: p.gender,
@@ -387,7 +389,9 @@ pub fn provenance_for(record: &CitizenRecord, seed: u64) -> Vec<Provenance> {
         .map(|&field| {
             use CitizenField as F;
             let (source, updated_at) = match field {
-                F::Card | F::OldIdNumber | F::EidLevel => (Source::IdCard, stamp(card_issue)),
+                F::Card | F::OldIdNumber | F::PreviousOldIdNumbers | F::EidLevel => {
+                    (Source::IdCard, stamp(card_issue))
+                }
                 F::PermanentAddress | F::TemporaryAddress | F::CurrentAddress | F::Household => {
                     (Source::Residence, residence)
                 }

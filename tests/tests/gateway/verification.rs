@@ -241,3 +241,76 @@ async fn text_in_a_legacy_encoding_is_reported_and_never_compared() {
     assert!(r.fields[0].explanation.contains("TCVN3"), "{r:?}");
     assert!(r.fields[0].explanation_vi.contains("Unicode"), "{r:?}");
 }
+
+#[tokio::test]
+async fn every_old_number_finds_the_citizen_and_a_superseded_one_is_reported() {
+    let env = spawn_verification_env().await;
+    let mut s = env.officer("CB.H42.0002").await;
+    let thang = persona("several-old-ids");
+    // The confirmation procedure finds him by each of the three numbers and lists them.
+    for old in ["189990023", "189990123", "029990023"] {
+        let req = pb::LookupCitizenRequest {
+            context: ctx("1.010103"),
+            subject: Some(pb::lookup_citizen_request::Subject::OldIdNumber(old.into())),
+            fields: vec![
+                "personal_id".into(),
+                "old_id_number".into(),
+                "previous_old_id_numbers".into(),
+            ],
+        };
+        let c = s
+            .client
+            .lookup_citizen(authed(&s.token, req))
+            .await
+            .unwrap()
+            .into_inner()
+            .citizen
+            .unwrap();
+        assert_eq!(c.personal_id, thang, "by {old}");
+        assert_eq!(c.old_id_number, "029990023");
+        assert_eq!(c.previous_old_id_numbers, ["189990023", "189990123"]);
+    }
+    // A source system holding a superseded number: the same person, to be updated.
+    let r = s
+        .verify("2.000488", thang, &[("old_id_number", "189990123")])
+        .await
+        .unwrap();
+    assert_eq!(result(&r).0, O::NeedsReview, "{r:?}");
+    assert_eq!(R::try_from(r.fields[0].result).unwrap(), R::Superseded);
+    assert!(!r.fields[0].explanation.contains("029990023"), "{r:?}");
+    let r = s
+        .verify("2.000488", thang, &[("old_id_number", "029 990 023")])
+        .await
+        .unwrap();
+    assert_eq!(
+        result(&r),
+        (O::Match, vec![(R::Match, vec![N::Whitespace])])
+    );
+    let r = s
+        .verify("2.000488", thang, &[("old_id_number", "189990124")])
+        .await
+        .unwrap();
+    assert_eq!(result(&r).0, O::Mismatch);
+}
+
+#[tokio::test]
+async fn a_name_held_in_tcvn3_is_reported_as_such() {
+    let env = spawn_verification_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let r = check(
+        &mut s,
+        "legacy-encoded-name",
+        &[("full_name", "NguyÔn ThÞ Ngäc DiÔm")],
+    )
+    .await;
+    assert_eq!(result(&r).0, O::NeedsReview, "{r:?}");
+    assert_eq!(R::try_from(r.fields[0].result).unwrap(), R::LegacyEncoding);
+    assert!(r.fields[0].explanation.contains("TCVN3"), "{r:?}");
+    let r = check(
+        &mut s,
+        "legacy-encoded-name",
+        &[("full_name", "Nguyễn Thị Ngọc Diễm")],
+    )
+    .await;
+    assert_eq!(result(&r).0, O::Match, "{r:?}");
+}
