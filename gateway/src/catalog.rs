@@ -6,6 +6,23 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+/// Where a procedure's code comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeStatus {
+    /// A code of the national procedure database (Cơ sở dữ liệu quốc gia về thủ tục hành
+    /// chính), as published; check it against the Cổng Dịch vụ công quốc gia before relying on it.
+    National,
+    /// A national code no longer in force: the procedure moved to another ministry (the
+    /// criminal-record certificate and the driving licence went to the Ministry of Public
+    /// Security on 1 March 2025) under a code this catalog does not hold yet.
+    Superseded,
+    /// The catalog's own code (`LT.` for the bundles, `MH.` for the others), standing in for a
+    /// code to be looked up. The default: an entry that does not say is not a national code.
+    #[default]
+    Illustrative,
+}
+
 /// The five uses of population data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -222,6 +239,7 @@ pub struct Procedure {
     pub household_access: bool,
     pub bundle: Vec<ProcedureCode>,
     pub form: FormTemplate,
+    pub code_status: CodeStatus,
 }
 
 /// The catalog, by code.
@@ -249,6 +267,8 @@ struct RawProcedure {
     household_access: bool,
     #[serde(default)]
     bundle: Vec<String>,
+    #[serde(default)]
+    code_status: CodeStatus,
     form: RawForm,
 }
 
@@ -380,6 +400,7 @@ impl Catalog {
             roles: p.roles.into_iter().collect(),
             household_access: p.household_access,
             bundle,
+            code_status: p.code_status,
             form: FormTemplate {
                 id: p.form.id,
                 subject: p.form.subject,
@@ -432,7 +453,35 @@ mod tests {
     #[test]
     fn the_shipped_catalog_is_valid_and_covers_the_essential_services() {
         let c = Catalog::parse(SHIPPED).unwrap();
-        assert!(c.len() >= 14, "{}", c.len());
+        assert!(c.len() >= 22, "{}", c.len());
+        let status = |code: &str| {
+            c.get(&ProcedureCode::parse(code).unwrap())
+                .unwrap_or_else(|| panic!("{code} is missing"))
+                .code_status
+        };
+        // The essential services the reports name, each code marked for what it is.
+        for code in [
+            "MH.CANCUOC",
+            "MH.LUUTRU",
+            "MH.TAMVANG",
+            "MH.DANGKYXE",
+            "MH.HOCHIEU",
+            "MH.DANGKYTHUE",
+            "MH.DUTHI",
+            "LT.KHAISINH",
+        ] {
+            assert_eq!(status(code), CodeStatus::Illustrative, "{code}");
+        }
+        assert_eq!(status("1.004873"), CodeStatus::National);
+        assert_eq!(status("1.001193"), CodeStatus::National);
+        // Moved to the Ministry of Public Security on 1 March 2025.
+        assert_eq!(status("2.000488"), CodeStatus::Superseded);
+        assert_eq!(status("1.002804"), CodeStatus::Superseded);
+        // An own code is never marked national.
+        for p in c.iter() {
+            let own = p.code.as_str().starts_with("MH.") || p.code.as_str().starts_with("LT.");
+            assert!(!own || p.code_status == CodeStatus::Illustrative, "{}", p.code);
+        }
         let bundles: Vec<_> = c.iter().filter(|p| !p.bundle.is_empty()).collect();
         assert_eq!(bundles.len(), 2);
         for p in c.iter() {

@@ -5,7 +5,7 @@
 use crate::audit::log::timestamp_us;
 use crate::audit::record::Entry;
 use crate::autofill::{self, Link, Related, UnfilledReason};
-use crate::catalog::{Procedure, Purpose};
+use crate::catalog::{CodeStatus, Procedure, Purpose};
 use crate::config::Environment;
 use crate::pipeline::audit::{AuditSlot, Auditor, Call, Subject};
 use crate::pipeline::policy::{self, Permit, RequestContext};
@@ -441,6 +441,11 @@ fn procedure_to_pb(p: &Procedure, available: bool) -> pb::Procedure {
         allowed_fields: p.fields.iter().map(|f| f.as_str().to_owned()).collect(),
         roles: p.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         household_access: p.household_access,
+        code_status: match p.code_status {
+            CodeStatus::National => pb::CodeStatus::National,
+            CodeStatus::Superseded => pb::CodeStatus::Superseded,
+            CodeStatus::Illustrative => pb::CodeStatus::Illustrative,
+        } as i32,
         form_id: p.form.id.clone(),
         form_fields: p
             .form

@@ -11,6 +11,7 @@ use std::fmt::Write;
 const ORDER: &[&str] = &[
     "personal_id",
     "old_id_number",
+    "previous_old_id_numbers",
     "full_name",
     "date_of_birth",
     "gender",
@@ -39,6 +40,7 @@ pub fn label(field: &str) -> &str {
     match field {
         "personal_id" => "Số định danh cá nhân",
         "old_id_number" => "Số CMND cũ (9 số)",
+        "previous_old_id_numbers" => "Số CMND đã được cấp trước đó",
         "full_name" => "Họ, chữ đệm và tên",
         "date_of_birth" => "Ngày, tháng, năm sinh",
         "gender" => "Giới tính",

@@ -375,6 +375,10 @@ pub fn set_fields(c: &lienthong_proto::csdl::v1::Citizen) -> Vec<&'static str> {
     };
     add(!c.personal_id.is_empty(), "personal_id");
     add(!c.old_id_number.is_empty(), "old_id_number");
+    add(
+        !c.previous_old_id_numbers.is_empty(),
+        "previous_old_id_numbers",
+    );
     add(!c.full_name.is_empty(), "full_name");
     add(c.date_of_birth.is_some(), "date_of_birth");
     add(c.gender != 0, "gender");

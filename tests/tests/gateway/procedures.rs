@@ -28,8 +28,15 @@ async fn every_procedure_discloses_exactly_its_fields_and_fills_its_form() {
         .unwrap()
         .into_inner()
         .procedures;
-    assert!(catalog.len() >= 14, "{}", catalog.len());
+    assert!(catalog.len() >= 22, "{}", catalog.len());
     assert!(catalog.iter().all(|p| p.available));
+    let status = |code: &str| {
+        let p = catalog.iter().find(|p| p.code == code).unwrap();
+        pb::CodeStatus::try_from(p.code_status).unwrap()
+    };
+    assert_eq!(status("2.000488"), pb::CodeStatus::Superseded);
+    assert_eq!(status("1.004873"), pb::CodeStatus::National);
+    assert_eq!(status("MH.HOCHIEU"), pb::CodeStatus::Illustrative);
     for p in &catalog {
         env.clock.advance(Duration::from_secs(10));
         let subject = subject_of(&p.code);
