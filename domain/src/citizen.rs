@@ -339,7 +339,7 @@ mod tests {
         for f in CitizenField::ALL {
             assert_eq!(CitizenField::parse(f.as_str()), Ok(*f));
         }
-        assert_eq!(CitizenField::ALL.len(), 23);
+        assert_eq!(CitizenField::ALL.len(), 24);
         assert!(CitizenField::parse("password").is_err());
     }
 

@@ -480,7 +480,11 @@ mod tests {
         // An own code is never marked national.
         for p in c.iter() {
             let own = p.code.as_str().starts_with("MH.") || p.code.as_str().starts_with("LT.");
-            assert!(!own || p.code_status == CodeStatus::Illustrative, "{}", p.code);
+            assert!(
+                !own || p.code_status == CodeStatus::Illustrative,
+                "{}",
+                p.code
+            );
         }
         let bundles: Vec<_> = c.iter().filter(|p| !p.bundle.is_empty()).collect();
         assert_eq!(bundles.len(), 2);
