@@ -77,6 +77,8 @@ pub enum EidLevel {
     None,
     Level1,
     Level2,
+    /// A level 1 account registered and awaiting approval (two to three days): it cannot log in.
+    Level1Pending,
 }
 
 /// Alive, or deceased with the date of death.

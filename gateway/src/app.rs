@@ -206,6 +206,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> App<C> {
             auditor: self.auditor.clone(),
             draining: drain_rx.clone(),
             batch_idle: config.transport.batch_idle_timeout,
+            authn: self.authn.clone(),
         };
         let mut audits = Audits::new(
             config.environment,

@@ -14,6 +14,30 @@ pub enum UnfilledReason {
     PartialValue,
     RelatedRecordMissing,
     MustBeDeclared,
+    /// On record, but not shared on the request's channel.
+    WithheldByChannel,
+}
+
+/// How the data is reached: the citizen-consent channel withholds some of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillChannel {
+    Officer,
+    CitizenConsent,
+}
+
+/// What the citizen-consent channel does not share (Thanh Hóa's report, under a VNeID login):
+/// the citizen's phone number, their card's issue date and their parents' dates of birth.
+fn withheld_on_consent(a: &Attribute, link: Link) -> bool {
+    matches!(
+        (link, a.field, a.part),
+        (Link::Itself, CitizenField::Phone, _)
+            | (
+                Link::Itself,
+                CitizenField::Card,
+                Some(Part::CardIssueDate) | None
+            )
+            | (Link::Father | Link::Mother, CitizenField::DateOfBirth, _)
+    )
 }
 
 /// A filled form field.
@@ -120,8 +144,13 @@ enum Value {
     Empty(UnfilledReason, String, String),
 }
 
-/// Fills the template.
-pub fn fill(template: &FormTemplate, subject: &CitizenRecord, others: &Related) -> Form {
+/// Fills the template, leaving out what the channel withholds.
+pub fn fill(
+    template: &FormTemplate,
+    subject: &CitizenRecord,
+    others: &Related,
+    channel: FillChannel,
+) -> Form {
     let mut form = Form::default();
     for f in &template.fields {
         let Some(a) = f.attribute else {
@@ -136,6 +165,16 @@ pub fn fill(template: &FormTemplate, subject: &CitizenRecord, others: &Related) 
             continue;
         };
         let l = link(subject, template.subject, a.person);
+        if channel == FillChannel::CitizenConsent && withheld_on_consent(&a, l) {
+            form.unfilled.push(Unfilled {
+                key: f.key.clone(),
+                label: f.label.clone(),
+                reason: UnfilledReason::WithheldByChannel,
+                explanation: "not shared on the citizen-consent channel (a VNeID login shares neither the phone number, the card's issue date nor the parents' dates of birth): the citizen declares it".into(),
+                explanation_vi: "không được chia sẻ khi công dân đăng nhập bằng tài khoản VNeID (số điện thoại, ngày cấp thẻ, ngày sinh của cha mẹ): công dân tự kê khai".into(),
+            });
+            continue;
+        }
         let value = match l {
             Link::Itself => from_record(subject, &a),
             other => match (related(others, other), reference(subject, other)) {
@@ -282,6 +321,7 @@ fn from_record(r: &CitizenRecord, a: &Attribute) -> Value {
         (F::EidLevel, _) => text(Some(match r.eid_level {
             EidLevel::None => "Chưa có tài khoản định danh điện tử",
             EidLevel::Level1 => "Mức 1",
+            EidLevel::Level1Pending => "Mức 1 (đang chờ phê duyệt)",
             EidLevel::Level2 => "Mức 2",
         })),
         (F::HealthInsuranceNumber, _) => text(r.health_insurance_number.as_deref()),

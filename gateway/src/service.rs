@@ -8,14 +8,16 @@ use crate::autofill::{self, Link, Related, UnfilledReason};
 use crate::catalog::{CodeStatus, Procedure, Purpose};
 use crate::config::Environment;
 use crate::pipeline::audit::{AuditSlot, Auditor, Call, Subject};
-use crate::pipeline::policy::{self, Permit, RequestContext};
+use crate::pipeline::authn::{Authn, Consent};
+use crate::pipeline::policy::{self, Channel, MAX_CONSENT_TOKEN_BYTES, Permit, RequestContext};
 use crate::pipeline::rescue::Refusal;
 use crate::pipeline::{Caller, Deferred, Limits, Officer, VerificationBudget};
 use crate::upstream::{CitizenKey, Upstream};
 use crate::verify::{self, FieldCheck, Normalization, Outcome, Overall};
 use governor::clock::Clock;
 use lienthong_domain::{
-    CitizenField, CitizenRecord, DossierId, OldIdNumber, PersonalId, ProcedureCode, RequestId,
+    CitizenField, CitizenRecord, DossierId, EidLevel, OldIdNumber, PersonalId, ProcedureCode,
+    RequestId,
 };
 use lienthong_proto::convert::citizen_to_pb_disclosed;
 use lienthong_proto::gateway::v1 as pb;
@@ -38,6 +40,8 @@ pub struct Gateway<C: Clock> {
     pub draining: watch::Receiver<bool>,
     /// A VerifyBatch stream that sends nothing for this long is closed.
     pub batch_idle: std::time::Duration,
+    /// Verifies consent tokens with the issuers officer tokens are verified with.
+    pub authn: Authn,
 }
 
 impl<C: Clock> Clone for Gateway<C> {
@@ -50,6 +54,7 @@ impl<C: Clock> Clone for Gateway<C> {
             auditor: self.auditor.clone(),
             draining: self.draining.clone(),
             batch_idle: self.batch_idle,
+            authn: self.authn.clone(),
         }
     }
 }
@@ -216,14 +221,85 @@ fn context(ctx: Option<&pb::RequestContext>) -> Result<RequestContext, Refusal> 
             .map_err(|e| errors.push(("context.dossier_id".to_owned(), e.to_string())))
             .ok()
     };
-    match (request_id, procedure, dossier) {
-        (Some(request_id), Some(procedure), Some(dossier)) => Ok(RequestContext {
+    let channel = channel(ctx)
+        .map_err(|(field, why)| errors.push((field.to_owned(), why)))
+        .ok();
+    match (request_id, procedure, dossier, channel) {
+        (Some(request_id), Some(procedure), Some(dossier), Some(channel)) => Ok(RequestContext {
             request_id,
             procedure,
             dossier,
+            channel,
         }),
         _ => Err(Refusal::InvalidArgument(errors)),
     }
+}
+
+/// The channel and, on the citizen-consent channel, its token (bounded, not yet verified).
+fn channel(ctx: &pb::RequestContext) -> Result<Channel, (&'static str, String)> {
+    let token = ctx.consent_token.trim();
+    match pb::Channel::try_from(ctx.channel) {
+        Ok(pb::Channel::Unspecified | pb::Channel::OfficerDossier) if token.is_empty() => {
+            Ok(Channel::OfficerDossier)
+        }
+        Ok(pb::Channel::Unspecified | pb::Channel::OfficerDossier) => Err((
+            "context.consent_token",
+            "is only read on the citizen-consent channel: set context.channel to CHANNEL_CITIZEN_CONSENT, or leave the token out".into(),
+        )),
+        Ok(pb::Channel::CitizenConsent) if token.is_empty() => Err((
+            "context.consent_token",
+            "is missing: the citizen-consent channel needs the token of the citizen's VNeID consent to this procedure".into(),
+        )),
+        Ok(pb::Channel::CitizenConsent) if token.len() > MAX_CONSENT_TOKEN_BYTES => Err((
+            "context.consent_token",
+            format!("is longer than {MAX_CONSENT_TOKEN_BYTES} bytes: it is not a consent token"),
+        )),
+        Ok(pb::Channel::CitizenConsent) => Ok(Channel::CitizenConsent {
+            token: token.to_owned(),
+        }),
+        Err(_) => Err((
+            "context.channel",
+            format!(
+                "{} is not a channel: use CHANNEL_OFFICER_DOSSIER (1) or CHANNEL_CITIZEN_CONSENT (2)",
+                ctx.channel
+            ),
+        )),
+    }
+}
+
+/// The consent is the citizen's own.
+fn consent_of(consent: &Consent, subject: &PersonalId) -> Result<(), Refusal> {
+    if consent.citizen == *subject {
+        Ok(())
+    } else {
+        Err(Refusal::Consent(
+            "it is another citizen's consent: only the citizen the form is about can consent to it"
+                .into(),
+        ))
+    }
+}
+
+/// Only a level 2 VNeID account consents to sharing population data.
+fn may_consent(level: EidLevel) -> Result<(), Refusal> {
+    let (detail, detail_vi) = match level {
+        EidLevel::Level2 => return Ok(()),
+        EidLevel::Level1Pending => (
+            "the citizen's level 1 VNeID account is still awaiting approval (two to three days) and cannot log in: apply on the officer channel at the one-stop desk, or once the account is approved and raised to level 2",
+            "tài khoản định danh điện tử mức 1 của công dân đang chờ phê duyệt (2–3 ngày), chưa đăng nhập được: đề nghị nộp hồ sơ trực tiếp tại bộ phận một cửa, hoặc sau khi tài khoản được phê duyệt và nâng lên mức 2",
+        ),
+        EidLevel::Level1 => (
+            "the citizen's VNeID account is level 1: consent to share population data needs level 2 (identity checked in person); apply on the officer channel at the one-stop desk",
+            "tài khoản định danh điện tử của công dân ở mức 1: việc đồng ý chia sẻ dữ liệu dân cư cần tài khoản mức 2; đề nghị nộp hồ sơ trực tiếp tại bộ phận một cửa",
+        ),
+        EidLevel::None => (
+            "the citizen has no VNeID account: apply on the officer channel at the one-stop desk",
+            "công dân chưa có tài khoản định danh điện tử: đề nghị nộp hồ sơ trực tiếp tại bộ phận một cửa",
+        ),
+    };
+    Err(Refusal::ConsentNotPossible {
+        detail: detail.into(),
+        detail_vi: detail_vi.into(),
+    })
 }
 
 /// The current year (UTC), for numbers whose birth year lies in the future.
@@ -477,7 +553,25 @@ fn item_error(r: &Refusal) -> pb::ItemError {
 }
 
 impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
+    /// The permit of a request on the officer channel.
     fn permit<'c>(
+        &self,
+        slot: &AuditSlot,
+        caller: &'c Caller,
+        officer: &Officer,
+        ctx: Option<&pb::RequestContext>,
+    ) -> Result<Permit<'c>, Refusal> {
+        let permit = self.permit_on_any_channel(slot, caller, officer, ctx)?;
+        if permit.context.channel != Channel::OfficerDossier {
+            return Err(Refusal::invalid(
+                "context.channel",
+                "the citizen-consent channel serves AutofillForm only: look up, verify and read households on the officer channel (CHANNEL_OFFICER_DOSSIER)",
+            ));
+        }
+        Ok(permit)
+    }
+
+    fn permit_on_any_channel<'c>(
         &self,
         slot: &AuditSlot,
         caller: &'c Caller,
@@ -492,8 +586,40 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
             officer,
             context(ctx)?,
         )?;
-        slot.note(|f| f.purpose = permit.procedure.purpose.as_str().to_owned());
+        let purpose = permit.procedure.purpose.as_str();
+        slot.note(|f| {
+            f.purpose = match permit.context.channel {
+                Channel::OfficerDossier => purpose.to_owned(),
+                Channel::CitizenConsent { .. } => format!("{purpose}/citizen_consent"),
+            }
+        });
         Ok(permit)
+    }
+
+    /// On the citizen-consent channel: the consent token is the subject's own, for this
+    /// procedure, and their VNeID account may consent (level 2). Checked before the record is
+    /// read when the request names the personal ID, and against the record after.
+    fn consent_before(
+        &self,
+        caller: &Caller,
+        permit: &Permit<'_>,
+        key: &CitizenKey,
+    ) -> Result<Option<Consent>, Refusal> {
+        let Channel::CitizenConsent { token } = &permit.context.channel else {
+            return Ok(None);
+        };
+        let consent = self.authn.consent(token, caller)?;
+        if consent.procedure != permit.procedure.code.as_str() {
+            return Err(Refusal::Consent(format!(
+                "it consents to procedure {}, not to {}: ask the citizen to consent to this procedure",
+                crate::audit::record::bound_str(&consent.procedure, 32),
+                permit.procedure.code
+            )));
+        }
+        if let CitizenKey::PersonalId(id) = key {
+            consent_of(&consent, id)?;
+        }
+        Ok(Some(consent))
     }
 
     async fn lookup(
@@ -546,12 +672,21 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         request: Request<pb::AutofillFormRequest>,
     ) -> Result<pb::AutofillFormResponse, Refusal> {
         let (caller, officer, req) = read_request(slot, request)?;
-        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
+        let permit = self.permit_on_any_channel(slot, &caller, &officer, req.context.as_ref())?;
         let key = req.subject()?;
+        let consent = self.consent_before(&caller, &permit, &key)?;
         let request_id = &permit.context.request_id;
         let _slot = self.upstream.enter(&caller.unit.code)?;
         let subject = self.upstream.citizen(&key, request_id).await?;
         slot.note(|f| f.subject = Some(Subject::Personal(subject.personal_id.clone())));
+        let fill_channel = match &consent {
+            Some(consent) => {
+                consent_of(consent, &subject.personal_id)?;
+                may_consent(subject.eid_level)?;
+                autofill::FillChannel::CitizenConsent
+            }
+            None => autofill::FillChannel::Officer,
+        };
         let template = &permit.procedure.form;
         let mut related = Related::default();
         for (link, id) in autofill::records_needed(&subject, template) {
@@ -571,7 +706,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                 Link::Itself => {}
             }
         }
-        let form = autofill::fill(template, &subject, &related);
+        let form = autofill::fill(template, &subject, &related, fill_channel);
         // The other people whose own records were read get records of their own, so a search
         // by their personal ID finds this access too.
         for (link, person) in [
@@ -645,6 +780,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                             pb::UnfilledReason::RelatedRecordMissing
                         }
                         UnfilledReason::MustBeDeclared => pb::UnfilledReason::MustBeDeclared,
+                        UnfilledReason::WithheldByChannel => pb::UnfilledReason::WithheldByChannel,
                     } as i32,
                     explanation: u.explanation,
                     explanation_vi: u.explanation_vi,

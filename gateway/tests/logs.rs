@@ -19,6 +19,7 @@ fn lookup(request_id: &str, procedure: &str, dossier: &str, id: &str) -> pb::Loo
             request_id: request_id.into(),
             procedure_code: procedure.into(),
             dossier_id: dossier.into(),
+            ..Default::default()
         }),
         subject: Some(pb::lookup_citizen_request::Subject::PersonalId(id.into())),
         fields: vec!["full_name".into()],

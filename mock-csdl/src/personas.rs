@@ -130,6 +130,14 @@ pub const PERSONAS: &[Persona] = &[
         scenario_vi: "hệ thống cũ của tỉnh lưu họ tên theo mã TCVN3",
     },
     Persona {
+        key: "vneid-pending",
+        personal_id: "042198999025",
+        old_id_number: None,
+        full_name: "Lương Thị Thu",
+        scenario: "registered a level 1 VNeID account on 30/10/2026, still awaiting approval (two to three days): she cannot log in, so she cannot consent to an auto-fill",
+        scenario_vi: "tài khoản VNeID mức 1 đang chờ phê duyệt",
+    },
+    Persona {
         key: "no-phone",
         personal_id: "042158999011",
         old_id_number: None,
@@ -522,6 +530,9 @@ pub fn batch() -> Batch {
         Some(date(2027, 10, 21)),
         CardStatus::Valid,
     ));
+    let mut thu_luong = base("vneid-pending", Female, date(1998, 5, 27));
+    thu_luong.eid_level = EidLevel::Level1Pending;
+    thu_luong.card = Some(can_cuoc(date(2026, 10, 20), Some(date(2038, 5, 27))));
     let mut nga = base("no-phone", Female, date(1958, 12, 1));
     nga.phone = None;
     nga.eid_level = EidLevel::None;
@@ -572,7 +583,7 @@ pub fn batch() -> Batch {
 
     let mut households = vec![family, couple];
     let mut singles = vec![
-        thang, hang, luc, nga, tho, mai, ha, linh, huyen, hoa, thang_vo, diem,
+        thang, hang, luc, nga, tho, mai, ha, linh, huyen, hoa, thang_vo, diem, thu_luong,
     ];
     singles.extend(chaos);
     for (n, r) in singles.iter_mut().enumerate() {
@@ -683,6 +694,7 @@ mod tests {
             Some(CardStatus::Revoked)
         );
         assert!(get("no-phone").phone.is_none());
+        assert_eq!(get("vneid-pending").eid_level, EidLevel::Level1Pending);
         let several = get("several-old-ids");
         assert_eq!(several.previous_old_id_numbers.len(), 2);
         assert_eq!(

@@ -143,6 +143,7 @@ fn eid_to_pb(e: EidLevel) -> pb::EidLevel {
         EidLevel::None => pb::EidLevel::None,
         EidLevel::Level1 => pb::EidLevel::EidLevel1,
         EidLevel::Level2 => pb::EidLevel::EidLevel2,
+        EidLevel::Level1Pending => pb::EidLevel::EidLevel1Pending,
     }
 }
 
@@ -150,6 +151,7 @@ fn eid_from_pb(e: i32) -> EidLevel {
     match pb::EidLevel::try_from(e) {
         Ok(pb::EidLevel::EidLevel1) => EidLevel::Level1,
         Ok(pb::EidLevel::EidLevel2) => EidLevel::Level2,
+        Ok(pb::EidLevel::EidLevel1Pending) => EidLevel::Level1Pending,
         _ => EidLevel::None,
     }
 }

@@ -57,7 +57,7 @@ pub async fn connect_as(
     acting: &Acting,
 ) -> Result<Caller, String> {
     let pki = DevPki::layout(dir);
-    let token = crate::units::token(dir, acting, 60).map_err(|e| e.to_string())?;
+    let token = crate::units::token(dir, acting, None, 60).map_err(|e| e.to_string())?;
     let channel = mtls_channel_as(endpoint, server_name, &pki.ca, Some(&acting.certificate))
         .await
         .map_err(|e| e.to_string())?;
@@ -84,6 +84,7 @@ pub fn context(procedure: &str, dossier: &str) -> Option<pb::RequestContext> {
         request_id: format!("dev-{:016x}", rand::random::<u64>()),
         procedure_code: procedure.to_owned(),
         dossier_id: dossier.to_owned(),
+        ..Default::default()
     })
 }
 

@@ -114,6 +114,7 @@ impl Session {
             request_id: format!("check-{:016x}", rand::random::<u64>()),
             procedure_code: procedure.to_owned(),
             dossier_id: format!("CHECK-{:04}", self.dossier),
+            ..Default::default()
         })
     }
 

@@ -85,6 +85,10 @@ enum Command {
         /// history (AuditService/ListMyAccesses).
         #[arg(long, conflicts_with = "roles")]
         citizen: Option<String>,
+        /// With --citizen: the citizen's consent to an auto-fill of this procedure (the token for
+        /// `context.consent_token` on the citizen-consent channel).
+        #[arg(long, requires = "citizen")]
+        consent: Option<String>,
         /// Validity in minutes (at most the issuer's max_lifetime_seconds, 12 h by default).
         #[arg(long, default_value_t = 480)]
         minutes: u64,
@@ -272,7 +276,13 @@ enum GatewayCall {
         claims: Vec<String>,
     },
     /// AutofillForm: the procedure's e-form filled from the record.
-    Autofill { id: String },
+    Autofill {
+        id: String,
+        /// On the citizen-consent channel, with the citizen's consent to this procedure (a
+        /// development citizen token): what a VNeID login withholds comes back unfilled.
+        #[arg(long)]
+        consent: bool,
+    },
     /// GetHousehold: the citizen's household (residence procedures only).
     Household { id: String },
     /// ListProcedures: what the officer may use (--all for the whole catalog).
@@ -407,13 +417,17 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Token {
             who,
             citizen,
+            consent,
             minutes,
         } => {
             let acting = match citizen {
                 Some(id) => units::citizen(&cli.dir, &id, who.unit.as_deref())?,
                 None => who.acting(&cli.dir)?,
             };
-            println!("{}", units::token(&cli.dir, &acting, minutes)?);
+            println!(
+                "{}",
+                units::token(&cli.dir, &acting, consent.as_deref(), minutes)?
+            );
             Ok(())
         }
         Command::Unit { action } => unit(&cli.dir, action).await,
@@ -446,7 +460,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 }
                 (None, identity) => {
                     let acting = who.acting(&cli.dir)?;
-                    let token = units::token(&cli.dir, &acting, 60)?;
+                    let token = units::token(&cli.dir, &acting, None, 60)?;
                     let identity = identity
                         .map(|(cert, key)| lienthong_devtool::pki::CertFiles { cert, key })
                         .unwrap_or(acting.certificate);
@@ -721,7 +735,7 @@ fn token(
     minutes: u64,
 ) -> Result<String, Box<dyn std::error::Error>> {
     let acting = units::acting(dir, officer, None, &[])?;
-    Ok(units::token(dir, &acting, minutes)?)
+    Ok(units::token(dir, &acting, None, minutes)?)
 }
 
 fn print_connection_info(
@@ -965,14 +979,20 @@ async fn gateway_call(
                 .await
                 .map(|r| shown(json, r, render::verification))
         }
-        GatewayCall::Autofill { id } => {
+        GatewayCall::Autofill { id, consent } => {
+            let mut context = ctx();
+            if consent && let Some(context) = &mut context {
+                let citizen = units::citizen(dir, &id, Some(&acting.unit))?;
+                context.channel = gw::Channel::CitizenConsent as i32;
+                context.consent_token = units::token(dir, &citizen, Some(procedure), 10)?;
+            }
             let subject = if subject(&id) {
                 gw::autofill_form_request::Subject::OldIdNumber(id)
             } else {
                 gw::autofill_form_request::Subject::PersonalId(id)
             };
             let req = caller.request(gw::AutofillFormRequest {
-                context: ctx(),
+                context,
                 subject: Some(subject),
             });
             caller

@@ -49,6 +49,8 @@ pub struct TokenSpec {
     pub bound_to: Option<String>,
     /// The key id (`kid`) in the header; `mint` sets the development issuer's.
     pub kid: Option<String>,
+    /// On a citizen token: the procedure the citizen consents to an auto-fill for.
+    pub procedure: Option<String>,
 }
 
 impl TokenSpec {
@@ -65,6 +67,7 @@ impl TokenSpec {
             issued_at_offset: 0,
             bound_to: None,
             kid: None,
+            procedure: None,
         }
     }
 
@@ -88,6 +91,8 @@ struct Claims<'a> {
     jti: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Cnf<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    procedure: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -166,6 +171,7 @@ pub fn mint_with(
         exp: nbf + spec.ttl.as_secs() as i64,
         jti: format!("{:032x}", rand::random::<u128>()),
         cnf: spec.bound_to.as_deref().map(|t| Cnf { x5t_s256: t }),
+        procedure: spec.procedure.as_deref(),
     };
     let mut header = Header::new(algorithm);
     header.kid = spec.kid.clone();

@@ -511,8 +511,14 @@ fn unit_certificate(dir: &Path, unit: &str) -> Result<CertFiles, UnitError> {
 }
 
 /// A token for `acting`, bound to its unit's certificate, valid for `minutes` (at most the
-/// development issuer's `max_lifetime_seconds`).
-pub fn token(dir: &Path, acting: &Acting, minutes: u64) -> Result<String, UnitError> {
+/// development issuer's `max_lifetime_seconds`); for a citizen, with the procedure they consent
+/// to an auto-fill for.
+pub fn token(
+    dir: &Path,
+    acting: &Acting,
+    consent: Option<&str>,
+    minutes: u64,
+) -> Result<String, UnitError> {
     let config = gateway_config(dir)?;
     let max = config
         .auth
@@ -536,6 +542,7 @@ pub fn token(dir: &Path, acting: &Acting, minutes: u64) -> Result<String, UnitEr
     let roles: Vec<&str> = acting.roles.iter().map(String::as_str).collect();
     let spec = crate::tokens::TokenSpec {
         ttl: std::time::Duration::from_secs(minutes * 60),
+        procedure: consent.map(str::to_owned),
         ..crate::tokens::TokenSpec::new(&acting.officer, &acting.unit, &roles)
             .bound_to_file(&acting.certificate.cert)
             .map_err(|e| UnitError::Refused(e.to_string()))?

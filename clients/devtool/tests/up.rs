@@ -27,6 +27,29 @@ fn sigterm_stops_the_environment_like_ctrl_c() {
         .output()
         .unwrap();
     assert!(call.status.success(), "{call:?}");
+    // The same form on the two channels: a VNeID consent withholds the phone number.
+    let form = |consent: bool| {
+        let mut cmd = dev(dir.path(), &["call", "autofill", "042188999005"]);
+        cmd.args([
+            "--procedure",
+            "MH.HOCHIEU",
+            "--endpoint",
+            &endpoint,
+            "--json",
+        ]);
+        if consent {
+            cmd.arg("--consent");
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (officer, citizen) = (form(false), form(true));
+    assert!(!officer.contains("WITHHELD_BY_CHANNEL"), "{officer}");
+    assert!(
+        citizen.contains("UNFILLED_REASON_WITHHELD_BY_CHANNEL"),
+        "{citizen}"
+    );
     // A second `up` on the same directory says it is running, and where.
     let again = dev(dir.path(), &["up", "--citizens", "50"])
         .output()

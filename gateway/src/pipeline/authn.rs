@@ -51,6 +51,9 @@ struct Claims {
     iss: String,
     #[serde(default)]
     cnf: Option<Confirmation>,
+    /// On a citizen token: the procedure the citizen consents to an auto-fill for.
+    #[serde(default)]
+    procedure: Option<String>,
 }
 
 /// RFC 8705 confirmation: the SHA-256 thumbprint of the certificate the token is bound to.
@@ -69,6 +72,15 @@ struct Verified {
     binding_required: bool,
     /// The issuer's tokens are single-use: each `jti` is accepted once.
     single_use: bool,
+    /// The `procedure` claim, bounded.
+    procedure: Option<String>,
+}
+
+/// A citizen's verified consent to an auto-fill: who, and for which procedure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub citizen: PersonalId,
+    pub procedure: String,
 }
 
 /// Verified tokens by the SHA-256 of the token, and the key generation they were verified
@@ -294,6 +306,7 @@ impl Authn {
             bound_to: c.cnf.and_then(|c| c.x5t_s256),
             binding_required: issuer.require_certificate_binding,
             single_use: issuer.refuse_replay,
+            procedure: c.procedure.map(|p| crate::audit::record::bound_str(&p, 64)),
         })
     }
 
@@ -414,22 +427,59 @@ impl Gate for Authn {
                 certificate: caller.unit.code.to_string(),
             });
         }
-        match (&v.bound_to, v.binding_required) {
-            (Some(t), _) if *t != caller.certificate.thumbprint => {
-                return Err(Refusal::CertificateBinding(
-                    "its cnf.x5t#S256 is not the thumbprint of this connection's certificate"
-                        .into(),
-                ));
-            }
-            (None, true) => {
-                return Err(Refusal::CertificateBinding(
-                    "it carries no cnf.x5t#S256, and this issuer's tokens must be bound to the caller's certificate".into(),
-                ));
-            }
-            _ => {}
-        }
+        binding(&v, caller)?;
         request.extensions.insert(v.officer);
         Ok(())
+    }
+}
+
+/// The token is bound to the connection's certificate, or its issuer does not ask for it.
+fn binding(v: &Verified, caller: &Caller) -> Result<(), Refusal> {
+    match (&v.bound_to, v.binding_required) {
+        (Some(t), _) if *t != caller.certificate.thumbprint => Err(Refusal::CertificateBinding(
+            "its cnf.x5t#S256 is not the thumbprint of this connection's certificate".into(),
+        )),
+        (None, true) => Err(Refusal::CertificateBinding(
+            "it carries no cnf.x5t#S256, and this issuer's tokens must be bound to the caller's certificate".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Authn {
+    /// Verifies a consent token as a bearer token is verified (trusted issuer, pinned
+    /// algorithm, times, audience, single use where the issuer asks), then: a citizen's token,
+    /// given to this unit, bound to this connection's certificate, naming a procedure.
+    pub fn consent(&self, token: &str, caller: &Caller) -> Result<Consent, Refusal> {
+        let v = self.verified(token).map_err(|r| {
+            Refusal::Consent(match r {
+                Refusal::BadToken(why) => format!("it is invalid: {why}"),
+                Refusal::ExpiredToken => "it has expired: ask the citizen to consent again".into(),
+                Refusal::TokenNotYetValid => "it is not valid yet (nbf)".into(),
+                other => other.to_string(),
+            })
+        })?;
+        let citizen = v.officer.citizen.clone().ok_or_else(|| {
+            Refusal::Consent(
+                "it is not a citizen's token (role citizen, the personal ID as subject)".into(),
+            )
+        })?;
+        if v.officer.unit != caller.unit.code {
+            return Err(Refusal::Consent(format!(
+                "it was given to the portal of unit {}, not to this unit",
+                v.officer.unit
+            )));
+        }
+        binding(&v, caller).map_err(|r| match r {
+            Refusal::CertificateBinding(why) => Refusal::Consent(why),
+            other => other,
+        })?;
+        let procedure = v.procedure.ok_or_else(|| {
+            Refusal::Consent(
+                "it names no procedure (claim \"procedure\"): the citizen consents to one procedure's auto-fill".into(),
+            )
+        })?;
+        Ok(Consent { citizen, procedure })
     }
 }
 

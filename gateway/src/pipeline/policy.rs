@@ -16,7 +16,36 @@ pub struct RequestContext {
     pub request_id: RequestId,
     pub procedure: ProcedureCode,
     pub dossier: DossierId,
+    pub channel: Channel,
 }
+
+/// How the citizen's data is reached.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Channel {
+    /// An officer processing the dossier.
+    OfficerDossier,
+    /// The citizen's consent through their VNeID login, with its token (not yet verified).
+    CitizenConsent { token: String },
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a credential: never in a log.
+        match self {
+            Channel::OfficerDossier => f.write_str("OfficerDossier"),
+            Channel::CitizenConsent { .. } => f.write_str("CitizenConsent"),
+        }
+    }
+}
+
+/// The longest consent token read.
+pub const MAX_CONSENT_TOKEN_BYTES: usize = 8 * 1024;
+
+/// What the exchange withholds on the citizen-consent channel (Thanh Hóa's report: the phone
+/// number, the card's issue date and the parents' dates of birth are not shared under a VNeID
+/// login).
+pub const WITHHELD_ON_CONSENT: &str =
+    "the phone number, the card's issue date and the parents' dates of birth";
 
 /// A granted request: the procedure, and the fields it may see.
 #[derive(Debug, Clone)]

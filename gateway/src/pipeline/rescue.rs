@@ -91,6 +91,12 @@ pub enum Refusal {
     HouseholdNotAllowed(String),
     #[error("unit {0} may not verify in bulk")]
     BulkNotAllowed(String),
+    /// The consent token of the citizen-consent channel cannot be used.
+    #[error("the consent token cannot be used: {0}")]
+    Consent(String),
+    /// The citizen's VNeID account cannot consent (not level 2).
+    #[error("the citizen cannot consent: {detail}")]
+    ConsentNotPossible { detail: String, detail_vi: String },
     #[error("outside the auditor's scope: {0}")]
     OutsideAuditScope(String),
     #[error("the audit trail cannot be read past byte {offset}: {problem}")]
@@ -197,6 +203,8 @@ impl Refusal {
             Refusal::FieldNotAllowed { .. } => "FIELD_NOT_ALLOWED",
             Refusal::HouseholdNotAllowed(_) => "HOUSEHOLD_NOT_ALLOWED",
             Refusal::BulkNotAllowed(_) => "BULK_NOT_ALLOWED",
+            Refusal::Consent(_) => "CONSENT_INVALID",
+            Refusal::ConsentNotPossible { .. } => "CONSENT_NOT_POSSIBLE",
             Refusal::OutsideAuditScope(_) => "AUDIT_SCOPE",
             Refusal::TrailUnreadable { .. } => "TRAIL_UNREADABLE",
             Refusal::RateLimited { .. } => "RATE_LIMITED",
@@ -248,6 +256,7 @@ impl Refusal {
             | Refusal::FieldNotAllowed { .. }
             | Refusal::HouseholdNotAllowed(_)
             | Refusal::BulkNotAllowed(_)
+            | Refusal::Consent(_)
             | Refusal::OutsideAuditScope(_) => Code::PermissionDenied,
             Refusal::RateLimited { .. }
             | Refusal::UpstreamBusy { .. }
@@ -267,7 +276,9 @@ impl Refusal {
             | Refusal::LimiterUnavailable { .. }
             | Refusal::CentralUnavailable
             | Refusal::ShuttingDown { .. } => Code::Unavailable,
-            Refusal::CentralNotConfigured => Code::FailedPrecondition,
+            Refusal::CentralNotConfigured | Refusal::ConsentNotPossible { .. } => {
+                Code::FailedPrecondition
+            }
             Refusal::UpstreamTimeout => Code::DeadlineExceeded,
             Refusal::TrailUnreadable { .. } => Code::DataLoss,
             Refusal::Transport { code, .. } => *code,
@@ -345,6 +356,14 @@ impl Refusal {
             Refusal::HouseholdNotAllowed(p) => (
                 format!("procedure {p} does not give access to the household: use a residence procedure"),
                 format!("thủ tục {p} không được khai thác thông tin hộ gia đình"),
+            ),
+            Refusal::Consent(why) => (
+                format!("the consent token cannot be used: {why}"),
+                "không sử dụng được mã đồng ý chia sẻ của công dân (chi tiết trong thông báo tiếng Anh): đề nghị công dân đăng nhập VNeID và đồng ý lại cho đúng thủ tục".into(),
+            ),
+            Refusal::ConsentNotPossible { detail, detail_vi } => (
+                format!("the citizen cannot consent: {detail}"),
+                format!("công dân chưa thể đồng ý chia sẻ dữ liệu: {detail_vi}"),
             ),
             Refusal::BulkNotAllowed(unit) => (
                 format!("unit {unit} may not verify in bulk: its batch quota is zero"),

@@ -303,7 +303,9 @@ impl<R: Rng> Builder<'_, R> {
         let has_phone = alive && self.rng.random_bool(phone_share);
         let eid = match (alive && card.is_some(), self.rng.random_range(0..100)) {
             (true, 0..65) => EidLevel::Level2,
-            (true, 65..75) => EidLevel::Level1,
+            (true, 65..73) => EidLevel::Level1,
+            // Registered in the last days, awaiting approval (two to three days).
+            (true, 73..75) => EidLevel::Level1Pending,
             _ => EidLevel::None,
         };
         let temporary =

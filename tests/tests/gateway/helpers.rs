@@ -297,6 +297,7 @@ pub fn ctx(procedure: &str) -> Option<pb::RequestContext> {
         request_id: format!("req-{:x}", rand_id()),
         procedure_code: procedure.to_owned(),
         dossier_id: "H42.01-251123-0001".to_owned(),
+        ..Default::default()
     })
 }
 

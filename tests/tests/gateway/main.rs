@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod audit;
+mod consent;
 mod disk;
 mod fairness;
 mod helpers;
