@@ -164,6 +164,8 @@ pub enum Source {
     SocialInsurance,
     /// Declared by the citizen (e.g. phone number) and not otherwise confirmed.
     SelfDeclared,
+    /// Sent back by a provincial system (làm sạch, làm giàu dữ liệu) and accepted.
+    ProvincialUpdate,
 }
 
 impl Source {
@@ -175,17 +177,20 @@ impl Source {
             Source::IdCard => "id-card",
             Source::SocialInsurance => "social-insurance",
             Source::SelfDeclared => "self-declared",
+            Source::ProvincialUpdate => "provincial-update",
         }
     }
 }
 
 /// Where one field's value came from and when it last changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
     pub field: CitizenField,
     pub source: Source,
     /// Seconds since the Unix epoch (UTC).
     pub updated_at: i64,
+    /// For [`Source::ProvincialUpdate`]: the unit code of the system whose update was accepted.
+    pub system: Option<String>,
 }
 
 macro_rules! citizen_fields {

@@ -226,7 +226,7 @@ fn person_vi(l: Link) -> &'static str {
 }
 
 fn provenance(record: &CitizenRecord, field: CitizenField) -> Option<Provenance> {
-    record.provenance.iter().find(|p| p.field == field).copied()
+    record.provenance.iter().find(|p| p.field == field).cloned()
 }
 
 fn not_on_record() -> Value {

@@ -6,6 +6,9 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+/// The fields provincial systems may send back to the database (write-back).
+pub const UPDATABLE: [CitizenField; 2] = [CitizenField::Phone, CitizenField::HealthInsuranceNumber];
+
 /// Where a procedure's code comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -240,6 +243,8 @@ pub struct Procedure {
     pub bundle: Vec<ProcedureCode>,
     pub form: FormTemplate,
     pub code_status: CodeStatus,
+    /// The fields it may send back to the database (write-back); a subset of `fields`.
+    pub updates: BTreeSet<CitizenField>,
 }
 
 /// The catalog, by code.
@@ -269,6 +274,8 @@ struct RawProcedure {
     bundle: Vec<String>,
     #[serde(default)]
     code_status: CodeStatus,
+    #[serde(default)]
+    updates: Vec<String>,
     form: RawForm,
 }
 
@@ -352,6 +359,24 @@ impl Catalog {
                 "{at}.household_access: needs \"household\" in fields"
             ));
         }
+        // Write-back: only the fields the database takes back, and only fields the procedure sees.
+        let mut updates = BTreeSet::new();
+        for f in &p.updates {
+            match CitizenField::parse(f) {
+                Ok(f) if !UPDATABLE.contains(&f) => errors.push(format!(
+                    "{at}.updates: {} cannot be sent back; updatable: phone, health_insurance_number",
+                    f.as_str()
+                )),
+                Ok(f) if !fields.contains(&f) => errors.push(format!(
+                    "{at}.updates: {} must also be in fields",
+                    f.as_str()
+                )),
+                Ok(f) => {
+                    updates.insert(f);
+                }
+                Err(e) => errors.push(format!("{at}.updates: {e}")),
+            }
+        }
         let bundle: Vec<ProcedureCode> = p
             .bundle
             .iter()
@@ -401,6 +426,7 @@ impl Catalog {
             household_access: p.household_access,
             bundle,
             code_status: p.code_status,
+            updates,
             form: FormTemplate {
                 id: p.form.id,
                 subject: p.form.subject,

@@ -130,6 +130,25 @@ impl Asks for pb::VerifyCitizenRequest {
     }
 }
 
+impl Asks for pb::SubmitUpdateRequest {
+    fn context(&self) -> Option<&pb::RequestContext> {
+        self.context.as_ref()
+    }
+    fn subject(&self) -> Result<CitizenKey, Refusal> {
+        subject_key(Some(&self.personal_id), None)
+    }
+}
+
+impl Asks for pb::GetUpdateRequest {
+    fn context(&self) -> Option<&pb::RequestContext> {
+        self.context.as_ref()
+    }
+    /// The citizen is known once the database has answered.
+    fn subject(&self) -> Result<CitizenKey, Refusal> {
+        Err(Refusal::invalid("update_id", "names no citizen"))
+    }
+}
+
 impl Asks for pb::GetHouseholdRequest {
     fn context(&self) -> Option<&pb::RequestContext> {
         self.context.as_ref()
@@ -266,6 +285,9 @@ fn channel(ctx: &pb::RequestContext) -> Result<Channel, (&'static str, String)> 
         )),
     }
 }
+
+/// The longest value and evidence reference a write-back takes.
+const MAX_UPDATE_TEXT: usize = 128;
 
 /// The consent is the citizen's own.
 fn consent_of(consent: &Consent, subject: &PersonalId) -> Result<(), Refusal> {
@@ -522,6 +544,7 @@ fn procedure_to_pb(p: &Procedure, available: bool) -> pb::Procedure {
             CodeStatus::Superseded => pb::CodeStatus::Superseded,
             CodeStatus::Illustrative => pb::CodeStatus::Illustrative,
         } as i32,
+        updatable_fields: p.updates.iter().map(|f| f.as_str().to_owned()).collect(),
         form_id: p.form.id.clone(),
         form_fields: p
             .form
@@ -764,6 +787,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                                 seconds: p.updated_at,
                                 nanos: 0,
                             }),
+                            source_system: p.system.unwrap_or_default(),
                         }),
                 })
                 .collect(),
@@ -821,6 +845,89 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
             .await
             .map(|_| ())
             .map_err(|_| Refusal::AuditUnavailable)
+    }
+
+    /// Write-back: one field sent back to the database, under a procedure that may update it.
+    /// The source system is the calling unit, from its certificate.
+    async fn submit(
+        &self,
+        slot: &AuditSlot,
+        request: Request<pb::SubmitUpdateRequest>,
+    ) -> Result<pb::SubmitUpdateResponse, Refusal> {
+        let (caller, officer, req) = read_request(slot, request)?;
+        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
+        let id = personal_id("personal_id", &req.personal_id)?;
+        let field = CitizenField::parse(&req.field).map_err(|e| Refusal::invalid("field", e))?;
+        if !permit.procedure.updates.contains(&field) {
+            return Err(Refusal::FieldNotAllowed {
+                procedure: permit.procedure.code.to_string(),
+                fields: format!("{} (to update)", field.as_str()),
+            });
+        }
+        for (name, value) in [("value", &req.value), ("evidence_ref", &req.evidence_ref)] {
+            if value.len() > MAX_UPDATE_TEXT {
+                return Err(Refusal::invalid(
+                    name,
+                    format!("is longer than {MAX_UPDATE_TEXT} bytes"),
+                ));
+            }
+        }
+        if req.value.trim().is_empty() {
+            return Err(Refusal::invalid("value", "is empty: send the new value"));
+        }
+        slot.note(|f| f.fields = vec![field.as_str().to_owned()]);
+        let _slot = self.upstream.enter(&caller.unit.code)?;
+        let update = self
+            .upstream
+            .submit_update(lienthong_proto::csdl::v1::SubmitUpdateRequest {
+                personal_id: id.as_str().to_owned(),
+                field: field.as_str().to_owned(),
+                value: req.value,
+                source_system: caller.unit.code.to_string(),
+                dossier_id: permit.context.dossier.to_string(),
+                evidence_ref: req.evidence_ref,
+                request_id: permit.context.request_id.to_string(),
+            })
+            .await?;
+        Ok(pb::SubmitUpdateResponse {
+            update: Some(update),
+        })
+    }
+
+    /// Where one of the unit's updates stands.
+    async fn update_status(
+        &self,
+        slot: &AuditSlot,
+        request: Request<pb::GetUpdateRequest>,
+    ) -> Result<pb::GetUpdateResponse, Refusal> {
+        let (caller, officer, req) = read_request(slot, request)?;
+        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
+        if permit.procedure.updates.is_empty() {
+            return Err(Refusal::FieldNotAllowed {
+                procedure: permit.procedure.code.to_string(),
+                fields: "(none to update)".into(),
+            });
+        }
+        let ok = req.update_id.len() == 12
+            && req.update_id.starts_with("CN")
+            && req.update_id[2..].bytes().all(|b| b.is_ascii_digit());
+        if !ok {
+            return Err(Refusal::invalid(
+                "update_id",
+                "is not an update id: \"CN\" and 10 digits, as SubmitUpdate returned it",
+            ));
+        }
+        let _slot = self.upstream.enter(&caller.unit.code)?;
+        let update = self
+            .upstream
+            .update(&req.update_id, caller.unit.code.as_str())
+            .await?;
+        if let Ok(id) = PersonalId::parse(&update.personal_id) {
+            slot.note(|f| f.subject = Some(Subject::Personal(id)));
+        }
+        Ok(pb::GetUpdateResponse {
+            update: Some(update),
+        })
     }
 
     async fn household(
@@ -1172,5 +1279,21 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
     ) -> Result<Response<pb::ListProceduresResponse>, Status> {
         let slot = slot_of(&request);
         answer(&slot, self.procedures(request))
+    }
+
+    async fn submit_update(
+        &self,
+        request: Request<pb::SubmitUpdateRequest>,
+    ) -> Result<Response<pb::SubmitUpdateResponse>, Status> {
+        let slot = slot_of(&request);
+        answer(&slot, self.submit(&slot, request).await)
+    }
+
+    async fn get_update(
+        &self,
+        request: Request<pb::GetUpdateRequest>,
+    ) -> Result<Response<pb::GetUpdateResponse>, Status> {
+        let slot = slot_of(&request);
+        answer(&slot, self.update_status(&slot, request).await)
     }
 }

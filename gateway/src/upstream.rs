@@ -285,6 +285,36 @@ impl Upstream {
         Ok(household)
     }
 
+    /// Sends an update back to the database. A retry is safe: the database gives back the
+    /// update it already has for the same source system and request id.
+    pub async fn submit_update(
+        &self,
+        request: pb::SubmitUpdateRequest,
+    ) -> Result<pb::DataUpdate, Refusal> {
+        self.call(
+            |mut client, req| async move { client.submit_update(req).await },
+            request,
+        )
+        .await
+    }
+
+    /// One update the source system sent.
+    pub async fn update(&self, id: &str, source_system: &str) -> Result<pb::DataUpdate, Refusal> {
+        let request = pb::GetUpdateRequest {
+            update_id: id.to_owned(),
+            source_system: source_system.to_owned(),
+        };
+        self.call(
+            |mut client, req| async move { client.get_update(req).await },
+            request,
+        )
+        .await
+        .map_err(|r| match r {
+            Refusal::CitizenNotFound => Refusal::UpdateNotFound,
+            other => other,
+        })
+    }
+
     /// Breaker, deadline, one retry on UNAVAILABLE.
     async fn call<Req, Resp, F, Fut>(&self, f: F, request: Req) -> Result<Resp, Refusal>
     where

@@ -5,6 +5,7 @@
 //! - [`generator`]: the deterministic population generator (family clusters, numbering).
 //! - [`personas`]: the fixed persona table, present in every store.
 //! - [`store`]: the sled-backed store.
+//! - [`updates`]: write-back: corrections and enrichments from provincial systems, and their rules.
 //! - [`faults`]: run-time fault injection.
 //! - [`service`]: the gRPC handlers (`PopulationRegistry`, `RegistryAdmin`).
 //! - [`server`]: binding, TLS, health, reflection and graceful shutdown.
@@ -19,6 +20,7 @@ pub mod personas;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod updates;
 
 pub use generator::Spec;
 pub use server::{MockCsdl, ServeError, Settings, TlsFiles};

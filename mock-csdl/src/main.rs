@@ -72,6 +72,10 @@ enum Command {
         /// A unit whose certificate may use the admin service (repeat for more).
         #[arg(long = "admin-client", default_value = mock_csdl::server::DEV_ADMIN_UNIT)]
         admin_clients: Vec<String>,
+        /// How long an update sent back by a provincial system stays PENDING before it is
+        /// decided (milliseconds).
+        #[arg(long, env = "MOCK_CSDL_REVIEW_DELAY_MS", default_value_t = 2000)]
+        review_delay_ms: u64,
     },
     /// Declarations as provincial systems hold them, drawn from the store's living citizens: a
     /// JSON array of VerifyBatch items (the protobuf JSON mapping, ready for `POST
@@ -159,6 +163,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             health_listen,
             data_clients,
             admin_clients,
+            review_delay_ms,
         } => {
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(TlsFiles {
@@ -178,6 +183,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         admin_clients,
                         metrics_listen,
                         health_listen,
+                        review_delay: std::time::Duration::from_millis(review_delay_ms),
                         ..Settings::new(listen, tls.clone(), Some(admin_listen))
                     },
                 )

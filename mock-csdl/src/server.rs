@@ -49,6 +49,8 @@ pub struct Settings {
     pub data_clients: Vec<String>,
     /// The units whose client certificates may use the admin service.
     pub admin_clients: Vec<String>,
+    /// How long an update sent back by a provincial system stays pending.
+    pub review_delay: std::time::Duration,
 }
 
 /// The gateway's unit code towards the database.
@@ -72,6 +74,7 @@ impl Settings {
             health_listen: None,
             data_clients: vec![GATEWAY_UNIT.to_owned()],
             admin_clients: vec![DEV_ADMIN_UNIT.to_owned()],
+            review_delay: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -219,7 +222,7 @@ impl MockCsdl {
             metrics_listener,
             health_listener,
             metrics,
-            registry: Registry::new(store, faults.clone()),
+            registry: Registry::new(store, faults.clone()).with_review_delay(settings.review_delay),
             tls,
             faults,
             data_only: OnlyUnits {

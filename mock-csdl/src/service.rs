@@ -4,6 +4,7 @@
 use crate::faults::{Effect, FaultError, FaultRule, Faults, Scope};
 use crate::personas::PERSONAS;
 use crate::store::{Store, StoreError};
+use crate::updates;
 use lienthong_domain::{CitizenRecord, HouseholdId, OldIdNumber, PersonalId};
 use lienthong_proto::convert;
 use lienthong_proto::csdl::v1 as pb;
@@ -21,6 +22,7 @@ pub struct Registry {
     store: Store,
     faults: Arc<Faults>,
     calls: Arc<Mutex<BTreeMap<&'static str, u64>>>,
+    review_delay: Duration,
 }
 
 impl Registry {
@@ -29,7 +31,14 @@ impl Registry {
             store,
             faults,
             calls: Arc::default(),
+            review_delay: Duration::from_secs(2),
         }
+    }
+
+    /// How long a provincial system's update stays pending before it is decided.
+    pub fn with_review_delay(mut self, delay: Duration) -> Self {
+        self.review_delay = delay;
+        self
     }
 
     fn count(&self, method: &'static str) {
@@ -157,7 +166,9 @@ impl PopulationRegistry for Registry {
             .ok()
             .map(|r| r.personal_id.as_str().to_owned());
         self.faults("GetCitizen", pid.as_deref()).await?;
-        let citizen = self.citizen_pb(&record?, req.household_link_only)?;
+        // Accepted updates from provincial systems take effect when their review ends.
+        let record = updates::apply_due(&self.store, record?).map_err(store_status)?;
+        let citizen = self.citizen_pb(&record, req.household_link_only)?;
         Ok(Response::new(pb::GetCitizenResponse {
             citizen: Some(citizen),
         }))
@@ -203,6 +214,85 @@ impl PopulationRegistry for Registry {
         Ok(Response::new(pb::GetHouseholdResponse {
             household: Some(household),
         }))
+    }
+
+    async fn submit_update(
+        &self,
+        request: Request<pb::SubmitUpdateRequest>,
+    ) -> Result<Response<pb::DataUpdate>, Status> {
+        self.count("SubmitUpdate");
+        let req = request.into_inner();
+        let personal_id =
+            PersonalId::parse(&req.personal_id).map_err(|e| invalid_argument("personal_id", e))?;
+        let field = lienthong_domain::CitizenField::parse(&req.field)
+            .map_err(|e| invalid_argument("field", e))?;
+        self.faults("SubmitUpdate", Some(personal_id.as_str()))
+            .await?;
+        let submission = updates::Submission {
+            personal_id,
+            field,
+            value: req.value,
+            source_system: req.source_system,
+            dossier_id: req.dossier_id,
+            evidence_ref: req.evidence_ref,
+            request_id: req.request_id,
+        };
+        match updates::submit(&self.store, submission, self.review_delay) {
+            Ok(u) => Ok(Response::new(update_pb(&u))),
+            Err(updates::SubmitError::NotFound) => Err(not_found("that personal ID")),
+            Err(updates::SubmitError::Store(e)) => Err(store_status(e)),
+            Err(e @ updates::SubmitError::Field(_)) => Err(invalid_argument("field", e)),
+            Err(e @ updates::SubmitError::TooLong { field }) => Err(invalid_argument(field, e)),
+        }
+    }
+
+    async fn get_update(
+        &self,
+        request: Request<pb::GetUpdateRequest>,
+    ) -> Result<Response<pb::DataUpdate>, Status> {
+        self.count("GetUpdate");
+        let req = request.into_inner();
+        match self.store.update(&req.update_id).map_err(store_status)? {
+            // Only the source system sees its updates.
+            Some(u) if u.source_system == req.source_system => Ok(Response::new(update_pb(&u))),
+            _ => Err(Status::not_found(
+                "no update of this source system has that id",
+            )),
+        }
+    }
+}
+
+/// An update as its source system sees it now.
+fn update_pb(u: &updates::DataUpdate) -> pb::DataUpdate {
+    let now = updates::now_us();
+    let status = u.status_at(now);
+    let time = |us: i64| lienthong_proto::Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
+    };
+    let (reason, reason_vi) = match (&u.verdict, status) {
+        (updates::Verdict::Rejected { reason, reason_vi }, updates::Status::Rejected) => {
+            (reason.clone(), reason_vi.clone())
+        }
+        _ => (String::new(), String::new()),
+    };
+    pb::DataUpdate {
+        update_id: u.id.clone(),
+        personal_id: u.personal_id.as_str().to_owned(),
+        field: u.field.as_str().to_owned(),
+        value: u.value.clone(),
+        source_system: u.source_system.clone(),
+        dossier_id: u.dossier_id.clone(),
+        evidence_ref: u.evidence_ref.clone(),
+        status: match status {
+            updates::Status::Pending => pb::UpdateStatus::Pending,
+            updates::Status::Accepted => pb::UpdateStatus::Accepted,
+            updates::Status::Rejected => pb::UpdateStatus::Rejected,
+        } as i32,
+        reason,
+        reason_vi,
+        submitted_at: Some(time(u.submitted_at_us)),
+        decided_at: (status != updates::Status::Pending).then(|| time(u.decided_at_us)),
     }
 }
 

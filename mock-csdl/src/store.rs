@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Bumped whenever the encoding of stored records changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What went wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,19 @@ pub struct Store {
     old_ids: sled::Tree,
     households: sled::Tree,
     meta: sled::Tree,
+    /// Write-back: updates by id, their ids by citizen (`personal ID ‖ id`) and by source
+    /// system and request id.
+    updates: sled::Tree,
+    updates_by_citizen: sled::Tree,
+    update_requests: sled::Tree,
+}
+
+/// `source system ‖ 0x00 ‖ request id`.
+fn request_key(source_system: &str, request_id: &str) -> Vec<u8> {
+    let mut k = source_system.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(request_id.as_bytes());
+    k
 }
 
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
@@ -114,6 +127,9 @@ impl Store {
             old_ids: db.open_tree("old_ids")?,
             households: db.open_tree("households")?,
             meta: db.open_tree("meta")?,
+            updates: db.open_tree("updates")?,
+            updates_by_citizen: db.open_tree("updates_by_citizen")?,
+            update_requests: db.open_tree("update_requests")?,
             db,
         })
     }
@@ -151,6 +167,68 @@ impl Store {
                 detail: e.to_string(),
             })?;
         self.citizen(&id)
+    }
+
+    /// Replaces one citizen's record.
+    pub fn put_citizen(&self, c: &CitizenRecord) -> Result<(), StoreError> {
+        self.citizens.insert(c.personal_id.as_str(), encode(c))?;
+        Ok(())
+    }
+
+    /// A fresh number, never given out twice in this store.
+    pub fn next_id(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// Stores an update and indexes it.
+    pub fn put_update(&self, u: &crate::updates::DataUpdate) -> Result<(), StoreError> {
+        self.updates.insert(u.id.as_str(), encode(u))?;
+        let mut by_citizen = u.personal_id.as_str().as_bytes().to_vec();
+        by_citizen.extend_from_slice(u.id.as_bytes());
+        self.updates_by_citizen
+            .insert(by_citizen, u.id.as_bytes())?;
+        if !u.request_id.is_empty() {
+            self.update_requests.insert(
+                request_key(&u.source_system, &u.request_id),
+                u.id.as_bytes(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// One update by id.
+    pub fn update(&self, id: &str) -> Result<Option<crate::updates::DataUpdate>, StoreError> {
+        self.updates
+            .get(id)?
+            .map(|b| decode("updates", id.as_bytes(), &b))
+            .transpose()
+    }
+
+    /// The id of the update a source system sent with a request id.
+    pub fn update_by_request(
+        &self,
+        source_system: &str,
+        request_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .update_requests
+            .get(request_key(source_system, request_id))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// A citizen's updates, oldest first.
+    pub fn updates_of(
+        &self,
+        id: &PersonalId,
+    ) -> Result<Vec<crate::updates::DataUpdate>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.updates_by_citizen.scan_prefix(id.as_str()) {
+            let (_, update_id) = kv?;
+            if let Some(u) = self.update(&String::from_utf8_lossy(&update_id))? {
+                out.push(u);
+            }
+        }
+        Ok(out)
     }
 
     /// One household by number.
@@ -200,7 +278,15 @@ impl Store {
 
     /// Removes everything.
     pub fn clear(&self) -> Result<(), StoreError> {
-        for tree in [&self.citizens, &self.old_ids, &self.households, &self.meta] {
+        for tree in [
+            &self.citizens,
+            &self.old_ids,
+            &self.households,
+            &self.meta,
+            &self.updates,
+            &self.updates_by_citizen,
+            &self.update_requests,
+        ] {
             tree.clear()?;
         }
         Ok(())

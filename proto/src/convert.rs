@@ -274,6 +274,7 @@ fn provenance_to_pb(p: &Provenance) -> pb::FieldProvenance {
             seconds: p.updated_at,
             nanos: 0,
         }),
+        source_system: p.system.clone().unwrap_or_default(),
     }
 }
 
@@ -284,6 +285,7 @@ fn provenance_from_pb(p: &pb::FieldProvenance) -> Result<Provenance, WireError> 
         "id-card" => Source::IdCard,
         "social-insurance" => Source::SocialInsurance,
         "self-declared" => Source::SelfDeclared,
+        "provincial-update" => Source::ProvincialUpdate,
         other => {
             return Err(WireError::new(
                 "provenance.source",
@@ -295,6 +297,7 @@ fn provenance_from_pb(p: &pb::FieldProvenance) -> Result<Provenance, WireError> 
         field: at("provenance.field", CitizenField::parse(&p.field))?,
         source,
         updated_at: p.updated_at.as_ref().map(|t| t.seconds).unwrap_or(0),
+        system: non_empty(&p.source_system),
     })
 }
 

@@ -65,6 +65,24 @@ impl PopulationRegistry for Proxy {
             "the bare proxy forwards GetCitizen only",
         ))
     }
+
+    async fn submit_update(
+        &self,
+        _: Request<pb::SubmitUpdateRequest>,
+    ) -> Result<Response<pb::DataUpdate>, Status> {
+        Err(Status::unimplemented(
+            "the bare proxy forwards GetCitizen only",
+        ))
+    }
+
+    async fn get_update(
+        &self,
+        _: Request<pb::GetUpdateRequest>,
+    ) -> Result<Response<pb::DataUpdate>, Status> {
+        Err(Status::unimplemented(
+            "the bare proxy forwards GetCitizen only",
+        ))
+    }
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {

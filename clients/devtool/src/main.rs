@@ -293,6 +293,21 @@ enum GatewayCall {
     /// VerifyBatch from a CSV file: header `item_id,personal_id,<field>,…`, one row per
     /// declaration; prints one line per item.
     Batch { file: PathBuf },
+    /// SubmitUpdate: send a phone or health-insurance number back to the database (with
+    /// --procedure MH.LAMGIAU and a processor).
+    Update {
+        id: String,
+        /// phone or health_insurance_number.
+        #[arg(long)]
+        field: String,
+        #[arg(long)]
+        value: String,
+        /// The document the value comes from.
+        #[arg(long, default_value = "")]
+        evidence: String,
+    },
+    /// GetUpdate: where an update your unit sent stands.
+    UpdateStatus { update_id: String },
 }
 
 /// Which calls a fault applies to.
@@ -1044,6 +1059,36 @@ async fn gateway_call(
                     Ok(out)
                 }
             }
+        }
+        GatewayCall::Update {
+            id,
+            field,
+            value,
+            evidence,
+        } => {
+            let req = caller.request(gw::SubmitUpdateRequest {
+                context: ctx(),
+                personal_id: id,
+                field,
+                value,
+                evidence_ref: evidence,
+            });
+            caller
+                .client
+                .submit_update(req)
+                .await
+                .map(|r| shown(json, r, |m| render::update(m.update.as_ref())))
+        }
+        GatewayCall::UpdateStatus { update_id } => {
+            let req = caller.request(gw::GetUpdateRequest {
+                context: ctx(),
+                update_id,
+            });
+            caller
+                .client
+                .get_update(req)
+                .await
+                .map(|r| shown(json, r, |m| render::update(m.update.as_ref())))
         }
         GatewayCall::Procedures { all } => {
             let req = caller.request(gw::ListProceduresRequest {

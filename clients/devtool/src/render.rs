@@ -295,6 +295,28 @@ pub fn receipt(metadata: &tonic::metadata::MetadataMap) -> String {
     )
 }
 
+/// An update sent back to the database: its id, field, value, status and, when rejected, why.
+pub fn update(u: Option<&csdl::DataUpdate>) -> String {
+    let Some(u) = u else {
+        return "(no update in the reply)".into();
+    };
+    let status = csdl::UpdateStatus::try_from(u.status)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("UPDATE_STATUS_")
+                .to_owned()
+        })
+        .unwrap_or_else(|_| u.status.to_string());
+    let mut out = format!(
+        "{}  {}  {} = {}  (from {}, dossier {})",
+        u.update_id, status, u.field, u.value, u.source_system, u.dossier_id
+    );
+    if !u.reason.is_empty() {
+        out.push_str(&format!("\n  {}\n  {}", u.reason, u.reason_vi));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,6 +50,43 @@ fn sigterm_stops_the_environment_like_ctrl_c() {
         citizen.contains("UNFILLED_REASON_WITHHELD_BY_CHANNEL"),
         "{citizen}"
     );
+    // Write-back: a phone number sent back is pending, then accepted after the review delay.
+    let as_processor = ["--procedure", "MH.LAMGIAU", "--officer", "CB.H42.0002"];
+    let sent = dev(dir.path(), &["call", "update", "042188999005"])
+        .args([
+            "--field",
+            "phone",
+            "--value",
+            "0987 654 321",
+            "--evidence",
+            "HS-1",
+        ])
+        .args(as_processor)
+        .args(["--endpoint", &endpoint])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&sent.stdout).into_owned();
+    assert!(
+        sent.status.success() && said.contains("PENDING"),
+        "{sent:?}"
+    );
+    let update_id = said.split_whitespace().next().unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let polled = dev(dir.path(), &["call", "update-status", &update_id])
+            .args(as_processor)
+            .args(["--endpoint", &endpoint])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&polled.stdout).into_owned();
+        assert!(polled.status.success(), "{polled:?}");
+        if said.contains("ACCEPTED") {
+            break;
+        }
+        assert!(said.contains("PENDING"), "{said}");
+        assert!(started.elapsed() < Duration::from_secs(30), "{said}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
     // A second `up` on the same directory says it is running, and where.
     let again = dev(dir.path(), &["up", "--citizens", "50"])
         .output()

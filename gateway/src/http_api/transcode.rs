@@ -21,6 +21,8 @@ pub const OPERATIONS: &[&str] = &[
     "GetHousehold",
     "VerifyBatch",
     "ListProcedures",
+    "SubmitUpdate",
+    "GetUpdate",
 ];
 
 /// The streaming operation: a JSON array of requests in, an array of results out.
@@ -38,6 +40,8 @@ pub fn request_body(operation: &str, json: &[u8]) -> Result<Bytes, String> {
         "AutofillForm" => frame(&mut out, &parse::<pb::AutofillFormRequest>(json)?),
         "GetHousehold" => frame(&mut out, &parse::<pb::GetHouseholdRequest>(json)?),
         "ListProcedures" => frame(&mut out, &parse::<pb::ListProceduresRequest>(json)?),
+        "SubmitUpdate" => frame(&mut out, &parse::<pb::SubmitUpdateRequest>(json)?),
+        "GetUpdate" => frame(&mut out, &parse::<pb::GetUpdateRequest>(json)?),
         BATCH => {
             let items = parse::<Vec<pb::VerifyBatchRequest>>(json)?;
             if items.is_empty() {
@@ -105,6 +109,8 @@ pub fn reply_json(operation: &str, body: &[u8]) -> Result<serde_json::Value, Str
         "AutofillForm" => one::<pb::AutofillFormResponse>(&messages),
         "GetHousehold" => one::<pb::GetHouseholdResponse>(&messages),
         "ListProcedures" => one::<pb::ListProceduresResponse>(&messages),
+        "SubmitUpdate" => one::<pb::SubmitUpdateResponse>(&messages),
+        "GetUpdate" => one::<pb::GetUpdateResponse>(&messages),
         BATCH => all::<pb::VerifyBatchResponse>(&messages),
         _ => Err(format!("no operation {operation}")),
     }

@@ -113,6 +113,8 @@ pub enum Refusal {
     InvalidArgument(Vec<(String, String)>),
     #[error("no citizen with that number")]
     CitizenNotFound,
+    #[error("no update of this unit has that id")]
+    UpdateNotFound,
     #[error("the population database is unavailable: {0}")]
     UpstreamUnavailable(String),
     #[error("the population database did not answer in time")]
@@ -211,6 +213,7 @@ impl Refusal {
             Refusal::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
             Refusal::InvalidArgument(_) => "INVALID_ARGUMENT",
             Refusal::CitizenNotFound => "CITIZEN_NOT_FOUND",
+            Refusal::UpdateNotFound => "UPDATE_NOT_FOUND",
             Refusal::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
             Refusal::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             Refusal::CircuitOpen { .. } => "UPSTREAM_CIRCUIT_OPEN",
@@ -269,7 +272,7 @@ impl Refusal {
             Refusal::InvalidArgument(_) | Refusal::UnknownProcedure(_) | Refusal::BadJson(_) => {
                 Code::InvalidArgument
             }
-            Refusal::CitizenNotFound => Code::NotFound,
+            Refusal::CitizenNotFound | Refusal::UpdateNotFound => Code::NotFound,
             Refusal::UpstreamUnavailable(_)
             | Refusal::CircuitOpen { .. }
             | Refusal::AuditUnavailable
@@ -396,6 +399,10 @@ impl Refusal {
             Refusal::CitizenNotFound => (
                 "no citizen with that number: check the number with the citizen's card".into(),
                 "không tìm thấy công dân với số này: đề nghị đối chiếu với thẻ căn cước".into(),
+            ),
+            Refusal::UpdateNotFound => (
+                "no update your unit sent has that id: use the update_id SubmitUpdate returned".into(),
+                "không có yêu cầu cập nhật nào của đơn vị với mã này: đề nghị dùng mã update_id do SubmitUpdate trả về".into(),
             ),
             Refusal::UpstreamUnavailable(why) => (
                 format!("the population database is unavailable ({why}): retry later"),

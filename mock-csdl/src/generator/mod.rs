@@ -404,6 +404,7 @@ pub fn provenance_for(record: &CitizenRecord, seed: u64) -> Vec<Provenance> {
                 field,
                 source,
                 updated_at,
+                system: None,
             }
         })
         .collect()

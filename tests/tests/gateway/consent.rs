@@ -5,7 +5,6 @@
 
 use crate::helpers::*;
 use lienthong_devtool::tokens::TokenSpec;
-use lienthong_proto::audit::v1 as audit;
 use lienthong_proto::gateway::v1 as pb;
 use std::collections::BTreeMap;
 use tonic::Code;
@@ -126,24 +125,7 @@ async fn consent_withholds_the_phone_the_card_date_and_the_parents_birth_dates()
     assert!(phone.explanation_vi.contains("VNeID"), "{phone:?}");
 
     // The trail tells the channels apart, and what was withheld was not disclosed.
-    let mut client = audit::audit_service_client::AuditServiceClient::new(
-        env.channel(Some(&env.unit_cert("ha-tinh"))).await,
-    );
-    let mut stream = client
-        .query(authed(
-            &env.token("CB.H42.KT01"),
-            audit::QueryRequest {
-                personal_id: adult.into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut records = Vec::new();
-    while let Some(r) = stream.message().await.unwrap() {
-        records.push(r);
-    }
+    let records = env.records_about(adult).await;
     let consented: Vec<_> = records
         .iter()
         .filter(|r| r.purpose == "administrative_procedure/citizen_consent")

@@ -230,6 +230,33 @@ impl TestEnv {
         mint(&self.pki.issuer.key, &adjust(spec)).unwrap()
     }
 
+    /// Every record of the trail about a citizen, as Hà Tĩnh's auditor finds them by personal ID.
+    pub async fn records_about(
+        &self,
+        personal_id: &str,
+    ) -> Vec<lienthong_proto::audit::v1::AuditRecord> {
+        use lienthong_proto::audit::v1 as audit;
+        let mut client = audit::audit_service_client::AuditServiceClient::new(
+            self.channel(Some(&self.unit_cert("ha-tinh"))).await,
+        );
+        let mut stream = client
+            .query(authed(
+                &self.token("CB.H42.KT01"),
+                audit::QueryRequest {
+                    personal_id: personal_id.into(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(r) = stream.message().await.unwrap() {
+            out.push(r);
+        }
+        out
+    }
+
     /// An officer's session: their unit's connection and their token.
     pub async fn officer(&self, officer: &str) -> Session {
         Session {

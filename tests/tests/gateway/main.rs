@@ -19,3 +19,4 @@ mod reload;
 mod service;
 mod transport;
 mod verification;
+mod writeback;
