@@ -203,6 +203,10 @@ macro_rules! citizen_fields {
             /// Every field, in record order.
             pub const ALL: &'static [CitizenField] = &[$(CitizenField::$variant,)*];
 
+            /// The fields provincial systems may send back to the database (write-back).
+            pub const UPDATABLE: [CitizenField; 2] =
+                [CitizenField::Phone, CitizenField::HealthInsuranceNumber];
+
             /// The field's name on the wire, e.g. "full_name".
             pub fn as_str(self) -> &'static str {
                 match self { $(CitizenField::$variant => $name,)* }

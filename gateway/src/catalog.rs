@@ -6,9 +6,6 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-/// The fields provincial systems may send back to the database (write-back).
-pub const UPDATABLE: [CitizenField; 2] = [CitizenField::Phone, CitizenField::HealthInsuranceNumber];
-
 /// Where a procedure's code comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -363,7 +360,7 @@ impl Catalog {
         let mut updates = BTreeSet::new();
         for f in &p.updates {
             match CitizenField::parse(f) {
-                Ok(f) if !UPDATABLE.contains(&f) => errors.push(format!(
+                Ok(f) if !CitizenField::UPDATABLE.contains(&f) => errors.push(format!(
                     "{at}.updates: {} cannot be sent back; updatable: phone, health_insurance_number",
                     f.as_str()
                 )),

@@ -635,8 +635,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         if consent.procedure != permit.procedure.code.as_str() {
             return Err(Refusal::Consent(format!(
                 "it consents to procedure {}, not to {}: ask the citizen to consent to this procedure",
-                crate::audit::record::bound_str(&consent.procedure, 32),
-                permit.procedure.code
+                consent.procedure, permit.procedure.code
             )));
         }
         if let CitizenKey::PersonalId(id) = key {

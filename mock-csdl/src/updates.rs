@@ -104,12 +104,9 @@ pub fn now_us() -> i64 {
         .unwrap_or(0)
 }
 
-/// The fields the database takes back from provincial systems.
-pub const UPDATABLE: [CitizenField; 2] = [CitizenField::Phone, CitizenField::HealthInsuranceNumber];
-
 /// Queues a submission (or finds the one with the same source system and request id).
 pub fn submit(store: &Store, s: Submission, delay: Duration) -> Result<DataUpdate, SubmitError> {
-    if !UPDATABLE.contains(&s.field) {
+    if !CitizenField::UPDATABLE.contains(&s.field) {
         return Err(SubmitError::Field(s.field.as_str().to_owned()));
     }
     for (field, value) in [
