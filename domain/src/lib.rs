@@ -14,6 +14,7 @@ pub mod address;
 pub mod citizen;
 pub mod codes;
 pub mod date;
+pub mod former_units;
 pub mod personal_id;
 pub mod units;
 
@@ -24,5 +25,6 @@ pub use citizen::{
 };
 pub use codes::{CodeError, DossierId, OfficerCode, ProcedureCode, RequestId, UnitCode};
 pub use date::PartialDate;
+pub use former_units::{FormerCommune, Share, former_communes};
 pub use personal_id::{OldIdNumber, PersonalId};
 pub use units::{DistrictCode, ProvinceCode, WardCode};

@@ -505,6 +505,7 @@ fn verification_to_pb(
                             Normalization::DateFormat => pb::Normalization::DateFormat,
                             Normalization::Address => pb::Normalization::Address,
                             Normalization::TonePlacement => pb::Normalization::TonePlacement,
+                            Normalization::Pre2025Units => pb::Normalization::Pre2025Units,
                         }) as i32
                     })
                     .collect(),

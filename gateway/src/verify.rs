@@ -1,7 +1,12 @@
 //! Verification of declared values against the record, field by field: which normalisations
 //! were needed, and an explanation that never contains the record's own value.
 
-use lienthong_domain::{Address, CitizenField, CitizenRecord, Gender, PartialDate};
+use lienthong_domain::{
+    Address, CitizenField, CitizenRecord, FormerCommune, Gender, PartialDate, Share,
+    former_communes,
+};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -29,6 +34,8 @@ pub enum Normalization {
     DateFormat,
     Address,
     TonePlacement,
+    /// An address in the pre-2025 units read as the 2025 commune it became.
+    Pre2025Units,
 }
 
 impl Normalization {
@@ -46,6 +53,10 @@ impl Normalization {
             Normalization::TonePlacement => (
                 "tone-mark placement (Thuỳ = Thùy)",
                 "vị trí dấu thanh (Thuỳ = Thùy)",
+            ),
+            Normalization::Pre2025Units => (
+                "pre-2025 units read as the 2025 commune they became",
+                "đơn vị hành chính trước 01/7/2025 quy đổi sang xã, phường mới",
             ),
         }
     }
@@ -226,7 +237,111 @@ pub fn check(
 fn address_field(name: String, on_record: Option<&Address>, declared: &str) -> FieldCheck {
     match on_record {
         None => verdict(name, Outcome::NotOnRecord, vec![]),
-        Some(a) => check_address(name, &a.formatted(), declared),
+        Some(a) => {
+            let plain = check_address(name, &a.formatted(), declared);
+            if plain.outcome != Outcome::Mismatch {
+                return plain;
+            }
+            check_former_units(&plain.field, a, declared).unwrap_or(plain)
+        }
+    }
+}
+
+/// An address part as compared: Unicode NFC, spacing, case, unit abbreviations and punctuation,
+/// tone placement; the province without its "Tỉnh"/"Thành phố".
+fn address_key(s: &str) -> Vec<String> {
+    let nfc: String = s.nfc().collect();
+    normalize_address(&nfc)
+        .split(", ")
+        .map(canonical_tones)
+        .collect()
+}
+
+/// The former communes by the key of "commune, district, province" as the pre-2025 units wrote
+/// them.
+fn former_index() -> &'static HashMap<Vec<String>, Vec<&'static FormerCommune>> {
+    static INDEX: OnceLock<HashMap<Vec<String>, Vec<&'static FormerCommune>>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index: HashMap<Vec<String>, Vec<&'static FormerCommune>> = HashMap::new();
+        for c in &former_communes().communes {
+            index
+                .entry(address_key(&c.formatted()))
+                .or_default()
+                .push(c);
+        }
+        index
+    })
+}
+
+/// A declared address written in the pre-2025 units ("…, Xã Cẩm Quang, Huyện Cẩm Xuyên, Tỉnh Hà
+/// Tĩnh"), read through the conversion table as the 2025 commune it became. None when the
+/// declared address does not end in a pre-2025 commune, district and province, or when its
+/// commune became the one on record but the rest of the address differs (a plain mismatch).
+fn check_former_units(name: &str, on_record: &Address, declared: &str) -> Option<FieldCheck> {
+    let parts = address_key(declared);
+    let split = parts.len().checked_sub(3)?;
+    let (detail, units) = parts.split_at(split);
+    let candidates = former_index().get(units)?;
+    let record = address_key(&on_record.formatted());
+    let record_detail = &record[..record.len().saturating_sub(2)];
+    let became = candidates
+        .iter()
+        .find_map(|c| c.share_in(on_record.ward).map(|share| (*c, share)));
+    let old = |c: &FormerCommune| {
+        let district = &c.district.district().name;
+        format!("{}, {district}", c.name)
+    };
+    match became {
+        Some(_) if detail != record_detail => None,
+        Some((c, share)) => {
+            let canonical = match &on_record.detail {
+                d if d.is_empty() => c.formatted(),
+                d => format!("{d}, {}", c.formatted()),
+            };
+            let mut normalizations = vec![Normalization::Pre2025Units];
+            if declared.trim() != canonical {
+                normalizations.insert(0, Normalization::Address);
+            }
+            let (how, how_vi) = match share {
+                Share::Whole => ("became", "đã được sắp xếp toàn bộ vào"),
+                Share::Part => ("became in part", "đã được sắp xếp một phần vào"),
+            };
+            Some(FieldCheck {
+                explanation: format!(
+                    "matches the record: the address is written in the pre-2025 units; {} {how} the 2025 commune on record on 1 July 2025",
+                    old(c)
+                ),
+                explanation_vi: format!(
+                    "khớp với dữ liệu trong CSDL: địa chỉ ghi theo đơn vị hành chính trước 01/7/2025; {} {how_vi} xã, phường trong CSDL từ 01/7/2025",
+                    old(c)
+                ),
+                ..verdict(name.to_owned(), Outcome::Match, normalizations)
+            })
+        }
+        None => {
+            let c = candidates.first()?;
+            let now: Vec<&str> = c
+                .became
+                .iter()
+                .map(|(w, _)| w.ward().name.as_str())
+                .collect();
+            let now = now.join(", ");
+            Some(FieldCheck {
+                explanation: format!(
+                    "differs from the record: the address is written in the pre-2025 units and {} became {now} on 1 July 2025, not the commune on record; check the citizen's documents",
+                    old(c)
+                ),
+                explanation_vi: format!(
+                    "không khớp với dữ liệu trong CSDL: địa chỉ ghi theo đơn vị hành chính trước 01/7/2025, {} nay là {now}, không phải xã, phường trong CSDL; đề nghị kiểm tra giấy tờ của công dân",
+                    old(c)
+                ),
+                ..verdict(
+                    name.to_owned(),
+                    Outcome::Mismatch,
+                    vec![Normalization::Pre2025Units],
+                )
+            })
+        }
     }
 }
 
@@ -741,6 +856,73 @@ mod tests {
         assert!(c.normalizations.contains(&Normalization::Address));
         let other_type = formatted.replace("Phường ", "Huyện ");
         assert_eq!(ok(&other_type).outcome, Outcome::Mismatch);
+    }
+
+    #[test]
+    fn an_address_in_the_pre_2025_units_reads_as_the_commune_it_became() {
+        let mut r = record();
+        let at = |ward: &str| Address {
+            detail: "Thôn Tân Hòa".into(),
+            ward: lienthong_domain::WardCode::parse(ward).unwrap(),
+        };
+        r.permanent_address = at("18673"); // Xã Cẩm Xuyên
+        let ok = |r: &CitizenRecord, declared: &str| {
+            check(r, CitizenField::PermanentAddress, declared).unwrap()
+        };
+        let c = ok(
+            &r,
+            "Thôn Tân Hòa, Xã Cẩm Quang, Huyện Cẩm Xuyên, Tỉnh Hà Tĩnh",
+        );
+        assert_eq!(c.outcome, Outcome::Match, "{}", c.explanation);
+        assert_eq!(c.normalizations, [Normalization::Pre2025Units]);
+        assert!(
+            c.explanation
+                .contains("Xã Cẩm Quang, Huyện Cẩm Xuyên became")
+        );
+        assert!(!c.explanation.contains("Xã Cẩm Xuyên"), "{}", c.explanation);
+        let c = ok(&r, "thôn tân hoà, X. Cẩm Quang, H. Cẩm Xuyên, Hà Tĩnh");
+        assert_eq!(c.outcome, Outcome::Match);
+        assert_eq!(
+            c.normalizations,
+            [Normalization::Address, Normalization::Pre2025Units]
+        );
+        // The township of the same name also became Xã Cẩm Xuyên.
+        let c = ok(
+            &r,
+            "Thôn Tân Hòa, TT. Cẩm Xuyên, Huyện Cẩm Xuyên, Tỉnh Hà Tĩnh",
+        );
+        assert_eq!(c.outcome, Outcome::Match);
+        // Another commune of the old district became another 2025 commune: reported as such.
+        let c = ok(
+            &r,
+            "Thôn Tân Hòa, Xã Cẩm Nhượng, Huyện Cẩm Xuyên, Tỉnh Hà Tĩnh",
+        );
+        assert_eq!(c.outcome, Outcome::Mismatch);
+        assert_eq!(c.normalizations, [Normalization::Pre2025Units]);
+        assert!(
+            c.explanation.contains("became Xã Thiên Cầm"),
+            "{}",
+            c.explanation
+        );
+        // The right commune with another hamlet is a plain mismatch.
+        let c = ok(&r, "Thôn 5, Xã Cẩm Quang, Huyện Cẩm Xuyên, Tỉnh Hà Tĩnh");
+        assert_eq!(c.outcome, Outcome::Mismatch);
+        assert!(c.normalizations.is_empty());
+        // The old district alone names no commune: it is not read as one.
+        let c = ok(&r, "Thôn Tân Hòa, Huyện Cẩm Xuyên, Tỉnh Hà Tĩnh");
+        assert_eq!(c.outcome, Outcome::Mismatch);
+        assert!(c.normalizations.is_empty());
+        // Phường Đại Nài was split between Thành Sen and Hà Huy Tập.
+        r.permanent_address = at("18652"); // Phường Hà Huy Tập
+        let c = ok(
+            &r,
+            "Thôn Tân Hòa, Phường Đại Nài, Thành phố Hà Tĩnh, Tỉnh Hà Tĩnh",
+        );
+        assert_eq!(c.outcome, Outcome::Match);
+        assert!(c.explanation.contains("became in part"));
+        r.permanent_address = at("00070"); // Phường Hoàn Kiếm, Hà Nội
+        let c = ok(&r, "Thôn Tân Hòa, Phường Hàng Bạc, Quận Hoàn Kiếm, Hà Nội");
+        assert_eq!(c.outcome, Outcome::Match, "{}", c.explanation);
     }
 
     #[test]

@@ -11,11 +11,13 @@
 //!   a recognition or a correction, a 9-digit number a later one replaced;
 //! - **variations** verification must see through (MATCH, with the normalisation named): a birth
 //!   date written dd-mm-yyyy, dd.mm.yyyy or as the card QR's ddmmyyyy, the old tone placement
-//!   ("Thuỳ" for "Thùy", "hoà" for "hòa").
+//!   ("Thuỳ" for "Thùy", "hoà" for "hòa"), the
+//!   permanent address in the pre-2025 units (commune, district, province) the record's 2025
+//!   commune was made from.
 //!
 //! Seeded: the same seed, rates and records give the same declarations.
 
-use lienthong_domain::{CitizenField, CitizenRecord, PartialDate};
+use lienthong_domain::{CitizenField, CitizenRecord, PartialDate, Share};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use unicode_normalization::UnicodeNormalization;
@@ -35,10 +37,11 @@ pub enum Kind {
     ParentNotUpdated,
     DateFormat,
     TonePlacement,
+    Pre2025Address,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Exact,
         Kind::LegacyEncoding,
         Kind::MissingDiacritics,
@@ -50,6 +53,7 @@ impl Kind {
         Kind::ParentNotUpdated,
         Kind::DateFormat,
         Kind::TonePlacement,
+        Kind::Pre2025Address,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl Kind {
             Kind::ParentNotUpdated => "parent-not-updated",
             Kind::DateFormat => "date-format",
             Kind::TonePlacement => "tone-placement",
+            Kind::Pre2025Address => "pre-2025-address",
         }
     }
 
@@ -74,7 +79,10 @@ impl Kind {
 
     /// Whether verification must flag it (a difference), rather than see through it.
     pub fn must_be_flagged(self) -> bool {
-        !matches!(self, Kind::Exact | Kind::DateFormat | Kind::TonePlacement)
+        !matches!(
+            self,
+            Kind::Exact | Kind::DateFormat | Kind::TonePlacement | Kind::Pre2025Address
+        )
     }
 }
 
@@ -137,10 +145,10 @@ impl Declarations {
         let wanted = if x < self.mix.rate {
             self.difference()
         } else if x < self.mix.rate + self.mix.variations {
-            if self.rng.random_bool(0.5) {
-                Kind::DateFormat
-            } else {
-                Kind::TonePlacement
+            match self.rng.random_range(0..3) {
+                0 => Kind::DateFormat,
+                1 => Kind::TonePlacement,
+                _ => Kind::Pre2025Address,
             }
         } else {
             Kind::Exact
@@ -154,7 +162,7 @@ impl Declarations {
             }
             kind = if wanted.must_be_flagged() {
                 self.difference()
-            } else if kind == Kind::TonePlacement {
+            } else if matches!(kind, Kind::TonePlacement | Kind::Pre2025Address) {
                 Kind::DateFormat
             } else {
                 Kind::Exact
@@ -266,6 +274,30 @@ impl Declarations {
             }
             Kind::TonePlacement => {
                 set(&mut d, CitizenField::FullName, old_tone_placement(name)?);
+            }
+            Kind::Pre2025Address => {
+                // The permanent address as the system took it before 1 July 2025: the commune,
+                // district and province the 2025 commune was made from.
+                let address = &record.permanent_address;
+                let former: Vec<_> = lienthong_domain::former_communes()
+                    .of_ward(address.ward)
+                    .collect();
+                let whole: Vec<_> = former
+                    .iter()
+                    .filter(|c| c.share_in(address.ward) == Some(Share::Whole))
+                    .collect();
+                let pool = if whole.is_empty() {
+                    former.iter().collect()
+                } else {
+                    whole
+                };
+                let commune = pool.get(self.rng.random_range(0..pool.len().max(1)))?;
+                let text = if address.detail.is_empty() {
+                    commune.formatted()
+                } else {
+                    format!("{}, {}", address.detail, commune.formatted())
+                };
+                set(&mut d, CitizenField::PermanentAddress, text);
             }
         }
         Some(d)

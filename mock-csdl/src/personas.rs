@@ -138,6 +138,14 @@ pub const PERSONAS: &[Persona] = &[
         scenario_vi: "tài khoản VNeID mức 1 đang chờ phê duyệt",
     },
     Persona {
+        key: "pre-2025-address",
+        personal_id: "042184999026",
+        old_id_number: None,
+        full_name: "Trương Thị Quỳnh",
+        scenario: "permanent residence in Thôn Tân Hòa, Xã Cẩm Xuyên (2025 units); her province's older system still holds it in the pre-2025 units, \"Thôn Tân Hòa, Xã Cẩm Quang, Huyện Cẩm Xuyên, Tỉnh Hà Tĩnh\": Xã Cẩm Quang became part of Xã Cẩm Xuyên on 1 July 2025, so it verifies as a match with NORMALIZATION_PRE_2025_UNITS",
+        scenario_vi: "hệ thống cũ của tỉnh lưu địa chỉ theo đơn vị hành chính trước 01/7/2025",
+    },
+    Persona {
         key: "no-phone",
         personal_id: "042158999011",
         old_id_number: None,
@@ -533,6 +541,9 @@ pub fn batch() -> Batch {
     let mut thu_luong = base("vneid-pending", Female, date(1998, 5, 27));
     thu_luong.eid_level = EidLevel::Level1Pending;
     thu_luong.card = Some(can_cuoc(date(2026, 10, 20), Some(date(2038, 5, 27))));
+    let mut quynh = base("pre-2025-address", Female, date(1984, 3, 8));
+    set_address(&mut quynh, "Thôn Tân Hòa", CAM_XUYEN);
+    quynh.card = Some(can_cuoc(date(2024, 11, 20), Some(date(2044, 3, 8))));
     let mut nga = base("no-phone", Female, date(1958, 12, 1));
     nga.phone = None;
     nga.eid_level = EidLevel::None;
@@ -583,7 +594,7 @@ pub fn batch() -> Batch {
 
     let mut households = vec![family, couple];
     let mut singles = vec![
-        thang, hang, luc, nga, tho, mai, ha, linh, huyen, hoa, thang_vo, diem, thu_luong,
+        thang, hang, luc, nga, tho, mai, ha, linh, huyen, hoa, thang_vo, diem, thu_luong, quynh,
     ];
     singles.extend(chaos);
     for (n, r) in singles.iter_mut().enumerate() {

@@ -170,6 +170,60 @@ async fn a_record_that_differs_from_the_declaration() {
 }
 
 #[tokio::test]
+async fn an_address_held_in_the_pre_2025_units_is_read_as_the_commune_it_became() {
+    let env = spawn_verification_env().await;
+    let mut s = env.officer("CB.H42.0001").await;
+    let declare = |address: &'static str| {
+        [
+            ("full_name", "Trương Thị Quỳnh"),
+            ("permanent_address", address),
+        ]
+    };
+    // As her province's older system holds it: Xã Cẩm Quang became part of Xã Cẩm Xuyên.
+    let r = check(
+        &mut s,
+        "pre-2025-address",
+        &declare("Thôn Tân Hòa, Xã Cẩm Quang, Huyện Cẩm Xuyên, Tỉnh Hà Tĩnh"),
+    )
+    .await;
+    assert_eq!(
+        result(&r),
+        (
+            O::Match,
+            vec![(R::Match, vec![]), (R::Match, vec![N::Pre2025Units])]
+        )
+    );
+    assert!(r.fields[1].explanation.contains("pre-2025 units"));
+    assert!(r.fields[1].explanation_vi.contains("trước 01/7/2025"));
+    // Abbreviated, lower case, old tone placement: still read.
+    let r = check(
+        &mut s,
+        "pre-2025-address",
+        &declare("thôn tân hoà, X. Cẩm Quang, H. Cẩm Xuyên, T. Hà Tĩnh"),
+    )
+    .await;
+    assert_eq!(result(&r).0, O::Match);
+    // Cẩm Nhượng became Xã Thiên Cầm: a mismatch that says where the declared commune went,
+    // never what the record holds.
+    let r = check(
+        &mut s,
+        "pre-2025-address",
+        &declare("Thôn Tân Hòa, Xã Cẩm Nhượng, Huyện Cẩm Xuyên, Tỉnh Hà Tĩnh"),
+    )
+    .await;
+    assert_eq!(
+        result(&r),
+        (
+            O::Mismatch,
+            vec![(R::Match, vec![]), (R::Mismatch, vec![N::Pre2025Units])]
+        )
+    );
+    let f = &r.fields[1];
+    assert!(f.explanation.contains("became Xã Thiên Cầm"), "{f:?}");
+    assert!(!f.explanation.contains("Xã Cẩm Xuyên") && !f.explanation_vi.contains("Xã Cẩm Xuyên"));
+}
+
+#[tokio::test]
 async fn partial_birth_dates() {
     let env = spawn_verification_env().await;
     let mut s = env.officer("CB.H42.0001").await;
