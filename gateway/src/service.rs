@@ -20,6 +20,7 @@ use lienthong_domain::{
     RequestId,
 };
 use lienthong_proto::convert::citizen_to_pb_disclosed;
+use lienthong_proto::csdl::v1 as csdl;
 use lienthong_proto::gateway::v1 as pb;
 use pb::citizen_gateway_server::CitizenGateway;
 use std::pin::Pin;
@@ -148,6 +149,31 @@ impl Asks for pb::GetUpdateRequest {
         Err(Refusal::invalid("update_id", "names no citizen"))
     }
 }
+
+impl Asks for pb::OpenBundleRequest {
+    fn context(&self) -> Option<&pb::RequestContext> {
+        self.context.as_ref()
+    }
+    fn subject(&self) -> Result<CitizenKey, Refusal> {
+        subject_key(Some(&self.personal_id), None)
+    }
+}
+
+/// The requests that name a case: the citizen is known once the database has answered.
+macro_rules! asks_by_case {
+    ($($request:ident),*) => {$(
+        impl Asks for pb::$request {
+            fn context(&self) -> Option<&pb::RequestContext> {
+                self.context.as_ref()
+            }
+            fn subject(&self) -> Result<CitizenKey, Refusal> {
+                Err(Refusal::invalid("case_id", "names no citizen"))
+            }
+        }
+    )*};
+}
+
+asks_by_case!(CompleteBundleStepRequest, GetBundleCaseRequest);
 
 impl Asks for pb::GetHouseholdRequest {
     fn context(&self) -> Option<&pb::RequestContext> {
@@ -698,11 +724,39 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         let permit = self.permit_on_any_channel(slot, &caller, &officer, req.context.as_ref())?;
         let key = req.subject()?;
         let consent = self.consent_before(&caller, &permit, &key)?;
-        let request_id = &permit.context.request_id;
         let _slot = self.upstream.enter(&caller.unit.code)?;
+        self.fill_form(
+            slot,
+            &caller,
+            Filling {
+                procedure: permit.procedure,
+                request_id: &permit.context.request_id,
+                subject: key,
+                consent: consent.as_ref(),
+                method: AUTOFILL_METHOD,
+            },
+        )
+        .await
+    }
+
+    /// A procedure's form filled from the subject's record (and, where the form needs them, the
+    /// records of the subject's parents or spouse, each read recorded under its own pseudonym).
+    async fn fill_form(
+        &self,
+        slot: &AuditSlot,
+        caller: &Caller,
+        filling: Filling<'_>,
+    ) -> Result<pb::AutofillFormResponse, Refusal> {
+        let Filling {
+            procedure,
+            request_id,
+            subject: key,
+            consent,
+            method,
+        } = filling;
         let subject = self.upstream.citizen(&key, request_id).await?;
         slot.note(|f| f.subject = Some(Subject::Personal(subject.personal_id.clone())));
-        let fill_channel = match &consent {
+        let fill_channel = match consent {
             Some(consent) => {
                 consent_of(consent, &subject.personal_id)?;
                 may_consent(subject.eid_level)?;
@@ -710,7 +764,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
             }
             None => autofill::FillChannel::Officer,
         };
-        let template = &permit.procedure.form;
+        let template = &procedure.form;
         let mut related = Related::default();
         for (link, id) in autofill::records_needed(&subject, template) {
             let record = match self
@@ -750,15 +804,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                 .and_then(|f| f.split_once('.'))
                 .map(|(person, _)| person.to_owned())
                 .unwrap_or_else(|| format!("{link:?}").to_lowercase());
-            self.audit_other(
-                slot,
-                &caller,
-                AUTOFILL_METHOD,
-                &role,
-                &person.personal_id,
-                fields,
-            )
-            .await?;
+            self.audit_other(slot, caller, method, &role, &person.personal_id, fields)
+                .await?;
         }
         slot.note(|f| {
             f.fields = form
@@ -768,7 +815,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                 .collect()
         });
         Ok(pb::AutofillFormResponse {
-            procedure_code: permit.procedure.code.to_string(),
+            procedure_code: procedure.code.to_string(),
             form_id: template.id.clone(),
             filled: form
                 .filled
@@ -930,6 +977,254 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         })
     }
 
+    /// Opens a bundle case under the bundle's procedure, with the bundle's form filled.
+    async fn open_bundle(
+        &self,
+        slot: &AuditSlot,
+        request: Request<pb::OpenBundleRequest>,
+    ) -> Result<pb::BundleResponse, Refusal> {
+        let (caller, officer, req) = read_request(slot, request)?;
+        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
+        let kind = bundle_kind(permit.procedure)?;
+        let id = personal_id("personal_id", &req.personal_id)?;
+        let _slot = self.upstream.enter(&caller.unit.code)?;
+        let form = self
+            .fill_form(
+                slot,
+                &caller,
+                Filling {
+                    procedure: permit.procedure,
+                    request_id: &permit.context.request_id,
+                    subject: CitizenKey::PersonalId(id.clone()),
+                    consent: None,
+                    method: OPEN_BUNDLE_METHOD,
+                },
+            )
+            .await?;
+        let case = self
+            .upstream
+            .open_case(csdl::OpenCaseRequest {
+                kind: kind as i32,
+                personal_id: id.as_str().to_owned(),
+                source_system: caller.unit.code.to_string(),
+                dossier_id: permit.context.dossier.to_string(),
+                request_id: permit.context.request_id.to_string(),
+            })
+            .await?;
+        Ok(pb::BundleResponse {
+            case: Some(case),
+            form: Some(form),
+        })
+    }
+
+    /// One agency's action on a case's ready step, under the step's own procedure: the step's
+    /// form filled from the record as it stands, then the action.
+    async fn complete_bundle_step(
+        &self,
+        slot: &AuditSlot,
+        request: Request<pb::CompleteBundleStepRequest>,
+    ) -> Result<pb::BundleResponse, Refusal> {
+        let (caller, officer, req) = read_request(slot, request)?;
+        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
+        let case_id = case_id(&req.case_id)?;
+        let procedure = permit.procedure;
+        if req.entered.len() > MAX_ENTERED {
+            return Err(Refusal::invalid(
+                "entered",
+                format!("holds {} values: at most {MAX_ENTERED}", req.entered.len()),
+            ));
+        }
+        for (i, e) in req.entered.iter().enumerate() {
+            if e.value.len() > MAX_UPDATE_TEXT {
+                return Err(Refusal::invalid(
+                    format!("entered[{i}].value"),
+                    format!("is longer than {MAX_UPDATE_TEXT} bytes"),
+                ));
+            }
+        }
+        let _slot = self.upstream.enter(&caller.unit.code)?;
+        let case = self
+            .upstream
+            .case(&case_id, caller.unit.code.as_str())
+            .await?;
+        if let Ok(subject) = PersonalId::parse(&case.subject_personal_id) {
+            slot.note(|f| f.subject = Some(Subject::Personal(subject)));
+        }
+        let step = case
+            .steps
+            .iter()
+            .find(|s| s.procedure_code == procedure.code.as_str())
+            .ok_or_else(|| {
+                let steps: Vec<&str> = case
+                    .steps
+                    .iter()
+                    .map(|s| s.procedure_code.as_str())
+                    .collect();
+                Refusal::invalid(
+                    "context.procedure_code",
+                    format!(
+                        "{} is not a step of case {case_id}: act under one of its steps' procedures ({})",
+                        procedure.code,
+                        steps.join(", ")
+                    ),
+                )
+            })?;
+        // A step waiting for another is refused here; a done one goes to the database, which
+        // gives back the case for a repeated request and refuses anything else.
+        let not_ready = match step_ready(&case, step) {
+            Err(refusal @ Refusal::StepNotReady { .. }) if matches!(&refusal, Refusal::StepNotReady { detail, .. } if detail.contains(" waits for ")) =>
+            {
+                return Err(refusal);
+            }
+            other => other.err(),
+        };
+        let subject = PersonalId::parse(&step.subject_personal_id).map_err(|_| {
+            Refusal::UpstreamUnavailable("the database replied with a malformed case".into())
+        })?;
+        let form = self
+            .fill_form(
+                slot,
+                &caller,
+                Filling {
+                    procedure,
+                    request_id: &permit.context.request_id,
+                    subject: CitizenKey::PersonalId(subject),
+                    consent: None,
+                    method: COMPLETE_STEP_METHOD,
+                },
+            )
+            .await?;
+        // The officer enters what the record could not fill.
+        let open: Vec<&str> = form
+            .unfilled
+            .iter()
+            .map(|u| u.form_field.as_str())
+            .collect();
+        for (i, e) in req.entered.iter().enumerate() {
+            if !open.contains(&e.key.as_str()) {
+                let key: String = e.key.chars().take(64).collect();
+                return Err(Refusal::invalid(
+                    format!("entered[{i}].key"),
+                    format!(
+                        "{key:?} is not a field of form {} left for the officer to enter (the record fills the others); enter: {}",
+                        procedure.form.id,
+                        open.join(", ")
+                    ),
+                ));
+            }
+        }
+        let case = self
+            .upstream
+            .complete_case_step(csdl::CompleteCaseStepRequest {
+                case_id,
+                procedure_code: procedure.code.to_string(),
+                entered: req.entered,
+                source_system: caller.unit.code.to_string(),
+                officer: officer.code.to_string(),
+                request_id: permit.context.request_id.to_string(),
+            })
+            .await
+            .map_err(|e| match (e, not_ready) {
+                (Refusal::StepNotReady { .. }, Some(ours)) => ours,
+                (e, _) => e,
+            })?;
+        self.audit_case_people(slot, &caller, COMPLETE_STEP_METHOD, &case)
+            .await?;
+        Ok(pb::BundleResponse {
+            case: Some(case),
+            form: Some(form),
+        })
+    }
+
+    /// Where a case stands, under the bundle's procedure or one of its steps'.
+    async fn bundle_case(
+        &self,
+        slot: &AuditSlot,
+        request: Request<pb::GetBundleCaseRequest>,
+    ) -> Result<pb::BundleResponse, Refusal> {
+        let (caller, officer, req) = read_request(slot, request)?;
+        let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
+        let case_id = case_id(&req.case_id)?;
+        let _slot = self.upstream.enter(&caller.unit.code)?;
+        let case = self
+            .upstream
+            .case(&case_id, caller.unit.code.as_str())
+            .await?;
+        let code = permit.procedure.code.as_str();
+        let steps: Vec<&str> = case
+            .steps
+            .iter()
+            .map(|s| s.procedure_code.as_str())
+            .collect();
+        let bundle: Vec<&str> = permit.procedure.bundle.iter().map(|c| c.as_str()).collect();
+        if !steps.contains(&code) && bundle != steps {
+            return Err(Refusal::invalid(
+                "context.procedure_code",
+                format!(
+                    "{code} is neither the case's bundle nor one of its steps ({})",
+                    steps.join(", ")
+                ),
+            ));
+        }
+        if let Ok(subject) = PersonalId::parse(&case.subject_personal_id) {
+            slot.note(|f| {
+                f.subject = Some(Subject::Personal(subject));
+                f.fields = vec!["personal_id".to_owned()];
+            });
+        }
+        self.audit_case_people(slot, &caller, GET_CASE_METHOD, &case)
+            .await?;
+        Ok(pb::BundleResponse {
+            case: Some(case),
+            form: None,
+        })
+    }
+
+    /// The people a case names besides its subject (a newborn): the reply carries their number
+    /// and what the steps recorded for them, so each gets a record of their own.
+    async fn audit_case_people(
+        &self,
+        slot: &AuditSlot,
+        caller: &Caller,
+        method: &str,
+        case: &csdl::BundleCase,
+    ) -> Result<(), Refusal> {
+        let main = slot.facts().subject;
+        let mut seen: Vec<&str> = Vec::new();
+        let people = std::iter::once(case.subject_personal_id.as_str())
+            .chain(case.steps.iter().map(|s| s.subject_personal_id.as_str()));
+        for id in people {
+            if seen.contains(&id) {
+                continue;
+            }
+            seen.push(id);
+            let Ok(person) = PersonalId::parse(id) else {
+                continue;
+            };
+            if matches!(&main, Some(Subject::Personal(p)) if *p == person) {
+                continue;
+            }
+            let mut fields = vec!["personal_id".to_owned()];
+            for s in case.steps.iter().filter(|s| s.subject_personal_id == id) {
+                for o in &s.outcome {
+                    let field = match o.key.as_str() {
+                        "household_id" => Some("household"),
+                        k => CitizenField::parse(k).ok().map(|f| f.as_str()),
+                    };
+                    if let Some(f) = field
+                        && !fields.iter().any(|x| x == f)
+                    {
+                        fields.push(f.to_owned());
+                    }
+                }
+            }
+            let suffix = format!("case-person-{}", seen.len());
+            self.audit_other(slot, caller, method, &suffix, &person, fields)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn household(
         &self,
         slot: &AuditSlot,
@@ -1049,6 +1344,91 @@ pub async fn drained(draining: &mut watch::Receiver<bool>) {
 const BATCH_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/VerifyBatch";
 const AUTOFILL_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/AutofillForm";
 const HOUSEHOLD_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/GetHousehold";
+const OPEN_BUNDLE_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/OpenBundle";
+const COMPLETE_STEP_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/CompleteBundleStep";
+const GET_CASE_METHOD: &str = "/lienthong.gateway.v1.CitizenGateway/GetBundleCase";
+/// The most values an officer enters on one step.
+const MAX_ENTERED: usize = 16;
+
+/// What a form is filled for: the procedure, the request, the subject, the consent on the
+/// citizen-consent channel, and the method other people's records are recorded under.
+struct Filling<'a> {
+    procedure: &'a Procedure,
+    request_id: &'a RequestId,
+    subject: CitizenKey,
+    consent: Option<&'a Consent>,
+    method: &'static str,
+}
+
+/// The database's kind of case for a bundle procedure, by its first step.
+fn bundle_kind(p: &Procedure) -> Result<csdl::BundleKind, Refusal> {
+    match p.bundle.first().map(|c| c.as_str()) {
+        Some("1.001193") => Ok(csdl::BundleKind::Birth),
+        Some("1.000656") => Ok(csdl::BundleKind::Death),
+        Some(_) => Err(Refusal::invalid(
+            "context.procedure_code",
+            format!(
+                "bundle {} is not one the database runs as a case: the birth bundle (from 1.001193) and the death bundle (from 1.000656) are",
+                p.code
+            ),
+        )),
+        None => Err(Refusal::invalid(
+            "context.procedure_code",
+            format!(
+                "{} is not an interlinked bundle: open a case under a bundle's code (e.g. LT.KHAISINH, LT.KHAITU)",
+                p.code
+            ),
+        )),
+    }
+}
+
+/// "LT" and ten digits, as OpenBundle returned it.
+fn case_id(s: &str) -> Result<String, Refusal> {
+    let ok = s.len() == 12 && s.starts_with("LT") && s[2..].bytes().all(|b| b.is_ascii_digit());
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(Refusal::invalid(
+            "case_id",
+            "is not a case id: \"LT\" and 10 digits, as OpenBundle returned it",
+        ))
+    }
+}
+
+/// The step may be acted on: handed off (or rejected and acted on again).
+fn step_ready(case: &csdl::BundleCase, step: &csdl::CaseStep) -> Result<(), Refusal> {
+    use csdl::StepStatus as S;
+    let status = S::try_from(step.status).unwrap_or(S::Unspecified);
+    let code = &step.procedure_code;
+    let (detail, detail_vi) = match status {
+        S::Ready | S::Rejected => return Ok(()),
+        S::Waiting => {
+            let before = case
+                .steps
+                .iter()
+                .take_while(|s| s.procedure_code != *code)
+                .filter(|s| s.status != S::Done as i32 && s.status != S::AlreadyOnRecord as i32)
+                .map(|s| s.procedure_code.as_str())
+                .last()
+                .unwrap_or_default();
+            (
+                format!(
+                    "step {code} of case {} waits for step {before}",
+                    case.case_id
+                ),
+                format!(
+                    "bước {code} của hồ sơ {} đang chờ bước {before}",
+                    case.case_id
+                ),
+            )
+        }
+        _ => (
+            format!("step {code} of case {} is already done", case.case_id),
+            format!("bước {code} của hồ sơ {} đã hoàn thành", case.case_id),
+        ),
+    };
+    Err(Refusal::StepNotReady { detail, detail_vi })
+}
 
 type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::VerifyBatchResponse, Status>> + Send>>;
 
@@ -1295,5 +1675,29 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
     ) -> Result<Response<pb::GetUpdateResponse>, Status> {
         let slot = slot_of(&request);
         answer(&slot, self.update_status(&slot, request).await)
+    }
+
+    async fn open_bundle(
+        &self,
+        request: Request<pb::OpenBundleRequest>,
+    ) -> Result<Response<pb::BundleResponse>, Status> {
+        let slot = slot_of(&request);
+        answer(&slot, self.open_bundle(&slot, request).await)
+    }
+
+    async fn complete_bundle_step(
+        &self,
+        request: Request<pb::CompleteBundleStepRequest>,
+    ) -> Result<Response<pb::BundleResponse>, Status> {
+        let slot = slot_of(&request);
+        answer(&slot, self.complete_bundle_step(&slot, request).await)
+    }
+
+    async fn get_bundle_case(
+        &self,
+        request: Request<pb::GetBundleCaseRequest>,
+    ) -> Result<Response<pb::BundleResponse>, Status> {
+        let slot = slot_of(&request);
+        answer(&slot, self.bundle_case(&slot, request).await)
     }
 }

@@ -315,6 +315,49 @@ impl Upstream {
         })
     }
 
+    /// Opens a bundle case. A retry is safe: the database gives back the case it already has
+    /// for the same source system and request id.
+    pub async fn open_case(&self, request: pb::OpenCaseRequest) -> Result<pb::BundleCase, Refusal> {
+        self.call(
+            |mut client, req| async move { client.open_case(req).await },
+            request,
+        )
+        .await
+    }
+
+    /// One agency's action on a case's step; safe to retry like `open_case`.
+    pub async fn complete_case_step(
+        &self,
+        request: pb::CompleteCaseStepRequest,
+    ) -> Result<pb::BundleCase, Refusal> {
+        self.call(
+            |mut client, req| async move { client.complete_case_step(req).await },
+            request,
+        )
+        .await
+        .map_err(|r| match r {
+            Refusal::CitizenNotFound => Refusal::CaseNotFound,
+            other => other,
+        })
+    }
+
+    /// One case the source system opened.
+    pub async fn case(&self, id: &str, source_system: &str) -> Result<pb::BundleCase, Refusal> {
+        let request = pb::GetCaseRequest {
+            case_id: id.to_owned(),
+            source_system: source_system.to_owned(),
+        };
+        self.call(
+            |mut client, req| async move { client.get_case(req).await },
+            request,
+        )
+        .await
+        .map_err(|r| match r {
+            Refusal::CitizenNotFound => Refusal::CaseNotFound,
+            other => other,
+        })
+    }
+
     /// Breaker, deadline, one retry on UNAVAILABLE.
     async fn call<Req, Resp, F, Fut>(&self, f: F, request: Req) -> Result<Resp, Refusal>
     where
@@ -341,7 +384,9 @@ impl Upstream {
                 .observe(started.elapsed().as_secs_f64());
             match &answer {
                 Err(_) => self.metrics.error(Code::DeadlineExceeded),
-                Ok(Err(status)) if status.code() != Code::NotFound => {
+                Ok(Err(status))
+                    if !matches!(status.code(), Code::NotFound | Code::FailedPrecondition) =>
+                {
                     self.metrics.error(status.code())
                 }
                 _ => {}
@@ -351,6 +396,11 @@ impl Upstream {
                 Ok(Ok(r)) => Ok(r.into_inner()),
                 Ok(Err(status)) => Err(match status.code() {
                     Code::NotFound => Refusal::CitizenNotFound,
+                    // Only a case's step acted on out of order.
+                    Code::FailedPrecondition => Refusal::StepNotReady {
+                        detail: "the database refused the action: the step is not ready".into(),
+                        detail_vi: "CSDL từ chối: bước này chưa sẵn sàng để xử lý".into(),
+                    },
                     // A server honouring grpc-timeout answers CANCELLED when it runs out.
                     Code::DeadlineExceeded | Code::Cancelled => Refusal::UpstreamTimeout,
                     // The database's own text is never relayed (to the caller, the trail or
@@ -371,7 +421,9 @@ impl Upstream {
             }
         }
         let changed = match &outcome {
-            Ok(_) | Err(Refusal::CitizenNotFound) => self.breaker.success(),
+            Ok(_) | Err(Refusal::CitizenNotFound | Refusal::StepNotReady { .. }) => {
+                self.breaker.success()
+            }
             Err(_) => self.breaker.failure(),
         };
         if let Some(state) = changed {

@@ -6,11 +6,13 @@
 //! - [`personas`]: the fixed persona table, present in every store.
 //! - [`store`]: the sled-backed store.
 //! - [`updates`]: write-back: corrections and enrichments from provincial systems, and their rules.
+//! - [`bundles`]: interlinked-bundle cases: each step an agency's action on the records.
 //! - [`faults`]: run-time fault injection.
 //! - [`service`]: the gRPC handlers (`PopulationRegistry`, `RegistryAdmin`).
 //! - [`server`]: binding, TLS, health, reflection and graceful shutdown.
 #![forbid(unsafe_code)]
 
+pub mod bundles;
 pub mod cli;
 pub mod declarations;
 pub mod faults;

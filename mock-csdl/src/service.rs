@@ -1,6 +1,7 @@
 //! The gRPC handlers: `PopulationRegistry` (records) and `RegistryAdmin` (faults, personas,
 //! statistics). Wire types are parsed here, at the edge; store errors become statuses here.
 
+use crate::bundles;
 use crate::faults::{Effect, FaultError, FaultRule, Faults, Scope};
 use crate::personas::PERSONAS;
 use crate::store::{Store, StoreError};
@@ -259,6 +260,136 @@ impl PopulationRegistry for Registry {
                 "no update of this source system has that id",
             )),
         }
+    }
+
+    async fn open_case(
+        &self,
+        request: Request<pb::OpenCaseRequest>,
+    ) -> Result<Response<pb::BundleCase>, Status> {
+        self.count("OpenCase");
+        let req = request.into_inner();
+        let subject =
+            PersonalId::parse(&req.personal_id).map_err(|e| invalid_argument("personal_id", e))?;
+        let kind = match pb::BundleKind::try_from(req.kind) {
+            Ok(pb::BundleKind::Birth) => bundles::BundleKind::Birth,
+            Ok(pb::BundleKind::Death) => bundles::BundleKind::Death,
+            _ => return Err(invalid_argument("kind", "BIRTH or DEATH")),
+        };
+        self.faults("OpenCase", Some(subject.as_str())).await?;
+        let opening = bundles::Opening {
+            kind,
+            subject,
+            source_system: req.source_system,
+            dossier_id: req.dossier_id,
+            request_id: req.request_id,
+        };
+        case_reply(bundles::open(&self.store, opening))
+    }
+
+    async fn complete_case_step(
+        &self,
+        request: Request<pb::CompleteCaseStepRequest>,
+    ) -> Result<Response<pb::BundleCase>, Status> {
+        self.count("CompleteCaseStep");
+        let req = request.into_inner();
+        self.faults("CompleteCaseStep", None).await?;
+        let action = bundles::Action {
+            case_id: req.case_id,
+            procedure: req.procedure_code,
+            entered: req.entered.into_iter().map(|e| (e.key, e.value)).collect(),
+            source_system: req.source_system,
+            officer: req.officer,
+            request_id: req.request_id,
+        };
+        case_reply(bundles::complete(&self.store, action))
+    }
+
+    async fn get_case(
+        &self,
+        request: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::BundleCase>, Status> {
+        self.count("GetCase");
+        let req = request.into_inner();
+        case_reply(bundles::get(&self.store, &req.case_id, &req.source_system))
+    }
+}
+
+fn case_reply(
+    result: Result<bundles::Case, bundles::CaseError>,
+) -> Result<Response<pb::BundleCase>, Status> {
+    use bundles::CaseError as E;
+    match result {
+        Ok(c) => Ok(Response::new(case_pb(&c))),
+        Err(E::CitizenNotFound) => Err(not_found("that personal ID")),
+        Err(E::CaseNotFound) => Err(Status::not_found(
+            "no case of this source system has that id",
+        )),
+        Err(E::Store(e)) => Err(store_status(e)),
+        Err(e @ E::TooLong { field }) => Err(invalid_argument(field, e)),
+        Err(e @ E::Invalid(_)) => Err(invalid_argument("case", e)),
+        Err(E::NotReady(why)) => Err(Status::failed_precondition(why)),
+    }
+}
+
+fn timestamp(us: i64) -> lienthong_proto::Timestamp {
+    lienthong_proto::Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+/// A case as its source system sees it.
+pub fn case_pb(c: &bundles::Case) -> pb::BundleCase {
+    let values = |v: &[(String, String)]| {
+        v.iter()
+            .map(|(key, value)| pb::EnteredValue {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect()
+    };
+    pb::BundleCase {
+        case_id: c.id.clone(),
+        kind: match c.kind {
+            bundles::BundleKind::Birth => pb::BundleKind::Birth,
+            bundles::BundleKind::Death => pb::BundleKind::Death,
+        } as i32,
+        subject_personal_id: c.subject.as_str().to_owned(),
+        source_system: c.source_system.clone(),
+        dossier_id: c.dossier_id.clone(),
+        opened_at: Some(timestamp(c.opened_at_us)),
+        completed: c.completed(),
+        steps: c
+            .steps
+            .iter()
+            .map(|s| {
+                let (agency, agency_vi) = s.agency();
+                pb::CaseStep {
+                    procedure_code: s.procedure.clone(),
+                    agency: agency.to_owned(),
+                    agency_vi: agency_vi.to_owned(),
+                    status: match s.status {
+                        bundles::StepStatus::Waiting => pb::StepStatus::Waiting,
+                        bundles::StepStatus::Ready => pb::StepStatus::Ready,
+                        bundles::StepStatus::Done => pb::StepStatus::Done,
+                        bundles::StepStatus::Rejected => pb::StepStatus::Rejected,
+                        bundles::StepStatus::AlreadyOnRecord => pb::StepStatus::AlreadyOnRecord,
+                    } as i32,
+                    subject_personal_id: s
+                        .subject
+                        .as_ref()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_default(),
+                    handed_off_at: s.handed_off_at_us.map(timestamp),
+                    acted_at: s.acted_at_us.map(timestamp),
+                    acted_by: s.acted_by.clone(),
+                    entered: values(&s.entered),
+                    outcome: values(&s.outcome),
+                    reason: s.reason.clone(),
+                    reason_vi: s.reason_vi.clone(),
+                }
+            })
+            .collect(),
     }
 }
 

@@ -65,6 +65,9 @@ pub struct Store {
     updates: sled::Tree,
     updates_by_citizen: sled::Tree,
     update_requests: sled::Tree,
+    /// Bundle cases by id, and their ids by source system and request id.
+    cases: sled::Tree,
+    case_requests: sled::Tree,
 }
 
 /// `source system ‖ 0x00 ‖ request id`.
@@ -130,6 +133,8 @@ impl Store {
             updates: db.open_tree("updates")?,
             updates_by_citizen: db.open_tree("updates_by_citizen")?,
             update_requests: db.open_tree("update_requests")?,
+            cases: db.open_tree("cases")?,
+            case_requests: db.open_tree("case_requests")?,
             db,
         })
     }
@@ -231,6 +236,50 @@ impl Store {
         Ok(out)
     }
 
+    /// Stores a bundle case and indexes it by request.
+    pub fn put_case(&self, c: &crate::bundles::Case) -> Result<(), StoreError> {
+        self.cases.insert(c.id.as_str(), encode(c))?;
+        if !c.request_id.is_empty() {
+            self.case_requests.insert(
+                request_key(&c.source_system, &c.request_id),
+                c.id.as_bytes(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// One bundle case by id.
+    pub fn case(&self, id: &str) -> Result<Option<crate::bundles::Case>, StoreError> {
+        self.cases
+            .get(id)?
+            .map(|b| decode("cases", id.as_bytes(), &b))
+            .transpose()
+    }
+
+    /// The id of the case a source system opened with a request id.
+    pub fn case_by_request(
+        &self,
+        source_system: &str,
+        request_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .case_requests
+            .get(request_key(source_system, request_id))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Replaces one household.
+    pub fn put_household(&self, h: &Household) -> Result<(), StoreError> {
+        self.households.insert(h.id.as_str(), encode(h))?;
+        Ok(())
+    }
+
+    /// Closes a household (its last member struck off).
+    pub fn remove_household(&self, id: &HouseholdId) -> Result<(), StoreError> {
+        self.households.remove(id.as_str())?;
+        Ok(())
+    }
+
     /// One household by number.
     pub fn household(&self, id: &HouseholdId) -> Result<Option<Household>, StoreError> {
         self.households
@@ -286,6 +335,8 @@ impl Store {
             &self.updates,
             &self.updates_by_citizen,
             &self.update_requests,
+            &self.cases,
+            &self.case_requests,
         ] {
             tree.clear()?;
         }

@@ -39,6 +39,13 @@ struct Cli {
     canned: bool,
 }
 
+/// The answer to every method but GetCitizen.
+fn not_forwarded<T>() -> Result<Response<T>, Status> {
+    Err(Status::unimplemented(
+        "the bare proxy forwards GetCitizen only",
+    ))
+}
+
 struct Proxy {
     upstream: PopulationRegistryClient<Channel>,
     canned: Option<pb::GetCitizenResponse>,
@@ -61,27 +68,42 @@ impl PopulationRegistry for Proxy {
         &self,
         _: Request<pb::GetHouseholdRequest>,
     ) -> Result<Response<pb::GetHouseholdResponse>, Status> {
-        Err(Status::unimplemented(
-            "the bare proxy forwards GetCitizen only",
-        ))
+        not_forwarded()
     }
 
     async fn submit_update(
         &self,
         _: Request<pb::SubmitUpdateRequest>,
     ) -> Result<Response<pb::DataUpdate>, Status> {
-        Err(Status::unimplemented(
-            "the bare proxy forwards GetCitizen only",
-        ))
+        not_forwarded()
     }
 
     async fn get_update(
         &self,
         _: Request<pb::GetUpdateRequest>,
     ) -> Result<Response<pb::DataUpdate>, Status> {
-        Err(Status::unimplemented(
-            "the bare proxy forwards GetCitizen only",
-        ))
+        not_forwarded()
+    }
+
+    async fn open_case(
+        &self,
+        _: Request<pb::OpenCaseRequest>,
+    ) -> Result<Response<pb::BundleCase>, Status> {
+        not_forwarded()
+    }
+
+    async fn complete_case_step(
+        &self,
+        _: Request<pb::CompleteCaseStepRequest>,
+    ) -> Result<Response<pb::BundleCase>, Status> {
+        not_forwarded()
+    }
+
+    async fn get_case(
+        &self,
+        _: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::BundleCase>, Status> {
+        not_forwarded()
     }
 }
 

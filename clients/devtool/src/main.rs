@@ -308,6 +308,19 @@ enum GatewayCall {
     },
     /// GetUpdate: where an update your unit sent stands.
     UpdateStatus { update_id: String },
+    /// OpenBundle: a bundle case for a declaring parent (--procedure LT.KHAISINH) or the
+    /// deceased (--procedure LT.KHAITU).
+    OpenBundle { id: String },
+    /// CompleteBundleStep: one agency's action on a case's ready step, under the step's
+    /// procedure, e.g. --enter ho_ten_tre="Lê Gia Bảo".
+    BundleStep {
+        case_id: String,
+        /// A value the officer enters, key=value (repeat the flag).
+        #[arg(long = "enter")]
+        entered: Vec<String>,
+    },
+    /// GetBundleCase: where a case your unit opened stands.
+    BundleCase { case_id: String },
 }
 
 /// Which calls a fault applies to.
@@ -1089,6 +1102,52 @@ async fn gateway_call(
                 .get_update(req)
                 .await
                 .map(|r| shown(json, r, |m| render::update(m.update.as_ref())))
+        }
+        GatewayCall::OpenBundle { id } => {
+            let req = caller.request(gw::OpenBundleRequest {
+                context: ctx(),
+                personal_id: id,
+            });
+            caller
+                .client
+                .open_bundle(req)
+                .await
+                .map(|r| shown(json, r, render::bundle))
+        }
+        GatewayCall::BundleStep { case_id, entered } => {
+            let mut values = Vec::new();
+            for e in entered {
+                let Some((key, value)) = e.split_once('=') else {
+                    return Err(
+                        format!("--enter {e:?}: write key=value, e.g. gioi_tinh_tre=Nam").into(),
+                    );
+                };
+                values.push(pb::EnteredValue {
+                    key: key.trim().to_owned(),
+                    value: value.to_owned(),
+                });
+            }
+            let req = caller.request(gw::CompleteBundleStepRequest {
+                context: ctx(),
+                case_id,
+                entered: values,
+            });
+            caller
+                .client
+                .complete_bundle_step(req)
+                .await
+                .map(|r| shown(json, r, render::bundle))
+        }
+        GatewayCall::BundleCase { case_id } => {
+            let req = caller.request(gw::GetBundleCaseRequest {
+                context: ctx(),
+                case_id,
+            });
+            caller
+                .client
+                .get_bundle_case(req)
+                .await
+                .map(|r| shown(json, r, render::bundle))
         }
         GatewayCall::Procedures { all } => {
             let req = caller.request(gw::ListProceduresRequest {

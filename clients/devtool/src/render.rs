@@ -317,6 +317,57 @@ pub fn update(u: Option<&csdl::DataUpdate>) -> String {
     out
 }
 
+/// A bundle case: its steps with their agency, status, what was entered and recorded; then the
+/// form of the call, when it has one.
+pub fn bundle(r: &pb::BundleResponse) -> String {
+    let Some(c) = &r.case else {
+        return "(no case in the reply)".into();
+    };
+    let mut out = format!(
+        "{}  subject {}  dossier {}{}",
+        c.case_id,
+        c.subject_personal_id,
+        c.dossier_id,
+        if c.completed { "  COMPLETED" } else { "" }
+    );
+    for s in &c.steps {
+        let status = csdl::StepStatus::try_from(s.status)
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("STEP_STATUS_")
+                    .to_owned()
+            })
+            .unwrap_or_else(|_| s.status.to_string());
+        out.push_str(&format!(
+            "\n  {}  {status:<17} {}",
+            s.procedure_code, s.agency_vi
+        ));
+        if !s.subject_personal_id.is_empty() && s.subject_personal_id != c.subject_personal_id {
+            out.push_str(&format!("  (về {})", s.subject_personal_id));
+        }
+        if !s.acted_by.is_empty() {
+            out.push_str(&format!("  by {}", s.acted_by));
+        }
+        for e in &s.entered {
+            out.push_str(&format!("\n      entered  {} = {}", e.key, e.value));
+        }
+        for o in &s.outcome {
+            out.push_str(&format!("\n      recorded {} = {}", o.key, o.value));
+        }
+        if !s.reason.is_empty() {
+            out.push_str(&format!(
+                "\n      rejected: {}\n      {}",
+                s.reason, s.reason_vi
+            ));
+        }
+    }
+    if let Some(filled) = &r.form {
+        out.push('\n');
+        out.push_str(&form(filled));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

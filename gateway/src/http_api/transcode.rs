@@ -23,6 +23,9 @@ pub const OPERATIONS: &[&str] = &[
     "ListProcedures",
     "SubmitUpdate",
     "GetUpdate",
+    "OpenBundle",
+    "CompleteBundleStep",
+    "GetBundleCase",
 ];
 
 /// The streaming operation: a JSON array of requests in, an array of results out.
@@ -42,6 +45,9 @@ pub fn request_body(operation: &str, json: &[u8]) -> Result<Bytes, String> {
         "ListProcedures" => frame(&mut out, &parse::<pb::ListProceduresRequest>(json)?),
         "SubmitUpdate" => frame(&mut out, &parse::<pb::SubmitUpdateRequest>(json)?),
         "GetUpdate" => frame(&mut out, &parse::<pb::GetUpdateRequest>(json)?),
+        "OpenBundle" => frame(&mut out, &parse::<pb::OpenBundleRequest>(json)?),
+        "CompleteBundleStep" => frame(&mut out, &parse::<pb::CompleteBundleStepRequest>(json)?),
+        "GetBundleCase" => frame(&mut out, &parse::<pb::GetBundleCaseRequest>(json)?),
         BATCH => {
             let items = parse::<Vec<pb::VerifyBatchRequest>>(json)?;
             if items.is_empty() {
@@ -111,6 +117,9 @@ pub fn reply_json(operation: &str, body: &[u8]) -> Result<serde_json::Value, Str
         "ListProcedures" => one::<pb::ListProceduresResponse>(&messages),
         "SubmitUpdate" => one::<pb::SubmitUpdateResponse>(&messages),
         "GetUpdate" => one::<pb::GetUpdateResponse>(&messages),
+        "OpenBundle" | "CompleteBundleStep" | "GetBundleCase" => {
+            one::<pb::BundleResponse>(&messages)
+        }
         BATCH => all::<pb::VerifyBatchResponse>(&messages),
         _ => Err(format!("no operation {operation}")),
     }

@@ -720,7 +720,7 @@ mod tests {
             recorded_method("/lienthong.gateway.v1.CitizenGateway/LookupCitizenX"),
             "(unknown path)"
         );
-        assert_eq!(KNOWN_METHODS.len(), 13, "{:?}", *KNOWN_METHODS);
+        assert_eq!(KNOWN_METHODS.len(), 16, "{:?}", *KNOWN_METHODS);
         assert!(KNOWN_METHODS.contains(&"/lienthong.audit.v1.AuditService/ListCheckpoints".into()));
     }
 }

@@ -115,6 +115,10 @@ pub enum Refusal {
     CitizenNotFound,
     #[error("no update of this unit has that id")]
     UpdateNotFound,
+    #[error("no bundle case with that id")]
+    CaseNotFound,
+    #[error("the bundle step is not ready: {detail}")]
+    StepNotReady { detail: String, detail_vi: String },
     #[error("the population database is unavailable: {0}")]
     UpstreamUnavailable(String),
     #[error("the population database did not answer in time")]
@@ -214,6 +218,8 @@ impl Refusal {
             Refusal::InvalidArgument(_) => "INVALID_ARGUMENT",
             Refusal::CitizenNotFound => "CITIZEN_NOT_FOUND",
             Refusal::UpdateNotFound => "UPDATE_NOT_FOUND",
+            Refusal::CaseNotFound => "CASE_NOT_FOUND",
+            Refusal::StepNotReady { .. } => "STEP_NOT_READY",
             Refusal::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
             Refusal::UpstreamTimeout => "UPSTREAM_TIMEOUT",
             Refusal::CircuitOpen { .. } => "UPSTREAM_CIRCUIT_OPEN",
@@ -272,16 +278,18 @@ impl Refusal {
             Refusal::InvalidArgument(_) | Refusal::UnknownProcedure(_) | Refusal::BadJson(_) => {
                 Code::InvalidArgument
             }
-            Refusal::CitizenNotFound | Refusal::UpdateNotFound => Code::NotFound,
+            Refusal::CitizenNotFound | Refusal::UpdateNotFound | Refusal::CaseNotFound => {
+                Code::NotFound
+            }
             Refusal::UpstreamUnavailable(_)
             | Refusal::CircuitOpen { .. }
             | Refusal::AuditUnavailable
             | Refusal::LimiterUnavailable { .. }
             | Refusal::CentralUnavailable
             | Refusal::ShuttingDown { .. } => Code::Unavailable,
-            Refusal::CentralNotConfigured | Refusal::ConsentNotPossible { .. } => {
-                Code::FailedPrecondition
-            }
+            Refusal::CentralNotConfigured
+            | Refusal::ConsentNotPossible { .. }
+            | Refusal::StepNotReady { .. } => Code::FailedPrecondition,
             Refusal::UpstreamTimeout => Code::DeadlineExceeded,
             Refusal::TrailUnreadable { .. } => Code::DataLoss,
             Refusal::Transport { code, .. } => *code,
@@ -403,6 +411,14 @@ impl Refusal {
             Refusal::UpdateNotFound => (
                 "no update your unit sent has that id: use the update_id SubmitUpdate returned".into(),
                 "không có yêu cầu cập nhật nào của đơn vị với mã này: đề nghị dùng mã update_id do SubmitUpdate trả về".into(),
+            ),
+            Refusal::CaseNotFound => (
+                "no bundle case your unit opened has that id: use the case_id OpenBundle returned".into(),
+                "không có hồ sơ liên thông nào của đơn vị với mã này: đề nghị dùng mã case_id do OpenBundle trả về".into(),
+            ),
+            Refusal::StepNotReady { detail, detail_vi } => (
+                format!("{detail}: act on the case's ready step (GetBundleCase shows each step's status)"),
+                format!("{detail_vi}: đề nghị xử lý bước đang ở trạng thái sẵn sàng (xem trạng thái từng bước bằng GetBundleCase)"),
             ),
             Refusal::UpstreamUnavailable(why) => (
                 format!("the population database is unavailable ({why}): retry later"),

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod audit;
+mod bundles;
 mod consent;
 mod disk;
 mod fairness;
