@@ -87,6 +87,37 @@ fn sigterm_stops_the_environment_like_ctrl_c() {
         assert!(started.elapsed() < Duration::from_secs(30), "{said}");
         std::thread::sleep(Duration::from_millis(500));
     }
+    // A bundle case: opened, its first step acted on with values entered, then read.
+    let call = |args: &[&str]| {
+        let out = dev(dir.path(), &["call"])
+            .args(args)
+            .args(["--endpoint", &endpoint])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let opened = call(&["open-bundle", "042190999002", "--procedure", "LT.KHAISINH"]);
+    assert!(opened.contains("1.001193  READY"), "{opened}");
+    let case_id = opened.split_whitespace().next().unwrap().to_owned();
+    let acted = call(&[
+        "bundle-step",
+        &case_id,
+        "--procedure",
+        "1.001193",
+        "--enter",
+        "ho_ten_tre=Lê Gia Bảo",
+        "--enter",
+        "ngay_sinh_tre=01/11/2026",
+        "--enter",
+        "gioi_tinh_tre=Nam",
+    ]);
+    assert!(
+        acted.contains("1.001193  DONE") && acted.contains("recorded personal_id = 04222699"),
+        "{acted}"
+    );
+    let seen = call(&["bundle-case", &case_id, "--procedure", "LT.KHAISINH"]);
+    assert!(seen.contains("1.004222  READY"), "{seen}");
     // A second `up` on the same directory says it is running, and where.
     let again = dev(dir.path(), &["up", "--citizens", "50"])
         .output()

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A one-stop system calling the Liên Thông gateway from Python, with grpcio.
 
-As an officer of a connected unit it makes a lookup, a verification and an auto-fill, then a
-call the gateway refuses, and prints the refusal's details (ErrorInfo reason, the Vietnamese
+As an officer of a connected unit it makes a lookup, a verification and an auto-fill, reads a
+household, verifies a batch, runs the birth bundle's first step, lists the procedures, then makes
+a call the gateway refuses, and prints the refusal's details (ErrorInfo reason, the Vietnamese
 LocalizedMessage, field violations, quota and retry information) and each reply's audit receipt.
 
 The stubs are generated from the contract in proto/ at start (grpcio-tools), so nothing
@@ -15,6 +16,7 @@ generated is kept. Exit status: 0 when every call gave what the sample data make
 """
 
 import argparse
+import datetime
 import importlib
 import pathlib
 import sys
@@ -180,6 +182,15 @@ def main() -> int:
         return 1 if failures else 0
 
 
+def step_statuses(case) -> list:
+    """Each step's status, e.g. ["DONE", "READY", "WAITING"]."""
+    names = case.DESCRIPTOR.fields_by_name["steps"].message_type.fields_by_name["status"]
+    return [
+        names.enum_type.values_by_number[s.status].name.removeprefix("STEP_STATUS_")
+        for s in case.steps
+    ]
+
+
 def run(pb, gateway, metadata, context, failures):
     """Every operation, as a one-stop system makes them."""
 
@@ -269,6 +280,45 @@ def run(pb, gateway, metadata, context, failures):
         print(f"  item {item.item_id}: {results[item.item_id]}")
     if results != {"1": "OVERALL_RESULT_MATCH", "2": "OVERALL_RESULT_NEEDS_REVIEW"}:
         failures.append(f"batch: unexpected results {results}")
+
+    print("OpenBundle LT.KHAISINH for the declaring mother 042190999002")
+    reply, call = unary(
+        gateway.OpenBundle,
+        pb.OpenBundleRequest(
+            context=context("LT.KHAISINH", "H42.01-0007"), personal_id="042190999002"
+        ),
+        metadata,
+    )
+    case = reply.case
+    print(f"  case {case.case_id}: {step_statuses(case)}; receipt {receipt(call)}")
+    print("CompleteBundleStep 1.001193: the commune registers the birth")
+    born = (datetime.date.today() - datetime.timedelta(days=3)).strftime("%d/%m/%Y")
+    entered = {"ho_ten_tre": "Lê Gia Bảo", "ngay_sinh_tre": born, "gioi_tinh_tre": "Nam"}
+    reply, call = unary(
+        gateway.CompleteBundleStep,
+        pb.CompleteBundleStepRequest(
+            context=context("1.001193", "H42.01-0007"),
+            case_id=case.case_id,
+            entered=[{"key": k, "value": v} for k, v in entered.items()],
+        ),
+        metadata,
+    )
+    first = reply.case.steps[0]
+    outcome = {o.key: o.value for o in first.outcome}
+    print(f"  {step_statuses(reply.case)}; the child's number {outcome.get('personal_id')}, "
+          f"birth certificate {outcome.get('birth_certificate_number')}; receipt {receipt(call)}")
+    print("GetBundleCase: the residence step is handed to the commune police")
+    reply, call = unary(
+        gateway.GetBundleCase,
+        pb.GetBundleCaseRequest(
+            context=context("LT.KHAISINH", "H42.01-0007"), case_id=case.case_id
+        ),
+        metadata,
+    )
+    statuses = step_statuses(reply.case)
+    print(f"  {statuses}; receipt {receipt(call)}")
+    if statuses != ["DONE", "READY", "WAITING"] or "personal_id" not in outcome:
+        failures.append(f"bundle: unexpected case {statuses} {outcome}")
 
     print("ListProcedures: what this unit and officer may use")
     reply, call = unary(gateway.ListProcedures, pb.ListProceduresRequest(), metadata)
