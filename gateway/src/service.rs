@@ -127,7 +127,39 @@ impl Asks for pb::VerifyCitizenRequest {
         self.context.as_ref()
     }
     fn subject(&self) -> Result<CitizenKey, Refusal> {
-        subject_key(Some(&self.personal_id), None)
+        verification_subject(&self.personal_id, &self.old_id_number, &[]).map(|(key, _)| key)
+    }
+}
+
+/// Whom a verification names: the 12-digit ID, or, for a source system that holds only the
+/// 9-digit number, that number — then verified as a claim of old_id_number too, unless the
+/// claims declare it. The claims to check come back with it.
+fn verification_subject(
+    personal: &str,
+    old_id_number: &str,
+    declared: &[pb::Claim],
+) -> Result<(CitizenKey, Vec<pb::Claim>), Refusal> {
+    let non_empty = |s: &str| (!s.is_empty()).then_some(s.to_owned());
+    match (non_empty(personal), non_empty(old_id_number)) {
+        (Some(_), Some(_)) => Err(Refusal::invalid(
+            "old_id_number",
+            "is given with personal_id: name the citizen by one of them",
+        )),
+        (None, Some(old)) => {
+            let key = subject_key(None, Some(&old))?;
+            let mut claims = declared.to_vec();
+            if !claims.iter().any(|c| c.field == "old_id_number") {
+                claims.push(pb::Claim {
+                    field: "old_id_number".into(),
+                    value: old,
+                });
+            }
+            Ok((key, claims))
+        }
+        _ => Ok((
+            CitizenKey::PersonalId(personal_id("personal_id", personal)?),
+            declared.to_vec(),
+        )),
     }
 }
 
@@ -201,11 +233,16 @@ fn read_request<T: Asks>(
 }
 
 fn note_subject(slot: &AuditSlot, key: &CitizenKey) {
-    let subject = match key {
+    let subject = subject_of(key);
+    slot.note(|f| f.subject = Some(subject));
+}
+
+/// The trail's subject for a citizen named by either number.
+fn subject_of(key: &CitizenKey) -> Subject {
+    match key {
         CitizenKey::PersonalId(p) => Subject::Personal(p.clone()),
         CitizenKey::OldId(o) => Subject::Old(o.clone()),
-    };
-    slot.note(|f| f.subject = Some(subject));
+    }
 }
 
 /// What the trail says a verification compared: each field with its verdict
@@ -702,14 +739,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
     ) -> Result<pb::VerifyCitizenResponse, Refusal> {
         let (caller, officer, req) = read_request(slot, request)?;
         let permit = self.permit(slot, &caller, &officer, req.context.as_ref())?;
-        let id = personal_id("personal_id", &req.personal_id)?;
-        let claims = claims(&permit, &req.claims)?;
-        self.charge(&officer, &id, &claims)?;
-        let _slot = self.upstream.enter(&caller.unit.code)?;
+        let (key, declared) =
+            verification_subject(&req.personal_id, &req.old_id_number, &req.claims)?;
+        let claims = claims(&permit, &declared)?;
         let record = self
-            .upstream
-            .citizen(&CitizenKey::PersonalId(id), &permit.context.request_id)
+            .verified_record(&permit, &caller, &officer, &key, &claims)
             .await?;
+        slot.note(|f| f.subject = Some(Subject::Personal(record.personal_id.clone())));
         let checks = check_claims(&record, &claims)?;
         slot.note(|f| f.fields = verdicts(&checks));
         Ok(verification_to_pb(&permit, &record, checks))
@@ -1309,6 +1345,31 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
             .charge(&officer.code, id, &fields, timestamp_us())
     }
 
+    /// The record a verification compares with, its claims charged to the officer's daily
+    /// budget for that citizen: before the read when the request names the personal ID, after
+    /// it when the citizen is named by an old number.
+    async fn verified_record(
+        &self,
+        permit: &Permit<'_>,
+        caller: &Caller,
+        officer: &Officer,
+        key: &CitizenKey,
+        claims: &[(CitizenField, String)],
+    ) -> Result<CitizenRecord, Refusal> {
+        if let CitizenKey::PersonalId(id) = key {
+            self.charge(officer, id, claims)?;
+        }
+        let _slot = self.upstream.enter(&caller.unit.code)?;
+        let record = self
+            .upstream
+            .citizen(key, &permit.context.request_id)
+            .await?;
+        if let CitizenKey::OldId(_) = key {
+            self.charge(officer, &record.personal_id, claims)?;
+        }
+        Ok(record)
+    }
+
     /// One batch item, charged to the officer's, the unit's and the global rate and to the
     /// verification budget like a VerifyCitizen call; its own refusals become an item error,
     /// the batch goes on. Returns the reply and the verdicts for the item's record.
@@ -1318,21 +1379,20 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         caller: &Caller,
         officer: &Officer,
         item: &pb::VerifyBatchRequest,
-    ) -> Result<(pb::VerifyCitizenResponse, Vec<String>), Refusal> {
+    ) -> Result<(pb::VerifyCitizenResponse, Vec<String>, PersonalId), Refusal> {
         self.limits
             .admit_any(&caller.unit.code, &officer.code, true)
             .await?;
-        let id = personal_id("personal_id", &item.personal_id)?;
-        let claims = claims(permit, &item.claims)?;
-        self.charge(officer, &id, &claims)?;
-        let _slot = self.upstream.enter(&caller.unit.code)?;
+        let (key, declared) =
+            verification_subject(&item.personal_id, &item.old_id_number, &item.claims)?;
+        let claims = claims(permit, &declared)?;
         let record = self
-            .upstream
-            .citizen(&CitizenKey::PersonalId(id), &permit.context.request_id)
+            .verified_record(permit, caller, officer, &key, &claims)
             .await?;
         let checks = check_claims(&record, &claims)?;
         let fields = verdicts(&checks);
-        Ok((verification_to_pb(permit, &record, checks), fields))
+        let reply = verification_to_pb(permit, &record, checks);
+        Ok((reply, fields, record.personal_id))
     }
 }
 
@@ -1483,7 +1543,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         }
         let refuse_batch = |r: Refusal| {
             if let Ok(Some(first)) = &first
-                && let Ok(key) = subject_key(Some(&first.personal_id), None)
+                && let Ok(key) = verification_subject(&first.personal_id, &first.old_id_number, &[])
+                    .map(|(k, _)| k)
             {
                 note_subject(&slot, &key);
             }
@@ -1504,7 +1565,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
         let procedure = self
             .permit(&slot, &caller, &officer, first.context.as_ref())
             .map_err(|r| {
-                if let Ok(key) = subject_key(Some(&first.personal_id), None) {
+                if let Ok(key) = verification_subject(&first.personal_id, &first.old_id_number, &[])
+                    .map(|(k, _)| k)
+                {
                     note_subject(&slot, &key);
                 }
                 refuse(&slot, r)
@@ -1528,7 +1591,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
             // Each item, and a refusal that ends the stream, has its own record, written before
             // its answer is sent.
             let audit = |item_id: &str,
-                         personal_id: &str,
+                         subject: Option<Subject>,
                          fields: Vec<String>,
                          started: (i64, Instant),
                          outcome: Option<&Refusal>| {
@@ -1538,7 +1601,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                     base.request_id,
                     item_id.chars().take(64).collect::<String>()
                 );
-                facts.subject = PersonalId::parse(personal_id).ok().map(Subject::Personal);
+                facts.subject = subject;
                 facts.fields = fields;
                 facts.refusal = outcome.cloned();
                 let code = outcome.map(|r| r.code() as i32).unwrap_or(0);
@@ -1584,7 +1647,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                             Err(Err(refusal)) => {
                                 let started = (timestamp_us(), Instant::now());
                                 let status =
-                                    match audit("idle", "", Vec::new(), started, Some(&refusal))
+                                    match audit("idle", None, Vec::new(), started, Some(&refusal))
                                         .await
                                     {
                                         Ok(_) => refusal.to_status(),
@@ -1613,7 +1676,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                 };
                 if let Some(refusal) = ending {
                     let status =
-                        match audit(&item.item_id, "", Vec::new(), started, Some(&refusal)).await {
+                        match audit(&item.item_id, None, Vec::new(), started, Some(&refusal)).await
+                        {
                             Ok(_) => refusal.to_status(),
                             Err(_) => Refusal::AuditUnavailable.to_status(),
                         };
@@ -1621,13 +1685,21 @@ impl<C: Clock + Clone + Send + Sync + 'static> CitizenGateway for Gateway<C> {
                     break;
                 }
                 let result = gateway.batch_item(&permit, &caller, &officer, &item).await;
-                let (result, fields) = match result {
-                    Ok((reply, fields)) => (Ok(reply), fields),
-                    Err(e) => (Err(e), Vec::new()),
+                let (result, fields, subject) = match result {
+                    Ok((reply, fields, id)) => (Ok(reply), fields, Some(Subject::Personal(id))),
+                    Err(e) => {
+                        let named =
+                            verification_subject(&item.personal_id, &item.old_id_number, &[]);
+                        (
+                            Err(e),
+                            Vec::new(),
+                            named.ok().map(|(key, _)| subject_of(&key)),
+                        )
+                    }
                 };
                 let audited = audit(
                     &item.item_id,
-                    &item.personal_id,
+                    subject,
                     fields,
                     started,
                     result.as_ref().err(),

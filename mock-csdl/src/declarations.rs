@@ -11,9 +11,9 @@
 //!   a recognition or a correction, a 9-digit number a later one replaced;
 //! - **variations** verification must see through (MATCH, with the normalisation named): a birth
 //!   date written dd-mm-yyyy, dd.mm.yyyy or as the card QR's ddmmyyyy, the old tone placement
-//!   ("Thuỳ" for "Thùy", "hoà" for "hòa"), the
-//!   permanent address in the pre-2025 units (commune, district, province) the record's 2025
-//!   commune was made from.
+//!   ("Thuỳ" for "Thùy", "hoà" for "hòa"), the permanent address in the pre-2025 units
+//!   (commune, district, province) the record's 2025 commune was made from, the citizen named
+//!   by their 9-digit number instead of the personal ID (a system that holds only the CMND).
 //!
 //! Seeded: the same seed, rates and records give the same declarations.
 
@@ -38,10 +38,11 @@ pub enum Kind {
     DateFormat,
     TonePlacement,
     Pre2025Address,
+    OldNumberOnly,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Exact,
         Kind::LegacyEncoding,
         Kind::MissingDiacritics,
@@ -54,6 +55,7 @@ impl Kind {
         Kind::DateFormat,
         Kind::TonePlacement,
         Kind::Pre2025Address,
+        Kind::OldNumberOnly,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +72,7 @@ impl Kind {
             Kind::DateFormat => "date-format",
             Kind::TonePlacement => "tone-placement",
             Kind::Pre2025Address => "pre-2025-address",
+            Kind::OldNumberOnly => "old-number-only",
         }
     }
 
@@ -81,7 +84,11 @@ impl Kind {
     pub fn must_be_flagged(self) -> bool {
         !matches!(
             self,
-            Kind::Exact | Kind::DateFormat | Kind::TonePlacement | Kind::Pre2025Address
+            Kind::Exact
+                | Kind::DateFormat
+                | Kind::TonePlacement
+                | Kind::Pre2025Address
+                | Kind::OldNumberOnly
         )
     }
 }
@@ -102,6 +109,9 @@ const DIFFERENCES: [(Kind, u32); 8] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Declaration {
     pub personal_id: String,
+    /// The 9-digit number the declaration names the citizen by instead of the personal ID (a
+    /// system that holds only the CMND); None when it names the personal ID.
+    pub old_id_subject: Option<String>,
     pub claims: Vec<(CitizenField, String)>,
     pub kind: Kind,
 }
@@ -145,10 +155,11 @@ impl Declarations {
         let wanted = if x < self.mix.rate {
             self.difference()
         } else if x < self.mix.rate + self.mix.variations {
-            match self.rng.random_range(0..3) {
+            match self.rng.random_range(0..4) {
                 0 => Kind::DateFormat,
                 1 => Kind::TonePlacement,
-                _ => Kind::Pre2025Address,
+                2 => Kind::Pre2025Address,
+                _ => Kind::OldNumberOnly,
             }
         } else {
             Kind::Exact
@@ -162,7 +173,10 @@ impl Declarations {
             }
             kind = if wanted.must_be_flagged() {
                 self.difference()
-            } else if matches!(kind, Kind::TonePlacement | Kind::Pre2025Address) {
+            } else if matches!(
+                kind,
+                Kind::TonePlacement | Kind::Pre2025Address | Kind::OldNumberOnly
+            ) {
                 Kind::DateFormat
             } else {
                 Kind::Exact
@@ -246,9 +260,18 @@ impl Declarations {
                 set(&mut d, CitizenField::Spouse, declared.to_owned());
             }
             Kind::SupersededNumber => {
-                // The system still holds a number a later one replaced.
+                // The system still holds a number a later one replaced; half the time it is all
+                // the system holds, so it names the citizen by it too.
                 let first = record.previous_old_id_numbers.first()?;
                 set(&mut d, CitizenField::OldIdNumber, first.as_str().to_owned());
+                if self.rng.random_bool(0.5) {
+                    d.old_id_subject = Some(first.as_str().to_owned());
+                }
+            }
+            Kind::OldNumberOnly => {
+                // The system holds the 9-digit number only, and names the citizen by it.
+                let old = record.old_id_number.as_ref()?;
+                d.old_id_subject = Some(old.as_str().to_owned());
             }
             Kind::ParentNotUpdated => {
                 // A father recognised or a name corrected after the system took the record:
@@ -321,6 +344,7 @@ fn exact(record: &CitizenRecord) -> Declaration {
     }
     Declaration {
         personal_id: record.personal_id.as_str().to_owned(),
+        old_id_subject: None,
         claims,
         kind: Kind::Exact,
     }

@@ -237,12 +237,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 let d = declarations.declare(&record);
                 let mut item = serde_json::json!({
                     "itemId": format!("{}:{}", items.len(), d.kind.as_str()),
-                    "personalId": d.personal_id,
                     "claims": d.claims.iter().map(|(f, v)| serde_json::json!({
                         "field": f.as_str(),
                         "value": v,
                     })).collect::<Vec<_>>(),
                 });
+                match &d.old_id_subject {
+                    Some(old) => item["oldIdNumber"] = serde_json::json!(old),
+                    None => item["personalId"] = serde_json::json!(d.personal_id),
+                }
                 if items.is_empty() {
                     item["context"] = serde_json::json!({
                         "requestId": format!("declarations-{seed}"),

@@ -137,7 +137,8 @@ fn csv_fields(line: &str) -> Vec<String> {
 }
 
 /// A batch for VerifyBatch from CSV: a header `item_id,personal_id,<field>,…` naming citizen
-/// fields, then one row per declaration. An empty cell is sent as an empty value (NOT_PROVIDED).
+/// fields, then one row per declaration. An empty cell is sent as an empty value (NOT_PROVIDED);
+/// a 9-digit number in the personal_id column names the citizen by their old number.
 pub fn batch_from_csv(
     text: &str,
     procedure: &str,
@@ -166,6 +167,9 @@ pub fn batch_from_csv(
                 header.len()
             ));
         }
+        // A 9-digit number names the citizen by their old number (a system holding only that).
+        let number = cells[1].trim();
+        let old = number.len() == 9 && number.bytes().all(|b| b.is_ascii_digit());
         items.push(pb::VerifyBatchRequest {
             context: if items.is_empty() {
                 context(procedure, dossier)
@@ -173,7 +177,12 @@ pub fn batch_from_csv(
                 None
             },
             item_id: cells[0].clone(),
-            personal_id: cells[1].clone(),
+            personal_id: if old { String::new() } else { cells[1].clone() },
+            old_id_number: if old {
+                number.to_owned()
+            } else {
+                String::new()
+            },
             claims: header[2..]
                 .iter()
                 .zip(&cells[2..])

@@ -213,6 +213,7 @@ impl Session {
                 context: s.context(&procedure),
                 personal_id: id.clone(),
                 claims: claims.clone(),
+                old_id_number: String::new(),
             };
             let req = s.request(message);
             async move { c.verify_citizen(req).await }

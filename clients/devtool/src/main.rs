@@ -997,6 +997,7 @@ async fn gateway_call(
                 })
                 .collect();
             let req = caller.request(gw::VerifyCitizenRequest {
+                old_id_number: String::new(),
                 context: ctx(),
                 personal_id: id,
                 claims,

@@ -439,6 +439,7 @@ async fn gateway_call(
         Method::Verify => {
             client
                 .verify_citizen(caller.request(gw::VerifyCitizenRequest {
+                    old_id_number: String::new(),
                     context: context(),
                     personal_id: id,
                     claims: claims(&name),
@@ -458,6 +459,7 @@ async fn gateway_call(
                 .iter()
                 .enumerate()
                 .map(|(i, (id, name))| gw::VerifyBatchRequest {
+                    old_id_number: String::new(),
                     context: if i == 0 { context() } else { None },
                     item_id: format!("item-{i}"),
                     personal_id: id.clone(),

@@ -93,6 +93,7 @@ async fn batches_take_only_their_share_of_the_global_rate() {
     // 10 calls at once in all, half of them for batches (the clock stands still).
     let env = spawn_env_with(&[("LIMITS__PER_SECOND", "10"), ("LIMITS__BURST", "10")]).await;
     let item = |i: u32| pb::VerifyBatchRequest {
+        old_id_number: String::new(),
         context: if i == 0 { ctx("1.004227") } else { None },
         item_id: format!("item-{i}"),
         personal_id: persona("complete-adult").into(),

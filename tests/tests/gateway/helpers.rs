@@ -359,6 +359,7 @@ pub fn verify(
     claims: &[(&str, &str)],
 ) -> pb::VerifyCitizenRequest {
     pb::VerifyCitizenRequest {
+        old_id_number: String::new(),
         context: ctx(procedure),
         personal_id: personal_id.to_owned(),
         claims: claims

@@ -454,6 +454,7 @@ async fn batch_items_are_charged_like_single_calls() {
         .enumerate()
     {
         items.push(pb::VerifyBatchRequest {
+            old_id_number: String::new(),
             context: if i == 0 { ctx("1.004222") } else { None },
             item_id: format!("item-{i}"),
             personal_id: id.to_owned(),
@@ -466,6 +467,7 @@ async fn batch_items_are_charged_like_single_calls() {
     // And enough further items to pass the officer's burst (30 a fake-clock second).
     for i in 0..30 {
         items.push(pb::VerifyBatchRequest {
+            old_id_number: String::new(),
             context: None,
             item_id: format!("more-{i}"),
             personal_id: targets[1 + i % 7].to_owned(),

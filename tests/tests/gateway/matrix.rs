@@ -425,6 +425,7 @@ async fn send(env: &TestEnv, i: usize, what: Send) -> tonic::Status {
         Send::BulkFromAUnitWithoutBulk => {
             let s = env.officer("CB.XTS.0001").await;
             let item = pb::VerifyBatchRequest {
+                old_id_number: String::new(),
                 context: req("1.004227").context,
                 item_id: "1".into(),
                 personal_id: ADULT.into(),

@@ -31,7 +31,11 @@ fn item(i: usize, d: &Declaration) -> pb::VerifyBatchRequest {
     pb::VerifyBatchRequest {
         context: i.is_multiple_of(5000).then(|| ctx("2.000488")).flatten(),
         item_id: format!("{i}:{}", d.kind.as_str()),
-        personal_id: d.personal_id.clone(),
+        personal_id: match d.old_id_subject {
+            Some(_) => String::new(),
+            None => d.personal_id.clone(),
+        },
+        old_id_number: d.old_id_subject.clone().unwrap_or_default(),
         claims: d
             .claims
             .iter()

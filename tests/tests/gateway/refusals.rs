@@ -433,6 +433,7 @@ async fn the_global_limit_protects_the_database() {
 async fn bulk_verification_is_capped_per_unit() {
     let env = spawn_env_with(&[("UNITS__0__BATCH_MAX_ITEMS", "3")]).await;
     let item = |i: u32| pb::VerifyBatchRequest {
+        old_id_number: String::new(),
         context: if i == 0 { ctx("1.004227") } else { None },
         item_id: format!("item-{i}"),
         personal_id: persona("complete-adult").into(),

@@ -111,6 +111,7 @@ async fn a_batch_answers_every_item_in_order_and_an_item_error_does_not_stop_it(
         .iter()
         .enumerate()
         .map(|(i, (id, name))| pb::VerifyBatchRequest {
+            old_id_number: String::new(),
             context: if i == 0 { ctx("1.004227") } else { None },
             item_id: format!("row-{i}"),
             personal_id: (*id).into(),
@@ -202,6 +203,7 @@ async fn a_batch_open_at_shutdown_ends_saying_how_far_it_got() {
     let (items, rx) = tokio::sync::mpsc::channel(4);
     items
         .send(pb::VerifyBatchRequest {
+            old_id_number: String::new(),
             context: ctx("1.004227"),
             item_id: "row-0".into(),
             personal_id: persona("complete-adult").into(),

@@ -138,6 +138,7 @@ async fn a_batch_stream_that_goes_quiet_is_closed_and_recorded() {
     let mut client = env.client_for_unit("ha-tinh").await;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tx.send(pb::VerifyBatchRequest {
+        old_id_number: String::new(),
         context: ctx("1.004222"),
         item_id: "1".into(),
         personal_id: persona("complete-adult").into(),

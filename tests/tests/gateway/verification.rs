@@ -224,6 +224,95 @@ async fn an_address_held_in_the_pre_2025_units_is_read_as_the_commune_it_became(
 }
 
 #[tokio::test]
+async fn a_citizen_named_by_an_old_number_is_found_and_the_number_verified() {
+    let env = spawn_verification_env().await;
+    let mut s = env.officer("CB.H42.0002").await;
+    let thang = persona("several-old-ids");
+    let verify = |old: &str, personal: &str| pb::VerifyCitizenRequest {
+        context: ctx("1.010103"),
+        personal_id: personal.into(),
+        old_id_number: old.into(),
+        claims: vec![pb::Claim {
+            field: "full_name".into(),
+            value: "Võ Văn Thắng".into(),
+        }],
+    };
+    // A system that holds only his last 9-digit number: found, and the number matches.
+    let r = s
+        .client
+        .verify_citizen(authed(&s.token, verify("029990023", "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        result(&r),
+        (O::Match, vec![(R::Match, vec![]), (R::Match, vec![])])
+    );
+    assert_eq!(r.fields[1].field, "old_id_number");
+    // One that holds a number a later one replaced: the same man, to be updated.
+    let r = s
+        .client
+        .verify_citizen(authed(&s.token, verify("189990123", "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(result(&r).0, O::NeedsReview);
+    assert_eq!(R::try_from(r.fields[1].result).unwrap(), R::Superseded);
+    // The trail names him by his personal ID.
+    let about = env.records_about(thang).await;
+    assert!(
+        about
+            .iter()
+            .filter(|r| r.method.ends_with("/VerifyCitizen"))
+            .count()
+            >= 2,
+        "{about:?}"
+    );
+    // Both numbers, or a number nobody holds, are refused.
+    let e = s
+        .client
+        .verify_citizen(authed(&s.token, verify("029990023", thang)))
+        .await
+        .unwrap_err();
+    assert_refused(&e, tonic::Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(e.message().contains("old_id_number"), "{e:?}");
+    let e = s
+        .client
+        .verify_citizen(authed(&s.token, verify("189999999", "")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    // Under a procedure that may not verify the old number, naming the citizen by it is refused.
+    let mut under = verify("029990023", "");
+    under.context = ctx("1.004222");
+    let e = s
+        .client
+        .verify_citizen(authed(&s.token, under))
+        .await
+        .unwrap_err();
+    assert_refused(&e, tonic::Code::PermissionDenied, "FIELD_NOT_ALLOWED");
+    // In a batch, the same.
+    let item = pb::VerifyBatchRequest {
+        context: ctx("1.010103"),
+        item_id: "cmnd".into(),
+        personal_id: String::new(),
+        old_id_number: "029990023".into(),
+        claims: verify("", "").claims,
+    };
+    let mut replies = s
+        .client
+        .verify_batch(authed(&s.token, tokio_stream::iter(vec![item])))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = replies.message().await.unwrap().unwrap();
+    match reply.outcome.unwrap() {
+        pb::verify_batch_response::Outcome::Result(r) => assert_eq!(result(&r).0, O::Match),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn partial_birth_dates() {
     let env = spawn_verification_env().await;
     let mut s = env.officer("CB.H42.0001").await;
