@@ -204,8 +204,11 @@ macro_rules! citizen_fields {
             pub const ALL: &'static [CitizenField] = &[$(CitizenField::$variant,)*];
 
             /// The fields provincial systems may send back to the database (write-back).
-            pub const UPDATABLE: [CitizenField; 2] =
-                [CitizenField::Phone, CitizenField::HealthInsuranceNumber];
+            pub const UPDATABLE: [CitizenField; 3] = [
+                CitizenField::Phone,
+                CitizenField::HealthInsuranceNumber,
+                CitizenField::CurrentAddress,
+            ];
 
             /// The field's name on the wire, e.g. "full_name".
             pub fn as_str(self) -> &'static str {

@@ -361,7 +361,7 @@ impl Catalog {
         for f in &p.updates {
             match CitizenField::parse(f) {
                 Ok(f) if !CitizenField::UPDATABLE.contains(&f) => errors.push(format!(
-                    "{at}.updates: {} cannot be sent back; updatable: phone, health_insurance_number",
+                    "{at}.updates: {} cannot be sent back; updatable: phone, health_insurance_number, current_address",
                     f.as_str()
                 )),
                 Ok(f) if !fields.contains(&f) => errors.push(format!(

@@ -2,11 +2,15 @@
 //! làm giàu dữ liệu"), each queued with its status. The rules are fixed and documented, so a
 //! test knows the outcome of what it sends:
 //!
-//! 1. only `phone` and `health_insurance_number` are taken this way (INVALID_ARGUMENT otherwise);
+//! 1. only `phone`, `health_insurance_number` and `current_address` are taken this way
+//!    (INVALID_ARGUMENT otherwise);
 //! 2. an update without an evidence reference is rejected;
 //! 3. so is one for a deceased citizen;
 //! 4. a phone number must be a Vietnamese mobile number (10 digits from 03, 05, 07, 08 or 09;
-//!    "+84" and spaces are read), a health-insurance number 10 digits;
+//!    "+84" and spaces are read), a health-insurance number 10 digits, a current address one in
+//!    the 2025 units — "detail, commune, province", the commune and the province as published
+//!    (letter case and spacing aside; the province's "Tỉnh"/"Thành phố" may be left out); an
+//!    address naming a pre-2025 commune is rejected with the commune it became;
 //! 5. a value the record already holds is rejected;
 //! 6. anything else is accepted.
 //!
@@ -16,9 +20,14 @@
 //! and request id give back the same update.
 
 use crate::store::{Store, StoreError};
-use lienthong_domain::{CitizenField, CitizenRecord, LifeStatus, PersonalId, Provenance, Source};
+use lienthong_domain::units::units;
+use lienthong_domain::{
+    Address, CitizenField, CitizenRecord, LifeStatus, PersonalId, Provenance, Source, WardCode,
+    former_communes,
+};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use unicode_normalization::UnicodeNormalization;
 
 /// The longest value, evidence reference, dossier id, source system and request id taken.
 pub const MAX_TEXT: usize = 128;
@@ -86,7 +95,7 @@ pub struct Submission {
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
     #[error(
-        "{0:?} cannot be updated this way: send phone or health_insurance_number (other fields change through their own procedures)"
+        "{0:?} cannot be updated this way: send phone, health_insurance_number or current_address (other fields change through their own procedures)"
     )]
     Field(String),
     #[error("{field} is longer than {MAX_TEXT} bytes")]
@@ -162,8 +171,13 @@ fn rejected(reason: &str, reason_vi: &str) -> Verdict {
 
 /// The rules, in order; the value as it would be stored.
 fn decide(record: &CitizenRecord, s: &Submission) -> (String, Verdict) {
-    let value = match s.field {
-        CitizenField::Phone => mobile(&s.value).unwrap_or_else(|| s.value.trim().to_owned()),
+    let address = match s.field {
+        CitizenField::CurrentAddress => Some(address_2025(&s.value)),
+        _ => None,
+    };
+    let value = match (s.field, &address) {
+        (CitizenField::Phone, _) => mobile(&s.value).unwrap_or_else(|| s.value.trim().to_owned()),
+        (_, Some(Ok(a))) => a.formatted(),
         _ => s.value.trim().to_owned(),
     };
     if s.evidence_ref.trim().is_empty() {
@@ -184,8 +198,13 @@ fn decide(record: &CitizenRecord, s: &Submission) -> (String, Verdict) {
             ),
         );
     }
+    if let Some(Err((en, vi))) = &address {
+        return (value, rejected(en, vi));
+    }
+    let on_record = record.current_address.formatted();
     let (valid, current) = match s.field {
         CitizenField::Phone => (mobile(&s.value).is_some(), record.phone.as_deref()),
+        CitizenField::CurrentAddress => (true, Some(on_record.as_str())),
         _ => (
             value.len() == 10 && value.bytes().all(|b| b.is_ascii_digit()),
             record.health_insurance_number.as_deref(),
@@ -214,6 +233,87 @@ fn decide(record: &CitizenRecord, s: &Submission) -> (String, Verdict) {
         );
     }
     (value, Verdict::Accepted)
+}
+
+/// Lower case, NFC, single spaces: how published unit names are compared.
+fn unit_key(s: &str) -> String {
+    s.nfc()
+        .collect::<String>()
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An address in the 2025 units, "detail, commune, province", or why it is not one.
+pub fn address_2025(text: &str) -> Result<Address, (String, String)> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    let fail = |en: String, vi: String| Err((en, vi));
+    let [detail @ .., commune, province] = parts.as_slice() else {
+        return fail(
+            "not an address in the 2025 units: write \"detail, commune, province\", e.g. \"Số 12 đường Trần Phú, Phường Thành Sen, Tỉnh Hà Tĩnh\"".into(),
+            "không phải địa chỉ theo đơn vị hành chính mới: đề nghị ghi \"số nhà/thôn, xã/phường, tỉnh/thành phố\"".into(),
+        );
+    };
+    let province_key = unit_key(province);
+    let Some(p) = units()
+        .provinces
+        .iter()
+        .find(|p| unit_key(&p.full_name()) == province_key || unit_key(&p.name) == province_key)
+    else {
+        return fail(
+            format!("{province:?} is not a province or city of the 2025 units"),
+            format!("{province:?} không phải tỉnh, thành phố theo đơn vị hành chính mới"),
+        );
+    };
+    let commune_key = unit_key(commune);
+    if let Some(w) = units()
+        .wards_of(p.code)
+        .find(|w| unit_key(&w.name) == commune_key)
+    {
+        return Ok(Address {
+            detail: detail.join(", "),
+            ward: WardCode::try_from(w.code).map_err(|e| (e.to_string(), e.to_string()))?,
+        });
+    }
+    // A commune of the pre-2025 units: say what it became.
+    let former = former_communes().communes.iter().find(|c| {
+        unit_key(&c.name) == commune_key
+            && c.became
+                .iter()
+                .any(|(w, _)| w.ward().province_code == p.code)
+    });
+    match former {
+        Some(c) => {
+            let now: Vec<&str> = c
+                .became
+                .iter()
+                .map(|(w, _)| w.ward().name.as_str())
+                .collect();
+            fail(
+                format!(
+                    "{} is a commune of the pre-2025 units: since 1 July 2025 it is (part of) {}; write the 2025 commune",
+                    c.name,
+                    now.join(", ")
+                ),
+                format!(
+                    "{} là đơn vị hành chính cũ: từ 01/7/2025 thuộc {}; đề nghị ghi đơn vị hành chính mới",
+                    c.name,
+                    now.join(", ")
+                ),
+            )
+        }
+        None => fail(
+            format!(
+                "{commune:?} is not a commune or ward of {} in the 2025 units",
+                p.full_name()
+            ),
+            format!(
+                "{commune:?} không phải xã, phường của {} theo đơn vị hành chính mới",
+                p.full_name()
+            ),
+        ),
+    }
 }
 
 /// A Vietnamese mobile number as 0xxxxxxxxx, from "0912 345 678" or "+84 912 345 678".
@@ -248,6 +348,10 @@ pub fn apply_due(store: &Store, mut record: CitizenRecord) -> Result<CitizenReco
             CitizenField::HealthInsuranceNumber => {
                 record.health_insurance_number = Some(u.value.clone())
             }
+            CitizenField::CurrentAddress => match address_2025(&u.value) {
+                Ok(a) => record.current_address = a,
+                Err(_) => continue,
+            },
             _ => continue,
         }
         record.provenance.retain(|p| p.field != u.field);

@@ -297,7 +297,8 @@ enum GatewayCall {
     /// --procedure MH.LAMGIAU and a processor).
     Update {
         id: String,
-        /// phone or health_insurance_number.
+        /// phone, health_insurance_number or current_address ("detail, commune, province" in the
+        /// 2025 units).
         #[arg(long)]
         field: String,
         #[arg(long)]

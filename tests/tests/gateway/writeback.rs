@@ -141,6 +141,75 @@ async fn an_accepted_update_shows_in_later_lookups_with_the_province_as_its_sour
 }
 
 #[tokio::test]
+async fn a_current_address_is_sent_back_in_the_2025_units() {
+    let env = spawn_env().await;
+    let mut s = env.officer("CB.H42.0002").await;
+    let adult = persona("complete-adult");
+    // Read as published whatever the case and spacing; stored as the formatted address.
+    let u = submit(
+        &mut s,
+        submission(
+            adult,
+            "current_address",
+            "Số 5 đường Nguyễn Du,  phường thành sen, Hà Tĩnh",
+            "HS-H42-2026-000200",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(state(&u), csdl::UpdateStatus::Pending, "{u:?}");
+    assert_eq!(
+        u.value,
+        "Số 5 đường Nguyễn Du, Phường Thành Sen, Tỉnh Hà Tĩnh"
+    );
+    let started = Instant::now();
+    while state(&status(&mut s, &u.update_id).await.unwrap()) == csdl::UpdateStatus::Pending {
+        assert!(started.elapsed() < Duration::from_secs(20), "still pending");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let c = s
+        .client
+        .lookup_citizen(authed(
+            &s.token,
+            pb::LookupCitizenRequest {
+                context: ctx(PROCEDURE),
+                subject: Some(pb::lookup_citizen_request::Subject::PersonalId(
+                    adult.into(),
+                )),
+                fields: vec!["current_address".into()],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .citizen
+        .unwrap();
+    let address = c.current_address.unwrap();
+    assert_eq!(address.ward_code, "18073");
+    assert_eq!(address.detail, "Số 5 đường Nguyễn Du");
+    let provenance = c
+        .provenance
+        .iter()
+        .find(|p| p.field == "current_address")
+        .unwrap();
+    assert_eq!(provenance.source, "provincial-update");
+    // A commune of the pre-2025 units is rejected with the commune it became; an unknown one
+    // with the province named.
+    for (value, reason) in [
+        ("Thôn 3, Xã Cẩm Quang, Tỉnh Hà Tĩnh", "Xã Cẩm Xuyên"),
+        ("Thôn 3, Xã Không Có, Tỉnh Hà Tĩnh", "Tỉnh Hà Tĩnh"),
+        ("Thôn 3, Phường Thành Sen, Tỉnh Hà Tây", "Hà Tây"),
+        ("Hà Tĩnh", "detail, commune, province"),
+    ] {
+        let u = submit(&mut s, submission(adult, "current_address", value, "GT-1"))
+            .await
+            .unwrap();
+        assert_eq!(state(&u), csdl::UpdateStatus::Rejected, "{u:?}");
+        assert!(u.reason.contains(reason), "{value}: {u:?}");
+    }
+}
+
+#[tokio::test]
 async fn the_database_rejects_by_its_rules_with_the_reason() {
     let env = spawn_env().await;
     let mut s = env.officer("CB.H42.0002").await;
