@@ -1,7 +1,8 @@
 //! `lienthong-dev check`: a conformance suite a provincial team runs against any deployment of
 //! the gateway that serves the sandbox personas, calling it as its own one-stop system would:
 //! TLS and identity, the token and its binding, each procedure's fields, verification on the
-//! personas, auto-fill and both interlinked bundles step by step, refusals and their details,
+//! personas, auto-fill and both interlinked bundles step by step (their cases opened, a step
+//! not ready refused), refusals and their details,
 //! rate limits (RetryInfo honoured), and a receipt on every reply. The result is a table for
 //! people, JUnit XML for CI and an exit code for scripts.
 
@@ -70,6 +71,7 @@ mod persona {
     pub const SIMILAR_NAME: &str = "042092999014";
     pub const DIACRITICS_VARIANTS: &str = "042195999015";
     pub const RECORD_MISMATCH: &str = "042170999016";
+    pub const PRE_2025_ADDRESS: &str = "042184999026";
 }
 
 /// The most a check waits when a rate limit asks it to.
@@ -217,6 +219,38 @@ impl Session {
             };
             let req = s.request(message);
             async move { c.verify_citizen(req).await }
+        })
+        .await
+    }
+
+    async fn open_bundle(&mut self, bundle: &str, id: &str) -> Result<pb::BundleResponse, Status> {
+        let (bundle, id) = (bundle.to_owned(), id.to_owned());
+        self.call("OpenBundle", move |mut c, s| {
+            let message = pb::OpenBundleRequest {
+                context: s.context(&bundle),
+                personal_id: id.clone(),
+            };
+            let req = s.request(message);
+            async move { c.open_bundle(req).await }
+        })
+        .await
+    }
+
+    /// A bundle step acted on with nothing entered.
+    async fn bundle_step(
+        &mut self,
+        step: &str,
+        case_id: &str,
+    ) -> Result<pb::BundleResponse, Status> {
+        let (step, case_id) = (step.to_owned(), case_id.to_owned());
+        self.call("CompleteBundleStep", move |mut c, s| {
+            let message = pb::CompleteBundleStepRequest {
+                context: s.context(&step),
+                case_id: case_id.clone(),
+                entered: Vec::new(),
+            };
+            let req = s.request(message);
+            async move { c.complete_bundle_step(req).await }
         })
         .await
     }
@@ -680,6 +714,41 @@ async fn verification_checks(available: &[&pb::Procedure], s: &mut Session, suit
         };
         suite.add("verification", format!("{code}: {name}"), t, result);
     }
+    let name = format!("{code}: an address in the pre-2025 units reads as the commune it became");
+    if !p.allowed_fields.iter().any(|a| a == "permanent_address") {
+        suite.skip(
+            "verification",
+            name,
+            "the procedure may not verify permanent_address",
+        );
+        return;
+    }
+    let t = Instant::now();
+    let declared = (
+        "permanent_address",
+        "Thôn Tân Hòa, Xã Cẩm Quang, Huyện Cẩm Xuyên, Tỉnh Hà Tĩnh",
+    );
+    let result = match s
+        .verify(&code, persona::PRE_2025_ADDRESS, &[declared])
+        .await
+    {
+        Ok(reply) => match reply.fields.first() {
+            Some(f)
+                if f.result == pb::FieldResult::Match as i32
+                    && f.normalizations
+                        .contains(&(pb::Normalization::Pre2025Units as i32)) =>
+            {
+                Ok(f.explanation.clone())
+            }
+            Some(f) => Err(format!(
+                "expected MATCH with NORMALIZATION_PRE_2025_UNITS, got {} {:?} ({})",
+                f.result, f.normalizations, f.explanation
+            )),
+            None => Err("no field result".into()),
+        },
+        Err(e) => Err(said(&e)),
+    };
+    suite.add("verification", name, t, result);
 }
 
 /// What a filled form shows: its fields filled, and those the officer still enters.
@@ -749,7 +818,81 @@ async fn bundle_checks(catalog: &pb::ListProceduresResponse, s: &mut Session, su
             };
             suite.add("bundles", name, t, result);
         }
+        case_checks(bundle, p, subject_of[0], s, suite).await;
     }
+}
+
+/// A bundle case: opened with its steps, and a step that is not ready (waiting for another, or
+/// already done) refused. Nothing is acted on, so no record changes.
+async fn case_checks(
+    bundle: &str,
+    p: &pb::Procedure,
+    subject: &str,
+    s: &mut Session,
+    suite: &mut Suite,
+) {
+    let t = Instant::now();
+    let opened = s.open_bundle(bundle, subject).await;
+    let result = match &opened {
+        Ok(r) => match &r.case {
+            Some(c)
+                if c.steps
+                    .iter()
+                    .map(|s| &s.procedure_code)
+                    .eq(p.bundle.iter()) =>
+            {
+                Ok(format!("{}: {} steps", c.case_id, c.steps.len()))
+            }
+            Some(c) => Err(format!(
+                "the case's steps are not the bundle's: {:?}",
+                c.steps
+            )),
+            None => Err("no case in the reply".into()),
+        },
+        Err(e) => Err(said(e)),
+    };
+    let ok = result.is_ok();
+    suite.add("bundles", format!("{bundle}: a case opens"), t, result);
+    let case = match opened {
+        Ok(pb::BundleResponse { case: Some(c), .. }) if ok => c,
+        _ => return,
+    };
+    // A step waiting for another, or one already done (a death already registered).
+    let ready = [
+        lienthong_proto::csdl::v1::StepStatus::Ready as i32,
+        lienthong_proto::csdl::v1::StepStatus::Rejected as i32,
+    ];
+    let Some(waiting) = case.steps.iter().find(|st| !ready.contains(&st.status)) else {
+        suite.skip(
+            "bundles",
+            format!("{bundle}: a step not ready is refused"),
+            "every step is ready",
+        );
+        return;
+    };
+    let name = format!(
+        "{bundle}: {} (not ready) is refused",
+        waiting.procedure_code
+    );
+    let t = Instant::now();
+    let result = match s.bundle_step(&waiting.procedure_code, &case.case_id).await {
+        Ok(_) => Err("acted on".into()),
+        // An officer without a role for the step is refused before the order is looked at.
+        Err(e) => refused_as(
+            &e,
+            e.code(),
+            &[
+                "STEP_NOT_READY",
+                "ROLE_NOT_ALLOWED",
+                "PROCEDURE_NOT_ALLOWED",
+            ],
+        )
+        .and_then(|d| match e.code() {
+            Code::FailedPrecondition | Code::PermissionDenied => Ok(d),
+            other => Err(format!("expected FAILED_PRECONDITION, got {other:?}")),
+        }),
+    };
+    suite.add("bundles", name, t, result);
 }
 
 async fn refusal_checks(s: &mut Session, suite: &mut Suite) {
