@@ -1107,13 +1107,12 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
             })?;
         // A step waiting for another is refused here; a done one goes to the database, which
         // gives back the case for a repeated request and refuses anything else.
-        let not_ready = match step_ready(&case, step) {
-            Err(refusal @ Refusal::StepNotReady { .. }) if matches!(&refusal, Refusal::StepNotReady { detail, .. } if detail.contains(" waits for ")) =>
-            {
-                return Err(refusal);
-            }
-            other => other.err(),
-        };
+        let not_ready = step_ready(&case, step).err();
+        if step.status == csdl::StepStatus::Waiting as i32
+            && let Some(refusal) = not_ready
+        {
+            return Err(refusal);
+        }
         let subject = PersonalId::parse(&step.subject_personal_id).map_err(|_| {
             Refusal::UpstreamUnavailable("the database replied with a malformed case".into())
         })?;
@@ -1482,6 +1481,16 @@ fn step_ready(case: &csdl::BundleCase, step: &csdl::CaseStep) -> Result<(), Refu
                 ),
             )
         }
+        S::AlreadyOnRecord => (
+            format!(
+                "step {code} of case {} was already on record when the case opened",
+                case.case_id
+            ),
+            format!(
+                "bước {code} của hồ sơ {} đã có trong CSDL trước khi mở hồ sơ",
+                case.case_id
+            ),
+        ),
         _ => (
             format!("step {code} of case {} is already done", case.case_id),
             format!("bước {code} của hồ sơ {} đã hoàn thành", case.case_id),

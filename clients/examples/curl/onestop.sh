@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A one-stop system calling the Liên Thông gateway's HTTP/JSON API with curl: a lookup, a
-# verification, an auto-fill, a household, a batch and the procedure list as an officer, then
+# verification, an auto-fill, a household, a batch, a bundle case and the procedure list as an
+# officer, then
 # a call the gateway refuses, printing the problem document (reason, Vietnamese message,
 # details) and each reply's audit receipt from the response headers. Exit status: 0 when every
 # reply is what the sample data makes it.
@@ -26,6 +27,7 @@ call() {
         --dump-header "$headers" --write-out '\n%{http_code}' --data "$2" "$base/v1/$1")"
     status="${body##*$'\n'}"
     body="${body%$'\n'*}"
+    last_body="$body"
     echo "POST /v1/$1 → $status"
     echo "  $body" | cut -c1-400
     echo "  receipt: $(grep -i '^x-audit-' "$headers" | tr -d '\r' | tr '\n' ' ')"
@@ -47,6 +49,12 @@ call AutofillForm "{\"context\":$(ctx LT.KHAISINH 0003),\"personalId\":\"0421909
 call GetHousehold "{\"context\":$(ctx 1.004227 0005),\"personalId\":\"042085999001\"}" 200 '"householdId":"HK0429990001"'
 call VerifyBatch "[{\"context\":$(ctx 1.004227 0006),\"itemId\":\"1\",\"personalId\":\"042188999005\",\"claims\":[{\"field\":\"full_name\",\"value\":\"Trần Thị Minh Thư\"}]}]" 200 OVERALL_RESULT_MATCH
 call ListProcedures '{}' 200 '"code":"1.004222"'
+# A death-bundle case: her death is already registered, so the case starts at the removal from
+# permanent residence, and acting on the registration again is refused.
+call OpenBundle "{\"context\":$(ctx LT.KHAITU 0007),\"personalId\":\"042140999022\"}" 200 '"status":"STEP_STATUS_ALREADY_ON_RECORD"'
+case_id="$(grep -o '"caseId":"LT[0-9]*"' <<<"$last_body" | head -1 | cut -d'"' -f4)"
+call CompleteBundleStep "{\"context\":$(ctx 1.000656 0007),\"caseId\":\"$case_id\"}" 400 '"reason":"STEP_NOT_READY"'
+call GetBundleCase "{\"context\":$(ctx LT.KHAITU 0007),\"caseId\":\"$case_id\"}" 200 "\"caseId\":\"$case_id\""
 # Refused: a procedure the officer's role may not use.
 call LookupCitizen "{\"context\":$(ctx 2.000488 0004),\"personalId\":\"042188999005\"}" 403 '"reason":"ROLE_NOT_ALLOWED"'
 
