@@ -991,15 +991,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                 fields: "(none to update)".into(),
             });
         }
-        let ok = req.update_id.len() == 12
-            && req.update_id.starts_with("CN")
-            && req.update_id[2..].bytes().all(|b| b.is_ascii_digit());
-        if !ok {
-            return Err(Refusal::invalid(
-                "update_id",
-                "is not an update id: \"CN\" and 10 digits, as SubmitUpdate returned it",
-            ));
-        }
+        database_id(
+            &req.update_id,
+            "CN",
+            "update_id",
+            "an update id",
+            "SubmitUpdate",
+        )?;
         let _slot = self.upstream.enter(&caller.unit.code)?;
         let update = self
             .upstream
@@ -1441,17 +1439,26 @@ fn bundle_kind(p: &Procedure) -> Result<csdl::BundleKind, Refusal> {
     }
 }
 
+/// One of the database's ids: its prefix and ten digits, as `from` returned it.
+fn database_id<'s>(
+    s: &'s str,
+    prefix: &str,
+    field: &str,
+    what: &str,
+    from: &str,
+) -> Result<&'s str, Refusal> {
+    match s.strip_prefix(prefix) {
+        Some(digits) if digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(s),
+        _ => Err(Refusal::invalid(
+            field,
+            format!("is not {what}: \"{prefix}\" and 10 digits, as {from} returned it"),
+        )),
+    }
+}
+
 /// "LT" and ten digits, as OpenBundle returned it.
 fn case_id(s: &str) -> Result<String, Refusal> {
-    let ok = s.len() == 12 && s.starts_with("LT") && s[2..].bytes().all(|b| b.is_ascii_digit());
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err(Refusal::invalid(
-            "case_id",
-            "is not a case id: \"LT\" and 10 digits, as OpenBundle returned it",
-        ))
-    }
+    database_id(s, "LT", "case_id", "a case id", "OpenBundle").map(str::to_owned)
 }
 
 /// The step may be acted on: handed off (or rejected and acted on again).

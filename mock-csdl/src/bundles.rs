@@ -38,15 +38,13 @@
 //! the step with the reason (the agency may act again); a step not yet handed off is refused.
 
 use crate::store::{Store, StoreError};
-use crate::updates::now_us;
+use crate::updates::{MAX_TEXT, now_us, too_long};
 use lienthong_domain::{
     CardStatus, CitizenField, CitizenRecord, Gender, HistoricalPlace, HouseholdLink, LifeStatus,
     MaritalStatus, PartialDate, PersonalId, Provenance, Relation, Source, former_communes,
 };
 use serde::{Deserialize, Serialize};
 
-/// The longest entered value, source system, dossier id, officer and request id taken.
-pub const MAX_TEXT: usize = 128;
 /// The most entered values taken in one action.
 pub const MAX_ENTERED: usize = 16;
 
@@ -181,9 +179,11 @@ fn step(procedure: &str, status: StepStatus, subject: Option<&PersonalId>, now: 
     }
 }
 
+/// Entered values, source system, dossier id, officer and request id: at most
+/// [`MAX_TEXT`] bytes each, as for updates.
 fn bounded(fields: &[(&'static str, &str)]) -> Result<(), CaseError> {
-    match fields.iter().find(|(_, v)| v.len() > MAX_TEXT) {
-        Some((field, _)) => Err(CaseError::TooLong { field }),
+    match too_long(fields) {
+        Some(field) => Err(CaseError::TooLong { field }),
         None => Ok(()),
     }
 }

@@ -397,10 +397,6 @@ pub fn case_pb(c: &bundles::Case) -> pb::BundleCase {
 fn update_pb(u: &updates::DataUpdate) -> pb::DataUpdate {
     let now = updates::now_us();
     let status = u.status_at(now);
-    let time = |us: i64| lienthong_proto::Timestamp {
-        seconds: us.div_euclid(1_000_000),
-        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
-    };
     let (reason, reason_vi) = match (&u.verdict, status) {
         (updates::Verdict::Rejected { reason, reason_vi }, updates::Status::Rejected) => {
             (reason.clone(), reason_vi.clone())
@@ -422,8 +418,8 @@ fn update_pb(u: &updates::DataUpdate) -> pb::DataUpdate {
         } as i32,
         reason,
         reason_vi,
-        submitted_at: Some(time(u.submitted_at_us)),
-        decided_at: (status != updates::Status::Pending).then(|| time(u.decided_at_us)),
+        submitted_at: Some(timestamp(u.submitted_at_us)),
+        decided_at: (status != updates::Status::Pending).then(|| timestamp(u.decided_at_us)),
     }
 }
 

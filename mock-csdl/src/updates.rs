@@ -106,6 +106,14 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
+/// The first of the named values longer than [`MAX_TEXT`] bytes, by name.
+pub fn too_long(values: &[(&'static str, &str)]) -> Option<&'static str> {
+    values
+        .iter()
+        .find(|(_, v)| v.len() > MAX_TEXT)
+        .map(|(field, _)| *field)
+}
+
 pub fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -118,16 +126,14 @@ pub fn submit(store: &Store, s: Submission, delay: Duration) -> Result<DataUpdat
     if !CitizenField::UPDATABLE.contains(&s.field) {
         return Err(SubmitError::Field(s.field.as_str().to_owned()));
     }
-    for (field, value) in [
+    if let Some(field) = too_long(&[
         ("value", &s.value),
         ("source_system", &s.source_system),
         ("dossier_id", &s.dossier_id),
         ("evidence_ref", &s.evidence_ref),
         ("request_id", &s.request_id),
-    ] {
-        if value.len() > MAX_TEXT {
-            return Err(SubmitError::TooLong { field });
-        }
+    ]) {
+        return Err(SubmitError::TooLong { field });
     }
     if !s.request_id.is_empty()
         && let Some(id) = store.update_by_request(&s.source_system, &s.request_id)?

@@ -47,6 +47,23 @@ async fn open(
         .into_inner())
 }
 
+async fn case_of(
+    s: &mut Session,
+    procedure: &str,
+    case_id: &str,
+) -> Result<pb::BundleResponse, tonic::Status> {
+    Ok(s.client
+        .get_bundle_case(authed(
+            &s.token,
+            pb::GetBundleCaseRequest {
+                context: ctx(procedure),
+                case_id: case_id.into(),
+            },
+        ))
+        .await?
+        .into_inner())
+}
+
 async fn act(
     s: &mut Session,
     step: &str,
@@ -184,27 +201,12 @@ async fn the_birth_bundle_registers_the_child_then_its_residence_then_its_insura
 
     // The newborn is on record, with both parents.
     let looked = receiver
-        .client
-        .lookup_citizen(authed(
-            &receiver.token,
-            pb::LookupCitizenRequest {
-                context: ctx("1.011456"),
-                subject: Some(pb::lookup_citizen_request::Subject::PersonalId(
-                    child.clone(),
-                )),
-                fields: vec![
-                    "full_name".into(),
-                    "father".into(),
-                    "mother".into(),
-                    "health_insurance_number".into(),
-                ],
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .citizen
-        .unwrap();
+        .fields_of(
+            "1.011456",
+            &child,
+            &["full_name", "father", "mother", "health_insurance_number"],
+        )
+        .await;
     assert_eq!(looked.full_name, "Lê Gia Bảo");
     assert_eq!(looked.father.unwrap().full_name, "Lê Văn Hùng");
     assert_eq!(looked.mother.unwrap().full_name, "Phạm Thị Lan");
@@ -216,20 +218,7 @@ async fn the_birth_bundle_registers_the_child_then_its_residence_then_its_insura
     assert_eq!(statuses(&c), [S::Done, S::Done, S::Ready]);
     assert_eq!(outcome(&c.steps[1], "household_id"), "HK0429990001");
     assert_eq!(r.form.unwrap().procedure_code, "1.004222");
-    let household = receiver
-        .client
-        .get_household(authed(
-            &receiver.token,
-            pb::GetHouseholdRequest {
-                context: ctx("LT.KHAISINH"),
-                personal_id: child.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .household
-        .unwrap();
+    let household = receiver.household("LT.KHAISINH", &child).await.unwrap();
     assert!(household.members.iter().any(|m| m.personal_id == child));
 
     // Health insurance: without the clinic, rejected; with it, the card's number.
@@ -318,18 +307,8 @@ async fn the_death_bundle_strikes_off_then_pays_the_funeral_allowance() {
         .unwrap();
     assert_eq!(statuses(&c), [S::AlreadyOnRecord, S::Done, S::Ready]);
     let household = receiver
-        .client
-        .get_household(authed(
-            &receiver.token,
-            pb::GetHouseholdRequest {
-                context: ctx("LT.KHAISINH"),
-                personal_id: persona("old-id-holder").into(),
-            },
-        ))
+        .household("LT.KHAISINH", persona("old-id-holder"))
         .await
-        .unwrap()
-        .into_inner()
-        .household
         .unwrap();
     assert!(household.members.iter().all(|m| m.personal_id != gai));
     // The funeral allowance is a processor's: a receiver is refused by the policy.
@@ -386,78 +365,29 @@ async fn the_death_bundle_strikes_off_then_pays_the_funeral_allowance() {
     assert_eq!(statuses(&c), [S::Done, S::Ready, S::Waiting]);
     assert_eq!(outcome(&c.steps[0], "date_of_death"), date);
     assert!(outcome(&c.steps[0], "death_certificate_number").starts_with("KT"));
-    let record = receiver
-        .client
-        .lookup_citizen(authed(
-            &receiver.token,
-            pb::LookupCitizenRequest {
-                context: ctx("1.000656"),
-                subject: Some(pb::lookup_citizen_request::Subject::PersonalId(nga.into())),
-                fields: vec!["life_status".into()],
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .citizen
-        .unwrap();
+    let record = receiver.fields_of("1.000656", nga, &["life_status"]).await;
     let life = record.life_status.unwrap();
     assert!(life.deceased, "{life:?}");
     act(&mut approver, "1.004222", &case.case_id, &[])
         .await
         .unwrap();
-    let e = receiver
-        .client
-        .get_household(authed(
-            &receiver.token,
-            pb::GetHouseholdRequest {
-                context: ctx("LT.KHAISINH"),
-                personal_id: nga.into(),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let e = receiver.household("LT.KHAISINH", nga).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
 
     // Another unit's case is not found; a malformed id is named.
     let mut other = env.officer("CB.H56.0001").await;
-    let e = other
-        .client
-        .get_bundle_case(authed(
-            &other.token,
-            pb::GetBundleCaseRequest {
-                context: ctx("LT.KHAITU"),
-                case_id: case.case_id.clone(),
-            },
-        ))
+    let e = case_of(&mut other, "LT.KHAITU", &case.case_id)
         .await
         .unwrap_err();
     assert_refused(&e, Code::NotFound, "CASE_NOT_FOUND");
-    let e = receiver
-        .client
-        .get_bundle_case(authed(
-            &receiver.token,
-            pb::GetBundleCaseRequest {
-                context: ctx("LT.KHAITU"),
-                case_id: "LT12".into(),
-            },
-        ))
+    let e = case_of(&mut receiver, "LT.KHAITU", "LT12")
         .await
         .unwrap_err();
     assert_refused(&e, Code::InvalidArgument, "INVALID_ARGUMENT");
     // Under one of its steps' procedures, by an officer who holds a role for it.
-    let seen = processor
-        .client
-        .get_bundle_case(authed(
-            &processor.token,
-            pb::GetBundleCaseRequest {
-                context: ctx("1.011457"),
-                case_id: case.case_id.clone(),
-            },
-        ))
+    let seen = case_of(&mut processor, "1.011457", &case.case_id)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert!(seen.form.is_none());
     assert_eq!(statuses(&seen.case.unwrap()), [S::Done, S::Done, S::Ready]);
 }

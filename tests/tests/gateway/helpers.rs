@@ -300,6 +300,42 @@ impl Session {
         let req = authed(&self.token, verify(procedure, personal_id, claims));
         Ok(self.client.verify_citizen(req).await?.into_inner())
     }
+
+    /// The record with only the named fields, as served.
+    pub async fn fields_of(
+        &mut self,
+        procedure: &str,
+        personal_id: &str,
+        fields: &[&str],
+    ) -> lienthong_proto::csdl::v1::Citizen {
+        let mut message = lookup(procedure, personal_id);
+        message.fields = fields.iter().map(|f| (*f).to_owned()).collect();
+        let req = authed(&self.token, message);
+        let reply = self.client.lookup_citizen(req).await.unwrap();
+        reply.into_inner().citizen.unwrap()
+    }
+
+    /// A member's household.
+    pub async fn household(
+        &mut self,
+        procedure: &str,
+        personal_id: &str,
+    ) -> Result<lienthong_proto::csdl::v1::Household, Status> {
+        let req = authed(
+            &self.token,
+            pb::GetHouseholdRequest {
+                context: ctx(procedure),
+                personal_id: personal_id.into(),
+            },
+        );
+        Ok(self
+            .client
+            .get_household(req)
+            .await?
+            .into_inner()
+            .household
+            .unwrap())
+    }
 }
 
 /// The audit sequence of a reply's receipt.

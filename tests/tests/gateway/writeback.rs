@@ -59,23 +59,7 @@ fn state(u: &csdl::DataUpdate) -> csdl::UpdateStatus {
 }
 
 async fn phone_of(s: &mut Session, personal_id: &str) -> (String, csdl::FieldProvenance) {
-    let c = s
-        .client
-        .lookup_citizen(authed(
-            &s.token,
-            pb::LookupCitizenRequest {
-                context: ctx(PROCEDURE),
-                subject: Some(pb::lookup_citizen_request::Subject::PersonalId(
-                    personal_id.into(),
-                )),
-                fields: vec!["phone".into()],
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .citizen
-        .unwrap();
+    let c = s.fields_of(PROCEDURE, personal_id, &["phone"]).await;
     let provenance = c
         .provenance
         .iter()
@@ -167,23 +151,7 @@ async fn a_current_address_is_sent_back_in_the_2025_units() {
         assert!(started.elapsed() < Duration::from_secs(20), "still pending");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let c = s
-        .client
-        .lookup_citizen(authed(
-            &s.token,
-            pb::LookupCitizenRequest {
-                context: ctx(PROCEDURE),
-                subject: Some(pb::lookup_citizen_request::Subject::PersonalId(
-                    adult.into(),
-                )),
-                fields: vec!["current_address".into()],
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .citizen
-        .unwrap();
+    let c = s.fields_of(PROCEDURE, adult, &["current_address"]).await;
     let address = c.current_address.unwrap();
     assert_eq!(address.ward_code, "18073");
     assert_eq!(address.detail, "Số 5 đường Nguyễn Du");
