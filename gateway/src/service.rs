@@ -767,7 +767,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
             Filling {
                 procedure: permit.procedure,
                 request_id: &permit.context.request_id,
-                subject: key,
+                subject: Whose::ToRead(key),
                 consent: consent.as_ref(),
                 method: AUTOFILL_METHOD,
             },
@@ -790,7 +790,10 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
             consent,
             method,
         } = filling;
-        let subject = self.upstream.citizen(&key, request_id).await?;
+        let subject = match key {
+            Whose::ToRead(key) => self.upstream.citizen(&key, request_id).await?,
+            Whose::Read(record) => *record,
+        };
         slot.note(|f| f.subject = Some(Subject::Personal(subject.personal_id.clone())));
         let fill_channel = match consent {
             Some(consent) => {
@@ -1022,6 +1025,24 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
         let kind = bundle_kind(permit.procedure)?;
         let id = personal_id("personal_id", &req.personal_id)?;
         let _slot = self.upstream.enter(&caller.unit.code)?;
+        let subject = self
+            .upstream
+            .citizen(
+                &CitizenKey::PersonalId(id.clone()),
+                &permit.context.request_id,
+            )
+            .await?;
+        if kind == csdl::BundleKind::Birth
+            && matches!(
+                subject.life_status,
+                lienthong_domain::LifeStatus::Deceased { .. }
+            )
+        {
+            return Err(Refusal::invalid(
+                "personal_id",
+                "names a declaring parent who has died: the birth is declared by the other parent or a relative",
+            ));
+        }
         let form = self
             .fill_form(
                 slot,
@@ -1029,7 +1050,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                 Filling {
                     procedure: permit.procedure,
                     request_id: &permit.context.request_id,
-                    subject: CitizenKey::PersonalId(id.clone()),
+                    subject: Whose::Read(Box::new(subject)),
                     consent: None,
                     method: OPEN_BUNDLE_METHOD,
                 },
@@ -1121,7 +1142,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Gateway<C> {
                 Filling {
                     procedure,
                     request_id: &permit.context.request_id,
-                    subject: CitizenKey::PersonalId(subject),
+                    subject: Whose::ToRead(CitizenKey::PersonalId(subject)),
                     consent: None,
                     method: COMPLETE_STEP_METHOD,
                 },
@@ -1412,9 +1433,15 @@ const MAX_ENTERED: usize = 16;
 struct Filling<'a> {
     procedure: &'a Procedure,
     request_id: &'a RequestId,
-    subject: CitizenKey,
+    subject: Whose,
     consent: Option<&'a Consent>,
     method: &'static str,
+}
+
+/// The record that fills a form: one to read, or one the call has already read.
+enum Whose {
+    ToRead(CitizenKey),
+    Read(Box<CitizenRecord>),
 }
 
 /// The database's kind of case for a bundle procedure, by its first step.

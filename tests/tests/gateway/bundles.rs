@@ -118,6 +118,12 @@ async fn the_birth_bundle_registers_the_child_then_its_residence_then_its_insura
     let e = open(&mut receiver, "1.001193", mother).await.unwrap_err();
     assert_refused(&e, Code::InvalidArgument, "INVALID_ARGUMENT");
     assert!(e.message().contains("not an interlinked bundle"), "{e:?}");
+    // A declaring parent who has died: refused, naming the field, before any form is filled.
+    let e = open(&mut receiver, "LT.KHAISINH", persona("deceased"))
+        .await
+        .unwrap_err();
+    assert_refused(&e, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(e.message().contains("has died"), "{e:?}");
 
     let opened = open(&mut receiver, "LT.KHAISINH", mother).await.unwrap();
     let case = opened.case.unwrap();
